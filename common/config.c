@@ -1,0 +1,422 @@
+/*
+ * The command line.  Options follow getopt_long(3); script arguments may
+ * stand between options, and everything after "--" belongs to the script.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "slualib.h"
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_REQUIRE,
+	OPT_MAX_JOBS,
+	OPT_MAX_JOB_SIZE,
+	OPT_MAX_HANDLERS,
+	OPT_MAX_LINE,
+	OPT_MAX_REQUESTS,
+	OPT_MAX_MEMORY,
+	OPT_TIMEOUT,
+	OPT_HANDLER_TIMEOUT,
+	OPT_JOB_TIMEOUT,
+	OPT_GRACE,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_PIDFILE,
+};
+
+static const struct option longopts[] = {
+	{ "port",		required_argument,	NULL,	'p' },
+	{ "listen",		required_argument,	NULL,	OPT_LISTEN },
+	{ "require",		required_argument,	NULL,	OPT_REQUIRE },
+	{ "daemon",		no_argument,		NULL,	'd' },
+	{ "config",		required_argument,	NULL,	'f' },
+	{ "handlers",		required_argument,	NULL,	'H' },
+	{ "max-handlers",	required_argument,	NULL,	OPT_MAX_HANDLERS },
+	{ "workers",		required_argument,	NULL,	'W' },
+	{ "user",		required_argument,	NULL,	'u' },
+	{ "max-jobs",		required_argument,	NULL,	OPT_MAX_JOBS },
+	{ "max-job-size",	required_argument,	NULL,	OPT_MAX_JOB_SIZE },
+	{ "max-line",		required_argument,	NULL,	OPT_MAX_LINE },
+	{ "max-requests",	required_argument,	NULL,	OPT_MAX_REQUESTS },
+	{ "max-memory",		required_argument,	NULL,	OPT_MAX_MEMORY },
+	{ "timeout",		required_argument,	NULL,	OPT_TIMEOUT },
+	{ "handler-timeout",	required_argument,	NULL,	OPT_HANDLER_TIMEOUT },
+	{ "job-timeout",	required_argument,	NULL,	OPT_JOB_TIMEOUT },
+	{ "grace",		required_argument,	NULL,	OPT_GRACE },
+	{ "tls-cert",		required_argument,	NULL,	OPT_TLS_CERT },
+	{ "ssl-cert",		required_argument,	NULL,	OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	NULL,	OPT_TLS_KEY },
+	{ "ssl-key",		required_argument,	NULL,	OPT_TLS_KEY },
+	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
+	{ "configtest",		no_argument,		NULL,	'n' },
+	{ "verbose",		no_argument,		NULL,	'v' },
+	{ "version",		no_argument,		NULL,	'V' },
+	{ "help",		no_argument,		NULL,	'h' },
+	{ NULL,			0,			NULL,	0 }
+};
+
+static const char shortopts[] = "+:p:l:df:H:W:u:ne:ivVh";
+
+void
+usage(void)
+{
+	(void)fprintf(stderr,
+	    "usage: slua [-dinVv] [-e code] [-f file] [-H handlers] "
+	    "[-l address|module]\n"
+	    "            [-p port] [-u user] [-W workers] [options] "
+	    "[handler [worker]] [-- args]\n"
+	    "       slua -h for the list of options\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	(void)printf(
+	    "usage: slua [options] [handler [worker]] [-- args]\n"
+	    "A script argument naming a file is run from it; any other is "
+	    "Lua code.\n"
+	    "  -e code              run code (normal mode)\n"
+	    "  -l module            require module (normal mode)\n"
+	    "  -i                   enter the interactive prompt after the "
+	    "script\n"
+	    "  -p, --port port      serve TCP on port (tcp mode)\n"
+	    "  -l, --listen addr    listen on addr (with -p; repeatable)\n"
+	    "  -H, --handlers n     handler processes (tcp: 2 x CPUs)\n"
+	    "      --max-handlers n grow the handler pool up to n\n"
+	    "  -W, --workers n      worker processes (default: CPUs)\n"
+	    "      --max-jobs n     jobs queued before submit blocks\n"
+	    "      --max-job-size b largest job or answer (default 64M)\n"
+	    "      --max-line b     longest client line (default 64k)\n"
+	    "      --max-requests n connections per handler process\n"
+	    "      --max-memory b   memory per Lua state\n"
+	    "      --timeout s      client read/write timeout (default 60)\n"
+	    "      --handler-timeout s, --job-timeout s, --grace s\n"
+	    "      --tls-cert file, --tls-key file (or --ssl-cert, "
+	    "--ssl-key)\n"
+	    "  -d, --daemon         detach and log to syslog\n"
+	    "  -f, --config file    config file (default "
+	    CONFIG_DEFAULT_FILE ")\n"
+	    "  -u, --user name      run handlers and workers as name\n"
+	    "      --pidfile file   (default " CONFIG_DEFAULT_PIDFILE ")\n"
+	    "  -n, --configtest     check config and scripts, then exit\n"
+	    "  -v, --verbose        log debug messages\n"
+	    "  -V, --version        print the version\n"
+	    "  -h, --help           print this help\n"
+	    "See slua(1).\n");
+	exit(0);
+}
+
+void
+config_init(struct config *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	cf->cf_port = -1;
+	cf->cf_daemon = -1;
+	cf->cf_handlers = -1;
+	cf->cf_max_handlers = -1;
+	cf->cf_max_requests = -1;
+	cf->cf_max_line = -1;
+	cf->cf_timeout = -1;
+	cf->cf_handler_timeout = -1;
+	cf->cf_grace = -1;
+	cf->cf_workers = -1;
+	cf->cf_max_jobs = -1;
+	cf->cf_max_job_size = -1;
+	cf->cf_job_timeout = -1;
+	cf->cf_max_memory = -1;
+}
+
+static long long
+number(const char *name, const char *s, long long min, long long max)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = strtonum(s, min, max, &errstr);
+	if (errstr != NULL) {
+		log_warnx("%s %s: %s", name, s, errstr);
+		exit(EXIT_USAGE);
+	}
+	return n;
+}
+
+/* A byte count, with an optional k, m or g suffix (powers of 1024). */
+static long long
+bytes(const char *name, const char *s, long long min, long long max)
+{
+	char		 buf[32];
+	size_t		 len;
+	int		 shift = 0;
+	long long	 n;
+
+	len = strlen(s);
+	if (len == 0 || len >= sizeof(buf)) {
+		log_warnx("%s %s: invalid", name, s);
+		exit(EXIT_USAGE);
+	}
+	(void)strlcpy(buf, s, sizeof(buf));
+	switch (buf[len - 1]) {
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	}
+	if (shift)
+		buf[len - 1] = '\0';
+	n = number(name, buf, 0, LLONG_MAX >> 30);
+	n <<= shift;
+	if (n < min || n > max) {
+		log_warnx("%s %s: %s", name, s, n < min ? "too small" :
+		    "too large");
+		exit(EXIT_USAGE);
+	}
+	return n;
+}
+
+static void
+addpre(struct config *cf, int kind, const char *arg)
+{
+	if (cf->cf_npre == CONFIG_MAXPRE) {
+		log_warnx("too many -e and -l options");
+		exit(EXIT_USAGE);
+	}
+	cf->cf_pre[cf->cf_npre].pre_kind = kind;
+	cf->cf_pre[cf->cf_npre].pre_arg = arg;
+	cf->cf_npre++;
+}
+
+static void
+addlisten(struct config *cf, const char *addr)
+{
+	if (cf->cf_nlisten == CONFIG_MAXLISTEN) {
+		log_warnx("too many listen addresses");
+		exit(EXIT_USAGE);
+	}
+	cf->cf_listen[cf->cf_nlisten++] = addr;
+}
+
+static void
+option(struct config *cf, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'p':
+		cf->cf_port = number("port", arg, 1, 65535);
+		break;
+	case 'l':
+		/* A listen address in tcp mode, a module otherwise. */
+		addpre(cf, 'l', arg);
+		break;
+	case OPT_LISTEN:
+		addlisten(cf, arg);
+		break;
+	case OPT_REQUIRE:
+		addpre(cf, 'r', arg);
+		break;
+	case 'd':
+		cf->cf_daemon = 1;
+		break;
+	case 'f':
+		cf->cf_file = arg;
+		break;
+	case 'H':
+		cf->cf_handlers = number("handlers", arg, 1, 1024);
+		break;
+	case OPT_MAX_HANDLERS:
+		cf->cf_max_handlers = number("max-handlers", arg, 1, 1024);
+		break;
+	case 'W':
+		cf->cf_workers = number("workers", arg, 1, 1024);
+		break;
+	case 'u':
+		cf->cf_user = arg;
+		break;
+	case OPT_MAX_JOBS:
+		cf->cf_max_jobs = number("max-jobs", arg, 1, 1000000);
+		break;
+	case OPT_MAX_JOB_SIZE:
+		cf->cf_max_job_size = bytes("max-job-size", arg, 1,
+		    1LL << 30);
+		break;
+	case OPT_MAX_LINE:
+		cf->cf_max_line = bytes("max-line", arg, 1, 1LL << 30);
+		break;
+	case OPT_MAX_REQUESTS:
+		cf->cf_max_requests = number("max-requests", arg, 0, INT_MAX);
+		break;
+	case OPT_MAX_MEMORY:
+		cf->cf_max_memory = bytes("max-memory", arg, 0, 1LL << 40);
+		break;
+	case OPT_TIMEOUT:
+		cf->cf_timeout = number("timeout", arg, 0, 86400);
+		break;
+	case OPT_HANDLER_TIMEOUT:
+		cf->cf_handler_timeout = number("handler-timeout", arg, 0,
+		    86400);
+		break;
+	case OPT_JOB_TIMEOUT:
+		cf->cf_job_timeout = number("job-timeout", arg, 0, 86400);
+		break;
+	case OPT_GRACE:
+		cf->cf_grace = number("grace", arg, 0, 86400);
+		break;
+	case OPT_TLS_CERT:
+		cf->cf_tls_cert = arg;
+		break;
+	case OPT_TLS_KEY:
+		cf->cf_tls_key = arg;
+		break;
+	case OPT_PIDFILE:
+		cf->cf_pidfile = arg;
+		break;
+	case 'n':
+		cf->cf_configtest = 1;
+		break;
+	case 'e':
+		addpre(cf, 'e', arg);
+		break;
+	case 'i':
+		cf->cf_interactive = 1;
+		break;
+	case 'v':
+		cf->cf_verbose++;
+		break;
+	case 'V':
+		(void)printf("slua %s (%s)\n", SLUA_VERSION, LUA_NAME);
+		exit(0);
+	case 'h':
+		help();
+	}
+}
+
+static void
+badoption(int argc, char **argv)
+{
+	const char	*opt = argv[optind - 1 < argc ? optind - 1 : argc - 1];
+
+	if (optopt != 0 && optopt < 256 && strchr(shortopts, optopt) == NULL)
+		log_warnx("unknown option -%c", optopt);
+	else if (optopt != 0 && optopt < 256 && opt[0] == '-' && opt[1] != '-')
+		log_warnx("option -%c needs an argument", optopt);
+	else if (strchr(opt, '=') == NULL && optopt != 0)
+		log_warnx("option %s needs an argument", opt);
+	else
+		log_warnx("unknown option %s", opt);
+	usage();
+}
+
+static void
+script(struct config *cf, const char *arg)
+{
+	if (cf->cf_handler == NULL)
+		cf->cf_handler = arg;
+	else if (cf->cf_worker == NULL)
+		cf->cf_worker = arg;
+	else {
+		log_warnx("%s: too many scripts (script arguments go after "
+		    "--)", arg);
+		exit(EXIT_USAGE);
+	}
+}
+
+/*
+ * Parse argv into cf.  getopt_long runs in "+" mode so it stops at each
+ * script argument; we take the script and resume, which lets options and
+ * scripts mix while "--" still ends both.  Returns the number of scripts.
+ */
+int
+config_args(struct config *cf, int argc, char **argv)
+{
+	const char	*lastarg = NULL;
+	int		 ch, i;
+
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		while ((ch = getopt_long(argc, argv, shortopts, longopts,
+		    NULL)) != -1) {
+			if (ch == '?' || ch == ':')
+				badoption(argc, argv);
+			lastarg = optarg;
+			option(cf, ch, optarg);
+		}
+		if (optind > 1 && argv[optind - 1] != lastarg &&
+		    strcmp(argv[optind - 1], "--") == 0)
+			break;
+		if (optind >= argc)
+			break;
+		script(cf, argv[optind]);
+		lastarg = NULL;
+		optind++;
+	}
+	cf->cf_args = argv + optind;
+	cf->cf_nargs = argc - optind;
+
+	/* -l names listen addresses once there is a port to listen on. */
+	if (cf->cf_port != -1) {
+		int	 n = 0;
+
+		for (i = 0; i < cf->cf_npre; i++) {
+			if (cf->cf_pre[i].pre_kind == 'l')
+				addlisten(cf, cf->cf_pre[i].pre_arg);
+			else
+				cf->cf_pre[n++] = cf->cf_pre[i];
+		}
+		cf->cf_npre = n;
+	} else if (cf->cf_nlisten > 0) {
+		log_warnx("--listen needs --port");
+		exit(EXIT_USAGE);
+	}
+	return (cf->cf_handler != NULL) + (cf->cf_worker != NULL);
+}
+
+static int
+ncpu(void)
+{
+	long	 n;
+
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > 1024 ? 1024 : (int)n;
+}
+
+void
+config_defaults(struct config *cf)
+{
+	if (cf->cf_daemon == -1)
+		cf->cf_daemon = 0;
+	if (cf->cf_pidfile == NULL)
+		cf->cf_pidfile = CONFIG_DEFAULT_PIDFILE;
+	if (cf->cf_handlers == -1)
+		cf->cf_handlers = cf->cf_port == -1 ? 1 : 2 * ncpu();
+	if (cf->cf_max_handlers == -1 || cf->cf_max_handlers < cf->cf_handlers)
+		cf->cf_max_handlers = cf->cf_handlers;
+	if (cf->cf_max_requests == -1)
+		cf->cf_max_requests = 0;
+	if (cf->cf_max_line == -1)
+		cf->cf_max_line = 64 * 1024;
+	if (cf->cf_timeout == -1)
+		cf->cf_timeout = 60;
+	if (cf->cf_handler_timeout == -1)
+		cf->cf_handler_timeout = 0;
+	if (cf->cf_grace == -1)
+		cf->cf_grace = 10;
+	if (cf->cf_workers == -1)
+		cf->cf_workers = ncpu();
+	if (cf->cf_max_jobs == -1)
+		cf->cf_max_jobs = 1024;
+	if (cf->cf_max_job_size == -1)
+		cf->cf_max_job_size = 64LL << 20;
+	if (cf->cf_job_timeout == -1)
+		cf->cf_job_timeout = 0;
+	if (cf->cf_max_memory == -1)
+		cf->cf_max_memory = 0;
+}

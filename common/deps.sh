@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install the Debian packages slua needs to build and test, and only those
+# that are missing.  Silent when everything is present; safe to re-run.
+PKGS="gcc make pkg-config libc6-dev
+liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
+libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
+mandoc curl socat openssl netcat-openbsd procps"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "slua: missing packages:$missing (run as root to install)" >&2
+	exit 1
+fi
+echo "slua: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# An old or empty package list cannot find new packages: refresh it first.
+apt-get update -qq >/dev/null || exit 1
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 1

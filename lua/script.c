@@ -1,0 +1,198 @@
+/*
+ * Scripts: a command-line argument that names a file is read from it,
+ * anything else is Lua code.  The text is kept in memory so every process
+ * compiles the same bytes, and a reload re-reads them on purpose.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "slualib.h"
+#include "log.h"
+
+static int
+readfd(int fd, char **bufp, size_t *lenp)
+{
+	char	*buf = NULL, *nbuf;
+	size_t	 len = 0, cap = 0;
+	ssize_t	 n;
+
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8192;
+			if ((nbuf = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+ fail:
+	free(buf);
+	return -1;
+}
+
+static int
+endswith(const char *s, const char *suffix)
+{
+	size_t	 n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * Fill sc from arg.  On failure, returns -1 with a message such as
+ * "x.lua: No such file or directory" in err.
+ */
+int
+script_read(struct script *sc, const char *arg, char *err, size_t errlen)
+{
+	struct stat	 st;
+	int		 fd = -1;
+
+	memset(sc, 0, sizeof(*sc));
+	if (strcmp(arg, "-") == 0) {
+		if (readfd(STDIN_FILENO, &sc->sc_buf, &sc->sc_len) == -1)
+			goto syserr;
+		sc->sc_name = strdup("stdin");
+		sc->sc_chunkname = strdup("=stdin");
+	} else if (stat(arg, &st) == 0 || endswith(arg, ".lua")) {
+		if ((fd = open(arg, O_RDONLY | O_CLOEXEC)) == -1)
+			goto syserr;
+		if (fstat(fd, &st) == -1)
+			goto syserr;
+		if (S_ISDIR(st.st_mode)) {
+			errno = EISDIR;
+			goto syserr;
+		}
+		if (readfd(fd, &sc->sc_buf, &sc->sc_len) == -1)
+			goto syserr;
+		(void)close(fd);
+		fd = -1;
+		sc->sc_name = strdup(arg);
+		if (asprintf(&sc->sc_chunkname, "@%s", arg) == -1)
+			sc->sc_chunkname = NULL;
+	} else {
+		sc->sc_len = strlen(arg);
+		sc->sc_buf = malloc(sc->sc_len + 1);
+		if (sc->sc_buf != NULL)
+			memcpy(sc->sc_buf, arg, sc->sc_len + 1);
+		sc->sc_name = strdup("(command line)");
+		sc->sc_chunkname = strdup("=(command line)");
+	}
+	if (sc->sc_name == NULL || sc->sc_chunkname == NULL ||
+	    (sc->sc_buf == NULL && sc->sc_len > 0)) {
+		script_free(sc);
+		(void)snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	/* Like lua(1), a first line starting with '#' is a "#!" line. */
+	if (sc->sc_len > 0 && sc->sc_buf[0] == '#') {
+		size_t	 i;
+
+		for (i = 0; i < sc->sc_len && sc->sc_buf[i] != '\n'; i++)
+			sc->sc_buf[i] = ' ';
+	}
+	return 0;
+ syserr:
+	(void)snprintf(err, errlen, "%s: %s", strcmp(arg, "-") == 0 ?
+	    "stdin" : arg, strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	script_free(sc);
+	return -1;
+}
+
+/* Compile sc; pushes the chunk, or the error message. */
+int
+script_load(lua_State *L, const struct script *sc)
+{
+	return luaL_loadbuffer(L, sc->sc_buf ? sc->sc_buf : "", sc->sc_len,
+	    sc->sc_chunkname);
+}
+
+void
+script_free(struct script *sc)
+{
+	free(sc->sc_name);
+	free(sc->sc_chunkname);
+	free(sc->sc_buf);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Message handler for slua_pcall: append a traceback, as lua(1) does. */
+int
+slua_traceback(lua_State *L)
+{
+	if (!lua_isstring(L, 1) && !lua_isnil(L, 1)) {
+		/* A non-string error keeps its value; there is no trace. */
+		if (luaL_callmeta(L, 1, "__tostring"))
+			return 1;
+		lua_pushfstring(L, "(error object is a %s value)",
+		    luaL_typename(L, 1));
+		return 1;
+	}
+	if (lua_isnil(L, 1))
+		lua_pushliteral(L, "nil");
+	else
+		lua_pushvalue(L, 1);
+	lua_getfield(L, LUA_GLOBALSINDEX, "debug");
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		return 1;
+	}
+	lua_getfield(L, -1, "traceback");
+	if (!lua_isfunction(L, -1)) {
+		lua_pop(L, 2);
+		return 1;
+	}
+	lua_pushvalue(L, -3);
+	lua_pushinteger(L, 2);
+	lua_call(L, 2, 1);
+	return 1;
+}
+
+/* lua_pcall with slua_traceback below the function. */
+int
+slua_pcall(lua_State *L, int nargs, int nresults)
+{
+	int	 base = lua_gettop(L) - nargs;
+	int	 status;
+
+	lua_pushcfunction(L, slua_traceback);
+	lua_insert(L, base);
+	status = lua_pcall(L, nargs, nresults, base);
+	lua_remove(L, base);
+	return status;
+}
+
+/* Print the error on top of the stack as "slua: message" and pop it. */
+void
+slua_report(lua_State *L, int status)
+{
+	const char	*msg;
+
+	if (status == 0)
+		return;
+	msg = lua_tostring(L, -1);
+	if (msg == NULL)
+		msg = "(error object is not a string)";
+	(void)fflush(stdout);
+	(void)fprintf(stderr, "slua: %s\n", msg);
+	(void)fflush(stderr);
+	lua_pop(L, 1);
+}

@@ -1,0 +1,142 @@
+# Normal mode: slua as a stand-alone Lua interpreter.
+. "$(dirname "$0")/lib.sh"
+
+run "$SLUA" 'print("hi")'
+check "inline code" 0 "hi" ""
+
+run "$SLUA" 'print(1, nil, true, "x")'
+check "print is tab-separated" 0 "1	nil	true	x" ""
+
+cat > "$T/args.lua" <<'LUA'
+print(arg[0], #arg, arg[1], arg[2], ...)
+LUA
+run "$SLUA" "$T/args.lua" -- a b
+check "script with arguments after --" 0 "$T/args.lua	2	a	b	a	b" ""
+
+run "$SLUA" -e 'x = 6' -e 'print(x * 7)'
+check "-e runs in order" 0 "42" ""
+
+run "$SLUA" -e 'print(1)' 'print(2)'
+check "-e before the script" 0 "1
+2" ""
+
+run -i 'print("from stdin")' "$SLUA" -
+check "- reads the program from stdin" 0 "from stdin" ""
+
+run -i 'print("piped")' "$SLUA"
+check "no script, stdin not a terminal: run stdin" 0 "piped" ""
+
+mkdir -p "$T/mod"
+echo 'mymod = { answer = 42 }' > "$T/mod/mymod.lua"
+run env LUA_PATH="$T/mod/?.lua" "$SLUA" -l mymod -e 'print(mymod.answer)'
+check "-l requires a module" 0 "42" ""
+
+run env LUA_PATH="$T/mod/?.lua" "$SLUA" --require mymod -e 'print(mymod.answer)'
+check "--require requires a module" 0 "42" ""
+
+run "$SLUA" -l nosuchmodule -e 'print(1)'
+check "-l with a missing module fails" 1 ""
+like "$(head -1 "$T/err")" "^slua: module 'nosuchmodule' not found:" \
+    "missing module error"
+
+printf '#!/usr/bin/env slua\nprint("shebang")\n' > "$T/she.lua"
+run "$SLUA" "$T/she.lua"
+check "a #! line is skipped" 0 "shebang" ""
+
+run -i 'x = 1 +
+2
+=x
+print(x * 2)
+' "$SLUA" -i
+check "-i: continuation lines and =expr" 0 "> >> > 3
+> 6
+> " ""
+
+echo 'y = 5' > "$T/y.lua"
+run -i '=y' "$SLUA" -i "$T/y.lua"
+check "-i after the script" 0 "> 5
+> " ""
+
+run "$SLUA" 'error("boom")'
+check "runtime error: exit 1" 1 ""
+is "$(head -1 "$T/err")" "slua: (command line):1: boom" "runtime error message"
+is "$(sed -n 2p "$T/err")" "stack traceback:" "runtime error traceback"
+
+printf 'local x = 1\nfunction f() error("deep") end\nf()\n' > "$T/err.lua"
+run "$SLUA" "$T/err.lua"
+check "error in a file: exit 1" 1 ""
+is "$(head -1 "$T/err")" "slua: $T/err.lua:2: deep" "error names file and line"
+like "$(cat "$T/err")" "err.lua:3: in main chunk" "traceback names the caller"
+
+run "$SLUA" 'x = = 1'
+check "syntax error: exit 1" 1 ""
+like "$(head -1 "$T/err")" "^slua: \(command line\):1: unexpected symbol near '='" \
+    "syntax error message"
+
+printf 'print(\n' > "$T/syn.lua"
+run "$SLUA" "$T/syn.lua"
+check "syntax error in a file" 1 "" "slua: $T/syn.lua:2: unexpected symbol near '<eof>'"
+
+run "$SLUA" missing.lua
+check "missing .lua file is an error, not code" 1 "" \
+    "slua: missing.lua: No such file or directory"
+
+run "$SLUA" "$T"
+check "a directory is not a script" 1 "" "slua: $T: Is a directory"
+
+run "$SLUA" 'os.exit(7)'
+check "os.exit(n) exits n" 7 "" ""
+
+run "$SLUA" 'io.write("a") print("b") io.write("c\n")'
+check "print and io.write keep their order" 0 "ab
+c" ""
+
+run "$SLUA" 'error({})'
+check "non-string error object" 1 "" "slua: (error object is a table value)"
+
+usage='usage: slua [-dinVv] [-e code] [-f file] [-H handlers] [-l address|module]
+            [-p port] [-u user] [-W workers] [options] [handler [worker]] [-- args]
+       slua -h for the list of options'
+
+run "$SLUA" --bogus
+check "unknown long option" 2 "" "slua: unknown option --bogus
+$usage"
+
+run "$SLUA" -Z
+check "unknown short option" 2 "" "slua: unknown option -Z
+$usage"
+
+run "$SLUA" -p
+check "missing argument" 2 "" "slua: option -p needs an argument
+$usage"
+
+run "$SLUA" --workers
+check "missing argument, long option" 2 "" "slua: option --workers needs an argument
+$usage"
+
+run "$SLUA" -p 0 x
+check "port too small" 2 "" "slua: port 0: too small"
+run "$SLUA" -p 70000 x
+check "port too large" 2 "" "slua: port 70000: too large"
+run "$SLUA" -W abc x y
+check "workers not a number" 2 "" "slua: workers abc: invalid"
+run "$SLUA" --max-job-size 12q x y
+check "size with a bad suffix" 2 "" "slua: max-job-size 12q: invalid"
+run "$SLUA" --max-job-size 2g x y
+check "size too large" 2 "" "slua: max-job-size 2g: too large"
+run "$SLUA" --timeout -1 x y
+check "negative timeout" 2 "" "slua: timeout -1: too small"
+run "$SLUA" a b c
+check "three scripts" 2 "" "slua: c: too many scripts (script arguments go after --)"
+run "$SLUA" --listen 127.0.0.1 x
+check "--listen without --port" 2 "" "slua: --listen needs --port"
+
+run "$SLUA" -V
+like "$(cat "$T/out")" '^slua [0-9]+\.[0-9]+\.[0-9]+ \((Lua 5\.1|LuaJIT)' "-V names slua and Lua"
+check "-V exits 0" 0
+
+run "$SLUA" --help
+check "--help exits 0" 0
+like "$(cat "$T/out")" "--max-jobs" "--help lists the options"
+
+done_testing
