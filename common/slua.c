@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "slualib.h"
+#include "server.h"
 
 extern char	**environ;
 
@@ -33,11 +34,12 @@ main(int argc, char *argv[])
 	/* A peer that goes away is an error to report, never a signal. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	if (cf.cf_port != -1 || nscripts == 2) {
-		log_warnx("%s mode is not available in this build",
-		    cf.cf_port != -1 ? "tcp" : "stdio");
+	if (cf.cf_port != -1) {
+		log_warnx("tcp mode is not available in this build");
 		return 1;
 	}
 	config_defaults(&cf);
+	if (nscripts == 2)
+		return stdio_main(&cf, argv[0]);
 	return interp_main(&cf, argv[0]);
 }

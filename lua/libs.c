@@ -5,6 +5,8 @@
  */
 #include "slualib.h"
 #include "log.h"
+#include "work.h"
+#include "client.h"
 
 struct slua_lib {
 	const char	*name;
@@ -12,6 +14,8 @@ struct slua_lib {
 };
 
 static const struct slua_lib sluaLibs[] = {
+	{ "work",	luaopen_slua_work },
+	{ "client",	luaopen_slua_client },
 	{ NULL, NULL }
 };
 

@@ -1,0 +1,105 @@
+/*
+ * The wire format between slua's processes.  All job traffic is AF_UNIX
+ * SOCK_DGRAM socketpairs: one per handler slot between the handler and the
+ * broker, one per worker between the worker and the broker.
+ *
+ * A datagram carries one or more records; a record is an ipc_hdr followed by
+ * h_len bytes of payload.  Small records are packed together, which is what
+ * keeps the system-call count per job low under load.  A payload larger than
+ * one datagram travels as fragments: records of the same type and id, each
+ * filling its datagram, with IPC_F_MORE on every one but the last.  Every
+ * socket has a single sender at a time, so fragments arrive in order; a
+ * fragment that does not continue the message in progress discards it (its
+ * sender died mid-message).
+ */
+#ifndef SLUA_IPC_H
+#define SLUA_IPC_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ipc_hdr {
+	uint32_t	h_len;		/* payload bytes in this record */
+	uint16_t	h_type;		/* IPC_* below */
+	uint16_t	h_flags;	/* IPC_F_* below */
+	uint32_t	h_slot;		/* the submitting handler's slot */
+	uint32_t	h_pid;		/* the submitting handler's pid */
+	uint64_t	h_id;		/* the job, numbered by its submitter */
+};
+
+/* Message types.  "handler" means the process that submitted the job. */
+enum ipc_type {
+	IPC_JOB = 1,	/* handler -> broker -> worker: a job to run */
+	IPC_ANSWER,	/* worker -> broker -> handler: the job's answer */
+	IPC_ERROR,	/* worker or broker -> handler: the job failed; the
+			   payload says why */
+	IPC_FORWARD,	/* worker -> broker: a new job whose answer answers
+			   the worker's current job */
+	IPC_STATS,	/* any -> broker: asks; broker -> any: struct
+			   ipc_stats as the payload */
+};
+
+#define IPC_F_MORE	0x0001	/* another fragment follows */
+#define IPC_F_NIL	0x0002	/* IPC_ANSWER: the answer is nil */
+
+struct ipc_stats {
+	uint32_t	s_backlog;	/* jobs waiting for a worker */
+	uint32_t	s_idle;		/* idle workers */
+	uint32_t	s_pool;		/* workers alive */
+};
+
+/* The largest datagram we send; the sockets' buffers are sized for it. */
+#define IPC_DGRAM	(64 * 1024)
+#define IPC_FRAG	(IPC_DGRAM - sizeof(struct ipc_hdr))
+
+/* Outbound: datagrams built and waiting for the socket to take them. */
+struct ipc_dgram {
+	TAILQ_ENTRY(ipc_dgram)	 d_entry;
+	size_t			 d_len;
+	size_t			 d_cap;
+	char			*d_buf;
+};
+TAILQ_HEAD(ipc_dgramq, ipc_dgram);
+
+struct ipc_out {
+	int			 o_fd;
+	struct ipc_dgramq	 o_queue;
+	size_t			 o_count;	/* datagrams queued */
+};
+
+/* Inbound: the datagram being parsed and the message being reassembled. */
+struct ipc_in {
+	int		 i_fd;
+	char		*i_dgram;
+	size_t		 i_len;		/* bytes in i_dgram */
+	size_t		 i_off;		/* next record */
+	struct ipc_hdr	 i_fhdr;	/* first fragment's header */
+	char		*i_frag;
+	size_t		 i_fraglen;
+	size_t		 i_fragcap;
+	int		 i_fragging;	/* 1 collecting, 2 dropping */
+	size_t		 i_max;		/* largest message accepted */
+};
+
+/* A whole message; m_data stays valid until the next ipc_in call. */
+struct ipc_msg {
+	struct ipc_hdr	 m_hdr;
+	const char	*m_data;
+	size_t		 m_len;
+};
+
+int	ipc_socketpair(int [2]);
+void	ipc_out_init(struct ipc_out *, int);
+int	ipc_out_add(struct ipc_out *, const struct ipc_hdr *, const void *,
+	    size_t);
+int	ipc_out_flush(struct ipc_out *);
+void	ipc_out_clear(struct ipc_out *);
+int	ipc_in_init(struct ipc_in *, int, size_t);
+int	ipc_in_read(struct ipc_in *);
+int	ipc_in_next(struct ipc_in *, struct ipc_msg *);
+void	ipc_in_clear(struct ipc_in *);
+
+#endif

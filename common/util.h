@@ -1,0 +1,15 @@
+/* Small helpers every process uses. */
+#ifndef SLUA_UTIL_H
+#define SLUA_UTIL_H
+
+#include <sys/types.h>
+
+#include <time.h>
+
+void		 clock_now(struct timespec *);
+long long	 clock_ms(const struct timespec *, const struct timespec *);
+void		 clock_add(struct timespec *, long long);
+void		 proc_child(const char *, pid_t);
+int		 fd_devnull(int);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * client.*: buffered, bounded reads and complete writes on the handler's
+ * connection.  Every wait is a poll(2) bounded by the connection's timeout,
+ * so an idle client cannot hold a handler for ever; a client that goes away
+ * is nil and a message, never a signal.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "slualib.h"
+
+#define CLIENT_CHUNK	16384
+
+struct client {
+	struct client_io c_io;
+	int		 c_open;
+	int		 c_timeout;	/* ms per wait; -1: none */
+	size_t		 c_maxline;
+	size_t		 c_maxread;	/* client.read() without a count */
+	char		*c_buf;
+	size_t		 c_off;		/* unread data: c_buf[c_off..c_len) */
+	size_t		 c_len;
+	size_t		 c_cap;
+	int		 c_eof;
+	int		 c_skipline;	/* drop up to the next newline */
+};
+
+static struct client	 clt;
+
+void
+client_open(const struct client_io *io, int timeout, size_t maxline,
+    size_t maxread)
+{
+	clt.c_io = *io;
+	clt.c_open = 1;
+	clt.c_timeout = timeout > 0 ? timeout * 1000 : -1;
+	clt.c_maxline = maxline;
+	clt.c_maxread = maxread;
+	clt.c_off = clt.c_len = 0;
+	clt.c_eof = 0;
+	clt.c_skipline = 0;
+}
+
+void
+client_close(void)
+{
+	clt.c_open = 0;
+	/* A buffer grown by a large read is not kept for the next client. */
+	if (clt.c_cap > 4 * CLIENT_CHUNK) {
+		free(clt.c_buf);
+		clt.c_buf = NULL;
+		clt.c_cap = 0;
+	}
+	clt.c_off = clt.c_len = 0;
+}
+
+/* Wait until fd is ready; "timeout" when the client took too long. */
+static const char *
+client_wait(int fd, short events)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = events };
+	int		 r;
+
+	while ((r = poll(&pfd, 1, clt.c_timeout)) == -1 && errno == EINTR)
+		;
+	if (r == -1)
+		return strerror(errno);
+	if (r == 0)
+		return "timeout";
+	return NULL;
+}
+
+/* Read more into the buffer: NULL, or why not. */
+static const char *
+client_fill(void)
+{
+	const char	*why;
+	char		*nbuf;
+	size_t		 ncap;
+	long		 n;
+
+	if (clt.c_off > 0 && clt.c_off == clt.c_len)
+		clt.c_off = clt.c_len = 0;
+	if (clt.c_cap - clt.c_len < CLIENT_CHUNK) {
+		if (clt.c_off > 0) {
+			memmove(clt.c_buf, clt.c_buf + clt.c_off,
+			    clt.c_len - clt.c_off);
+			clt.c_len -= clt.c_off;
+			clt.c_off = 0;
+		}
+	}
+	if (clt.c_cap - clt.c_len < CLIENT_CHUNK) {
+		ncap = clt.c_cap ? clt.c_cap * 2 : 2 * CLIENT_CHUNK;
+		if ((nbuf = realloc(clt.c_buf, ncap)) == NULL)
+			return strerror(ENOMEM);
+		clt.c_buf = nbuf;
+		clt.c_cap = ncap;
+	}
+	for (;;) {
+		n = clt.c_io.io_read(clt.c_io.io_ctx, clt.c_buf + clt.c_len,
+		    clt.c_cap - clt.c_len);
+		if (n > 0) {
+			clt.c_len += n;
+			return NULL;
+		}
+		if (n == 0) {
+			clt.c_eof = 1;
+			return NULL;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return strerror(errno);
+		if ((why = client_wait(clt.c_io.io_rfd, POLLIN)) != NULL)
+			return why;
+	}
+}
+
+/* Write all of buf: 0, or -1 with the reason in *why. */
+static int
+client_put(const char *buf, size_t len, const char **why)
+{
+	long	 n;
+
+	while (len > 0) {
+		n = clt.c_io.io_write(clt.c_io.io_ctx, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((*why = client_wait(clt.c_io.io_wfd, POLLOUT)) !=
+			    NULL)
+				return -1;
+			continue;
+		}
+		*why = n == 0 ? "connection closed" : strerror(errno);
+		return -1;
+	}
+	return 0;
+}
+
+/* print()'s writer while a client is open. */
+int
+client_writeall(void *ctx, const char *buf, size_t len)
+{
+	const char	*why;
+
+	(void)ctx;
+	if (!clt.c_open)
+		return -1;
+	return client_put(buf, len, &why);
+}
+
+static int
+client_fail(lua_State *L, const char *why)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, why);
+	return 2;
+}
+
+static int
+client_notopen(lua_State *L)
+{
+	return client_fail(L, "no client");
+}
+
+static int
+client_line(lua_State *L)
+{
+	const char	*why, *nl, *start;
+	size_t		 len, scanned = 0;
+
+	if (!clt.c_open)
+		return client_notopen(L);
+	for (;;) {
+		nl = memchr(clt.c_buf + clt.c_off + scanned, '\n',
+		    clt.c_len - clt.c_off - scanned);
+		if (nl != NULL && clt.c_skipline) {
+			clt.c_off = nl + 1 - clt.c_buf;
+			clt.c_skipline = 0;
+			scanned = 0;
+			continue;
+		}
+		if (nl != NULL)
+			break;
+		if (clt.c_skipline) {
+			clt.c_off = clt.c_len;
+			scanned = 0;
+		} else
+			scanned = clt.c_len - clt.c_off;
+		if (scanned > clt.c_maxline) {
+			/* Drop what we have and the rest of the line. */
+			clt.c_off = clt.c_len;
+			clt.c_skipline = 1;
+			return client_fail(L, "line too long");
+		}
+		if (clt.c_eof) {
+			if (clt.c_len == clt.c_off || clt.c_skipline)
+				return 0;
+			lua_pushlstring(L, clt.c_buf + clt.c_off,
+			    clt.c_len - clt.c_off);
+			clt.c_off = clt.c_len;
+			return 1;
+		}
+		if ((why = client_fill()) != NULL)
+			return client_fail(L, why);
+	}
+	start = clt.c_buf + clt.c_off;
+	len = nl - start;
+	clt.c_off += len + 1;
+	if (len > clt.c_maxline)
+		return client_fail(L, "line too long");
+	if (len > 0 && start[len - 1] == '\r')
+		len--;
+	lua_pushlstring(L, start, len);
+	return 1;
+}
+
+static int
+client_read(lua_State *L)
+{
+	const char	*why;
+	size_t		 want, have;
+
+	if (!clt.c_open)
+		return client_notopen(L);
+	if (lua_isnoneornil(L, 1))
+		want = clt.c_maxread + 1;
+	else {
+		lua_Number n = luaL_checknumber(L, 1);
+
+		luaL_argcheck(L, n >= 0, 1, "negative count");
+		want = n > (lua_Number)clt.c_maxread ? clt.c_maxread + 1 :
+		    (size_t)n;
+	}
+	/* A skipped long line ends at its newline, not at this read. */
+	clt.c_skipline = 0;
+	while ((have = clt.c_len - clt.c_off) < want && !clt.c_eof) {
+		if (have > clt.c_maxread)
+			break;
+		if ((why = client_fill()) != NULL)
+			return client_fail(L, why);
+	}
+	if (have > clt.c_maxread && lua_isnoneornil(L, 1))
+		return client_fail(L, "input too large");
+	if (have == 0 && want > 0)
+		return 0;
+	if (have > want)
+		have = want;
+	lua_pushlstring(L, clt.c_buf + clt.c_off, have);
+	clt.c_off += have;
+	return 1;
+}
+
+static int
+client_write(lua_State *L)
+{
+	const char	*s, *why;
+	size_t		 len;
+
+	s = luaL_checklstring(L, 1, &len);
+	if (!clt.c_open)
+		return client_notopen(L);
+	if (client_put(s, len, &why) == -1)
+		return client_fail(L, why);
+	lua_pushnumber(L, (lua_Number)len);
+	return 1;
+}
+
+/* client.ip and client.port from the socket fd, when it is one. */
+void
+client_setpeer(lua_State *L, int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 ip[INET6_ADDRSTRLEN];
+	int			 port;
+
+	lua_getglobal(L, "client");
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushnil(L);
+	lua_setfield(L, -2, "ip");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "port");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		(void)inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		port = ntohs(sin->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(sin6->sin6_port);
+	} else {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushstring(L, ip);
+	lua_setfield(L, -2, "ip");
+	lua_pushinteger(L, port);
+	lua_setfield(L, -2, "port");
+	lua_pop(L, 1);
+}
+
+static const luaL_Reg client_funcs[] = {
+	{ "line",	client_line },
+	{ "read",	client_read },
+	{ "write",	client_write },
+	{ NULL,		NULL }
+};
+
+int
+luaopen_slua_client(lua_State *L)
+{
+	luaL_register(L, "client", client_funcs);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "tls");
+	return 1;
+}

@@ -1,0 +1,664 @@
+/*
+ * work.*: submitting and collecting jobs (handlers), accepting and answering
+ * them (workers).  Each process talks to the broker over one datagram
+ * socket (common/ipc.h); every call that waits polls that socket, so a
+ * handler blocked in submit() keeps taking in its answers.
+ *
+ * A handler keeps, in the registry, the answers it has received and not yet
+ * collected; C keeps the ids in submission order (for collect()) and in
+ * arrival order (for collectany()).
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "slualib.h"
+#include "work.h"
+
+#define WORK_ANSWERS	"slua.work.answers"	/* id -> string or false */
+#define WORK_ERRORS	"slua.work.errors"	/* id -> message */
+#define WORK_PENDING	"slua.work.pending"	/* id -> true */
+
+/* A ring of job ids. */
+struct idring {
+	uint64_t	*r_ids;
+	size_t		 r_head;
+	size_t		 r_len;
+	size_t		 r_cap;
+};
+
+/* A job a worker has received but not yet accepted. */
+struct wjob {
+	STAILQ_ENTRY(wjob)	 j_entry;
+	struct ipc_hdr		 j_hdr;
+	size_t			 j_len;
+	char			 j_data[];
+};
+
+struct work {
+	enum slua_role	 w_role;
+	int		 w_fd;		/* to the broker; -1: none */
+	int		 w_brokerfd;	/* pidfd of the broker; -1: none */
+	int		 w_dead;	/* the broker is gone */
+	uint32_t	 w_slot;
+	uint32_t	 w_pid;
+	size_t		 w_max;		/* max-job-size */
+	struct ipc_in	 w_in;
+	struct ipc_out	 w_out;
+	struct ipc_stats w_stats;
+	int		 w_havestats;
+
+	/* handlers */
+	uint64_t	 w_nextid;
+	struct idring	 w_order;	/* submitted, not yet collected */
+	struct idring	 w_ready;	/* answered, in arrival order */
+	size_t		 w_pending;	/* submitted, not yet answered */
+	size_t		 w_uncollected;
+
+	/* workers */
+	STAILQ_HEAD(, wjob) w_jobs;
+	struct ipc_hdr	 w_job;		/* the job accept() returned */
+	int		 w_hasjob;	/* ... and it awaits its answer */
+	unsigned long	 w_accepted;	/* jobs accepted, ever */
+};
+
+static struct work	 w = { .w_fd = -1, .w_brokerfd = -1 };
+
+static int
+ring_push(struct idring *r, uint64_t id)
+{
+	uint64_t	*nids;
+	size_t		 i, ncap;
+
+	if (r->r_len == r->r_cap) {
+		ncap = r->r_cap ? r->r_cap * 2 : 64;
+		if ((nids = reallocarray(NULL, ncap, sizeof(*nids))) == NULL)
+			return -1;
+		for (i = 0; i < r->r_len; i++)
+			nids[i] = r->r_ids[(r->r_head + i) % r->r_cap];
+		free(r->r_ids);
+		r->r_ids = nids;
+		r->r_cap = ncap;
+		r->r_head = 0;
+	}
+	r->r_ids[(r->r_head + r->r_len) % r->r_cap] = id;
+	r->r_len++;
+	return 0;
+}
+
+static uint64_t
+ring_pop(struct idring *r)
+{
+	uint64_t	 id = r->r_ids[r->r_head];
+
+	r->r_head = (r->r_head + 1) % r->r_cap;
+	r->r_len--;
+	return id;
+}
+
+static void
+ring_clear(struct idring *r)
+{
+	free(r->r_ids);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+work_common_init(int fd, size_t max)
+{
+	w.w_fd = fd;
+	w.w_max = max;
+	w.w_pid = getpid();
+	if (ipc_in_init(&w.w_in, fd, max) == -1)
+		fatal("work");
+	ipc_out_init(&w.w_out, fd);
+	STAILQ_INIT(&w.w_jobs);
+}
+
+void
+work_handler_init(int fd, int brokerfd, uint32_t slot, size_t max)
+{
+	w.w_role = ROLE_HANDLER;
+	w.w_brokerfd = brokerfd;
+	w.w_slot = slot;
+	work_common_init(fd, max);
+}
+
+void
+work_worker_init(int fd, size_t max)
+{
+	w.w_role = ROLE_WORKER;
+	work_common_init(fd, max);
+}
+
+/* Registry table t, id: push t[id]. */
+static void
+work_get(lua_State *L, const char *t, uint64_t id)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, t);
+	lua_pushnumber(L, (lua_Number)id);
+	lua_rawget(L, -2);
+	lua_remove(L, -2);
+}
+
+/* Registry table t, id: t[id] = the value on top (popped). */
+static void
+work_set(lua_State *L, const char *t, uint64_t id)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, t);
+	lua_pushnumber(L, (lua_Number)id);
+	lua_pushvalue(L, -3);
+	lua_rawset(L, -3);
+	lua_pop(L, 2);
+}
+
+static int
+work_has(lua_State *L, const char *t, uint64_t id)
+{
+	int	 has;
+
+	work_get(L, t, id);
+	has = !lua_isnil(L, -1);
+	lua_pop(L, 1);
+	return has;
+}
+
+/* An answer or an error for one of our pending jobs has come. */
+static void
+work_answered(lua_State *L, uint64_t id, int type, const char *data,
+    size_t len, int isnil)
+{
+	if (!work_has(L, WORK_PENDING, id))
+		return;		/* a job of an earlier connection */
+	lua_pushnil(L);
+	work_set(L, WORK_PENDING, id);
+	if (type == IPC_ERROR) {
+		lua_pushlstring(L, data, len);
+		work_set(L, WORK_ERRORS, id);
+	} else {
+		if (isnil)
+			lua_pushboolean(L, 0);
+		else
+			lua_pushlstring(L, data, len);
+		work_set(L, WORK_ANSWERS, id);
+	}
+	w.w_pending--;
+	if (ring_push(&w.w_ready, id) == -1)
+		luaL_error(L, "not enough memory");
+}
+
+static void
+work_queuejob(lua_State *L, const struct ipc_msg *m)
+{
+	struct wjob	*j;
+
+	if ((j = malloc(sizeof(*j) + m->m_len)) == NULL)
+		luaL_error(L, "not enough memory");
+	j->j_hdr = m->m_hdr;
+	j->j_len = m->m_len;
+	memcpy(j->j_data, m->m_data, m->m_len);
+	STAILQ_INSERT_TAIL(&w.w_jobs, j, j_entry);
+}
+
+static void
+work_message(lua_State *L, const struct ipc_msg *m)
+{
+	switch (m->m_hdr.h_type) {
+	case IPC_ANSWER:
+	case IPC_ERROR:
+		if (w.w_role == ROLE_HANDLER && m->m_hdr.h_pid == w.w_pid)
+			work_answered(L, m->m_hdr.h_id, m->m_hdr.h_type,
+			    m->m_data, m->m_len, m->m_hdr.h_flags & IPC_F_NIL);
+		break;
+	case IPC_JOB:
+		if (w.w_role == ROLE_WORKER)
+			work_queuejob(L, m);
+		break;
+	case IPC_STATS:
+		if (m->m_len == sizeof(w.w_stats)) {
+			memcpy(&w.w_stats, m->m_data, sizeof(w.w_stats));
+			w.w_havestats = 1;
+		}
+		break;
+	}
+}
+
+/* The broker is gone: every job still pending fails. */
+static void
+work_brokerdied(lua_State *L)
+{
+	uint64_t	 id;
+
+	w.w_dead = 1;
+	if (w.w_role != ROLE_HANDLER)
+		return;
+	lua_getfield(L, LUA_REGISTRYINDEX, WORK_PENDING);
+	lua_pushnil(L);
+	while (lua_next(L, -2) != 0) {
+		lua_pop(L, 1);
+		id = (uint64_t)lua_tonumber(L, -1);
+		lua_pushliteral(L, "broker died");
+		work_set(L, WORK_ERRORS, id);
+		(void)ring_push(&w.w_ready, id);
+	}
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, WORK_PENDING);
+	w.w_pending = 0;
+}
+
+/*
+ * Send what we can, then wait until the socket has something for us (or
+ * room, when we have something to send), and take in all that has come.
+ */
+static void
+work_wait(lua_State *L)
+{
+	struct pollfd	 pfd[2];
+	struct ipc_msg	 m;
+	int		 r, n = 1;
+
+	if (w.w_dead)
+		return;
+	r = ipc_out_flush(&w.w_out);
+	if (r == -1) {
+		work_brokerdied(L);
+		return;
+	}
+	pfd[0].fd = w.w_fd;
+	pfd[0].events = POLLIN | (r == 1 ? POLLOUT : 0);
+	if (w.w_brokerfd != -1) {
+		pfd[1].fd = w.w_brokerfd;
+		pfd[1].events = POLLIN;
+		n = 2;
+	}
+	if (poll(pfd, n, -1) == -1) {
+		if (errno == EINTR)
+			return;
+		luaL_error(L, "poll: %s", strerror(errno));
+	}
+	while ((r = ipc_in_read(&w.w_in)) == 1)
+		while (ipc_in_next(&w.w_in, &m))
+			work_message(L, &m);
+	if (r == -1)
+		luaL_error(L, "receive: %s", strerror(errno));
+	if (n == 2 && pfd[1].revents)
+		work_brokerdied(L);
+}
+
+/* Queue a message and send it all, taking in answers meanwhile. */
+static void
+work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
+    size_t len)
+{
+	int	 r;
+
+	if (ipc_out_add(&w.w_out, h, data, len) == -1)
+		luaL_error(L, "not enough memory");
+	while (!w.w_dead && (r = ipc_out_flush(&w.w_out)) != 0) {
+		if (r == -1)
+			work_brokerdied(L);
+		else
+			work_wait(L);
+	}
+}
+
+static void
+work_checksize(lua_State *L, const char *what, size_t len)
+{
+	if (len > w.w_max)
+		luaL_error(L, "%s too large (%f bytes; max-job-size is %f)",
+		    what, (lua_Number)len, (lua_Number)w.w_max);
+}
+
+static void
+work_hdr(struct ipc_hdr *h, int type)
+{
+	memset(h, 0, sizeof(*h));
+	h->h_type = type;
+	h->h_slot = w.w_slot;
+	h->h_pid = w.w_pid;
+}
+
+static int
+work_forward(lua_State *L, const char *job, size_t len)
+{
+	struct ipc_hdr	 h;
+
+	if (!w.w_hasjob)
+		return luaL_error(L, "no job to forward to (submit in a worker "
+		    "answers the current job)");
+	h = w.w_job;
+	h.h_type = IPC_FORWARD;
+	h.h_flags = 0;
+	w.w_hasjob = 0;
+	work_send(L, &h, job, len);
+	lua_pushnumber(L, (lua_Number)w.w_job.h_id);
+	return 1;
+}
+
+static int
+work_submit(lua_State *L)
+{
+	struct ipc_hdr	 h;
+	const char	*job;
+	size_t		 len;
+	uint64_t	 id;
+
+	job = luaL_checklstring(L, 1, &len);
+	if (w.w_fd == -1)
+		return luaL_error(L, "no workers");
+	work_checksize(L, "job", len);
+	if (w.w_role == ROLE_WORKER)
+		return work_forward(L, job, len);
+	if (w.w_dead) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "broker died");
+		return 2;
+	}
+	id = ++w.w_nextid;
+	lua_pushboolean(L, 1);
+	work_set(L, WORK_PENDING, id);
+	if (ring_push(&w.w_order, id) == -1)
+		return luaL_error(L, "not enough memory");
+	w.w_pending++;
+	w.w_uncollected++;
+	work_hdr(&h, IPC_JOB);
+	h.h_id = id;
+	work_send(L, &h, job, len);
+	lua_pushnumber(L, (lua_Number)id);
+	return 1;
+}
+
+/* Push the result of answered job id, forget it; returns the count. */
+static int
+work_result(lua_State *L, uint64_t id)
+{
+	work_get(L, WORK_ERRORS, id);
+	if (!lua_isnil(L, -1)) {
+		lua_pushnil(L);
+		work_set(L, WORK_ERRORS, id);
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		w.w_uncollected--;
+		return 2;
+	}
+	lua_pop(L, 1);
+	work_get(L, WORK_ANSWERS, id);
+	lua_pushnil(L);
+	work_set(L, WORK_ANSWERS, id);
+	if (lua_type(L, -1) == LUA_TBOOLEAN) {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+	}
+	w.w_uncollected--;
+	return 1;
+}
+
+static int
+work_answered_p(lua_State *L, uint64_t id)
+{
+	return work_has(L, WORK_ANSWERS, id) || work_has(L, WORK_ERRORS, id);
+}
+
+static void
+work_handleronly(lua_State *L, const char *fn)
+{
+	if (w.w_role != ROLE_HANDLER)
+		luaL_error(L, "work.%s: only handlers collect", fn);
+}
+
+static int
+work_collect(lua_State *L)
+{
+	uint64_t	 id;
+	lua_Number	 n;
+
+	work_handleronly(L, "collect");
+	if (!lua_isnoneornil(L, 1)) {
+		n = luaL_checknumber(L, 1);
+		id = n < 1 ? 0 : (uint64_t)n;
+		if (!work_has(L, WORK_PENDING, id) && !work_answered_p(L, id)) {
+			lua_pushnil(L);
+			lua_pushfstring(L, "no job %s is outstanding",
+			    lua_tostring(L, 1));
+			return 2;
+		}
+		while (!work_answered_p(L, id))
+			work_wait(L);
+		return work_result(L, id);
+	}
+	for (;;) {
+		if (w.w_order.r_len == 0) {
+			lua_pushnil(L);
+			return 1;
+		}
+		id = w.w_order.r_ids[w.w_order.r_head];
+		if (work_answered_p(L, id))
+			break;
+		if (work_has(L, WORK_PENDING, id))
+			work_wait(L);
+		else
+			(void)ring_pop(&w.w_order);	/* collected by id */
+	}
+	(void)ring_pop(&w.w_order);
+	return work_result(L, id);
+}
+
+static int
+work_collectany(lua_State *L)
+{
+	uint64_t	 id;
+
+	work_handleronly(L, "collectany");
+	for (;;) {
+		while (w.w_ready.r_len > 0) {
+			id = ring_pop(&w.w_ready);
+			if (work_answered_p(L, id)) {
+				lua_pushnumber(L, (lua_Number)id);
+				return 1 + work_result(L, id);
+			}
+		}
+		if (w.w_pending == 0) {
+			lua_pushnil(L);
+			return 1;
+		}
+		work_wait(L);
+	}
+}
+
+static int
+work_active(lua_State *L)
+{
+	lua_pushboolean(L, w.w_role == ROLE_HANDLER && w.w_uncollected > 0);
+	return 1;
+}
+
+static int
+work_accept(lua_State *L)
+{
+	struct wjob	*j;
+	struct ipc_hdr	 h;
+
+	if (w.w_role != ROLE_WORKER)
+		return luaL_error(L, "work.accept: only workers accept jobs");
+	if (w.w_hasjob) {
+		/* The last job was not answered: its answer is nil. */
+		h = w.w_job;
+		h.h_type = IPC_ANSWER;
+		h.h_flags = IPC_F_NIL;
+		w.w_hasjob = 0;
+		work_send(L, &h, NULL, 0);
+	}
+	while ((j = STAILQ_FIRST(&w.w_jobs)) == NULL)
+		work_wait(L);
+	STAILQ_REMOVE_HEAD(&w.w_jobs, j_entry);
+	w.w_job = j->j_hdr;
+	w.w_hasjob = 1;
+	w.w_accepted++;
+	lua_pushlstring(L, j->j_data, j->j_len);
+	free(j);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, lua_upvalueindex(1), "job");
+	return 1;
+}
+
+static int
+work_answer(lua_State *L)
+{
+	struct ipc_hdr	 h;
+	const char	*s;
+	size_t		 len = 0;
+
+	if (w.w_role != ROLE_WORKER)
+		return luaL_error(L, "work.answer: only workers answer jobs");
+	s = luaL_optlstring(L, 1, NULL, &len);
+	if (!w.w_hasjob)
+		return luaL_error(L, "work.answer: no job to answer");
+	work_checksize(L, "answer", len);
+	h = w.w_job;
+	h.h_type = IPC_ANSWER;
+	h.h_flags = s == NULL ? IPC_F_NIL : 0;
+	w.w_hasjob = 0;
+	work_send(L, &h, s, len);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int
+work_stats(lua_State *L, int which)
+{
+	struct ipc_hdr	 h;
+	uint32_t	 v;
+
+	if (w.w_fd == -1 || w.w_dead) {
+		lua_pushinteger(L, 0);
+		return 1;
+	}
+	work_hdr(&h, IPC_STATS);
+	w.w_havestats = 0;
+	work_send(L, &h, NULL, 0);
+	while (!w.w_havestats && !w.w_dead)
+		work_wait(L);
+	v = which == 0 ? w.w_stats.s_backlog : which == 1 ?
+	    w.w_stats.s_idle : w.w_stats.s_pool;
+	lua_pushinteger(L, w.w_dead ? 0 : (lua_Integer)v);
+	return 1;
+}
+
+static int
+work_backlog(lua_State *L)
+{
+	return work_stats(L, 0);
+}
+
+static int
+work_idle(lua_State *L)
+{
+	return work_stats(L, 1);
+}
+
+static int
+work_pool(lua_State *L)
+{
+	return work_stats(L, 2);
+}
+
+/* After the handler script: let every submitted job finish. */
+void
+work_drain(lua_State *L)
+{
+	while (w.w_role == ROLE_HANDLER && w.w_pending > 0 && !w.w_dead)
+		work_wait(L);
+}
+
+/* A new connection starts with nothing outstanding. */
+void
+work_reset(lua_State *L)
+{
+	static const char	*tables[] = {
+		WORK_ANSWERS, WORK_ERRORS, WORK_PENDING
+	};
+	size_t			 i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		lua_newtable(L);
+		lua_setfield(L, LUA_REGISTRYINDEX, tables[i]);
+	}
+	ring_clear(&w.w_order);
+	ring_clear(&w.w_ready);
+	w.w_pending = w.w_uncollected = 0;
+}
+
+unsigned long
+work_accepted(void)
+{
+	return w.w_accepted;
+}
+
+/* The worker script failed: its unanswered job fails with it. */
+void
+work_worker_abort(const char *msg)
+{
+	struct ipc_hdr	 h;
+	char		 buf[1024];
+	int		 n, r;
+
+	if (!w.w_hasjob)
+		return;
+	h = w.w_job;
+	h.h_type = IPC_ERROR;
+	h.h_flags = 0;
+	w.w_hasjob = 0;
+	n = snprintf(buf, sizeof(buf), "worker error: %s", msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (ipc_out_add(&w.w_out, &h, buf, n) == -1)
+		return;
+	/* The broker always reads its workers, so this wait is short. */
+	while ((r = ipc_out_flush(&w.w_out)) == 1) {
+		struct pollfd	 pfd = { .fd = w.w_fd, .events = POLLOUT };
+
+		(void)poll(&pfd, 1, 1000);
+	}
+}
+
+static const luaL_Reg work_funcs[] = {
+	{ "submit",	work_submit },
+	{ "collect",	work_collect },
+	{ "collectany",	work_collectany },
+	{ "active",	work_active },
+	{ "accept",	work_accept },
+	{ "answer",	work_answer },
+	{ "backlog",	work_backlog },
+	{ "idle",	work_idle },
+	{ "pool",	work_pool },
+	{ NULL,		NULL }
+};
+
+int
+luaopen_slua_work(lua_State *L)
+{
+	const luaL_Reg	*f;
+
+	lua_newtable(L);
+	for (f = work_funcs; f->name != NULL; f++) {
+		lua_pushvalue(L, -1);	/* accept() sets work.job */
+		lua_pushcclosure(L, f->func, 1);
+		lua_setfield(L, -2, f->name);
+	}
+	lua_pushvalue(L, -1);
+	lua_setglobal(L, "work");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, LUA_REGISTRYINDEX, "slua.work");
+	work_reset(L);
+	return 1;
+}

@@ -1,0 +1,151 @@
+/*
+ * stdio mode: `slua handler worker`.  This process runs the handler script
+ * once, with standard input and output as its client, and is the parent of
+ * the broker, which forks the workers.  When the handler script is done,
+ * the jobs it submitted still run to their end (their workers may print);
+ * then the broker and its workers stop and slua exits with the handler's
+ * status.  Under inetd, the connection is standard input and output.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "slualib.h"
+#include "server.h"
+#include "work.h"
+
+static long
+stdio_read(void *ctx, char *buf, size_t len)
+{
+	(void)ctx;
+	return read(STDIN_FILENO, buf, len);
+}
+
+static long
+stdio_write(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx;
+	return write(STDOUT_FILENO, buf, len);
+}
+
+/* Read both scripts and check their syntax before anything starts. */
+static int
+stdio_scripts(struct config *cf, struct script *handler,
+    struct script *worker)
+{
+	char		 err[1024];
+	lua_State	*L;
+	int		 i;
+	struct script	*sc[2] = { handler, worker };
+
+	if (script_read(handler, cf->cf_handler, err, sizeof(err)) == -1 ||
+	    script_read(worker, cf->cf_worker, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if ((L = luaL_newstate()) == NULL)
+		fatalx("not enough memory");
+	for (i = 0; i < 2; i++) {
+		if (script_load(L, sc[i]) != 0) {
+			log_warnx("%s", lua_tostring(L, -1));
+			lua_close(L);
+			return -1;
+		}
+		lua_pop(L, 1);
+	}
+	lua_close(L);
+	return 0;
+}
+
+static void
+stdio_args(lua_State *L, const char *progname, const struct config *cf)
+{
+	int	 i;
+
+	lua_createtable(L, cf->cf_nargs, 2);
+	lua_pushstring(L, progname);
+	lua_rawseti(L, -2, -1);
+	lua_pushstring(L, cf->cf_handler);
+	lua_rawseti(L, -2, 0);
+	for (i = 0; i < cf->cf_nargs; i++) {
+		lua_pushstring(L, cf->cf_args[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setglobal(L, "arg");
+}
+
+/* Run the handler script; its status is slua's. */
+static int
+stdio_handler(struct config *cf, const char *progname,
+    const struct script *sc)
+{
+	struct client_io io = {
+		.io_read = stdio_read, .io_write = stdio_write,
+		.io_rfd = STDIN_FILENO, .io_wfd = STDOUT_FILENO,
+	};
+	struct stat	 st;
+	lua_State	*L;
+	int		 status, i, timeout = 0;
+
+	/* Only a socket (inetd) is a client that may time out. */
+	if (fstat(STDIN_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
+		timeout = cf->cf_timeout;
+	client_open(&io, timeout, cf->cf_max_line, cf->cf_max_job_size);
+
+	L = slua_newstate(ROLE_HANDLER);
+	client_setpeer(L, STDIN_FILENO);
+	stdio_args(L, progname, cf);
+	status = script_load(L, sc);
+	if (status == 0) {
+		for (i = 0; i < cf->cf_nargs; i++)
+			lua_pushstring(L, cf->cf_args[i]);
+		status = slua_pcall(L, cf->cf_nargs, 0);
+	}
+	slua_report(L, status);
+	(void)fflush(stdout);
+	work_drain(L);
+	lua_close(L);
+	client_close();
+	return status == 0 ? 0 : 1;
+}
+
+int
+stdio_main(struct config *cf, const char *progname)
+{
+	struct script	 handler, worker;
+	pid_t		 broker;
+	int		 sv[2], brokerfd, status;
+
+	if (stdio_scripts(cf, &handler, &worker) == -1)
+		return 1;
+	if (ipc_socketpair(sv) == -1)
+		fatal("socketpair");
+	(void)fflush(stdout);
+	if ((broker = broker_start(cf, &worker, &sv[1], 1)) == -1)
+		fatal("fork");
+	(void)close(sv[1]);
+	/* Waiting on a pidfd is how the handler learns the broker died. */
+	brokerfd = syscall(SYS_pidfd_open, broker, 0);
+	work_handler_init(sv[0], brokerfd, 0, cf->cf_max_job_size);
+
+	status = stdio_handler(cf, progname, &handler);
+
+	(void)kill(broker, SIGTERM);
+	while (waitpid(broker, NULL, 0) == -1 && errno == EINTR)
+		;
+	script_free(&handler);
+	script_free(&worker);
+	return status;
+}

@@ -1,0 +1,405 @@
+/*
+ * The broker process.  It owns the job queue: it takes jobs from the
+ * handler slots, hands each to an idle worker in arrival order, and routes
+ * each answer back to the handler that submitted the job.  It never blocks:
+ * every socket is non-blocking and output waits in per-peer queues.
+ *
+ * A slot is not read while max-jobs jobs are queued; the handler then
+ * blocks in work.submit() (still taking in its answers) until the queue
+ * drains.  Workers are always read, so answers always flow.
+ */
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "slualib.h"
+#include "util.h"
+
+/* Datagrams read from one socket per poll round, so none starves. */
+#define BROKER_READS	64
+
+static void	broker_main(struct broker *) __attribute__((noreturn));
+
+/*
+ * Fork the broker; fds are the broker's ends of the handler slots.
+ * Returns its pid in the parent.
+ */
+pid_t
+broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
+{
+	struct broker	 b;
+	pid_t		 parent = getpid(), pid;
+	int		 i;
+
+	if ((pid = fork()) != 0)
+		return pid;
+
+	proc_child("broker", parent);
+	if (fd_devnull(STDIN_FILENO) == -1)
+		fatal("/dev/null");
+	memset(&b, 0, sizeof(b));
+	b.b_cf = cf;
+	b.b_script = sc;
+	b.b_nslots = nfds;
+	if ((b.b_slots = calloc(nfds, sizeof(*b.b_slots))) == NULL)
+		fatal("broker");
+	for (i = 0; i < nfds; i++) {
+		b.b_slots[i].p_fd = fds[i];
+		if (ipc_in_init(&b.b_slots[i].p_in, fds[i],
+		    cf->cf_max_job_size) == -1)
+			fatal("broker");
+		ipc_out_init(&b.b_slots[i].p_out, fds[i]);
+	}
+	TAILQ_INIT(&b.b_workers);
+	TAILQ_INIT(&b.b_idle);
+	TAILQ_INIT(&b.b_queue);
+	broker_main(&b);
+}
+
+struct job *
+broker_newjob(const struct ipc_hdr *h, const char *data, size_t len)
+{
+	struct job	*j;
+
+	if ((j = malloc(sizeof(*j) + len)) == NULL) {
+		log_warn("job");
+		return NULL;
+	}
+	j->j_hdr = *h;
+	j->j_kills = 0;
+	j->j_len = len;
+	memcpy(j->j_data, data, len);
+	return j;
+}
+
+void
+broker_enqueue(struct broker *b, struct job *j, int first)
+{
+	if (first)
+		TAILQ_INSERT_HEAD(&b->b_queue, j, j_entry);
+	else
+		TAILQ_INSERT_TAIL(&b->b_queue, j, j_entry);
+	b->b_nqueued++;
+}
+
+/* Send j's answer or error to the handler that submitted it. */
+void
+broker_reply(struct broker *b, struct job *j, int type, int flags,
+    const char *data, size_t len)
+{
+	struct ipc_hdr	 h = j->j_hdr;
+
+	if (h.h_slot >= (uint32_t)b->b_nslots)
+		return;
+	h.h_type = type;
+	h.h_flags = flags;
+	if (ipc_out_add(&b->b_slots[h.h_slot].p_out, &h, data, len) == -1)
+		log_warn("answer to job %llu lost", (unsigned long long)h.h_id);
+}
+
+static void
+broker_stats(struct broker *b, struct ipc_out *out, const struct ipc_hdr *q)
+{
+	struct ipc_stats	 st;
+	struct ipc_hdr		 h = *q;
+
+	st.s_backlog = b->b_nqueued;
+	st.s_idle = b->b_nidle;
+	st.s_pool = b->b_nworkers;
+	h.h_type = IPC_STATS;
+	h.h_flags = 0;
+	if (ipc_out_add(out, &h, &st, sizeof(st)) == -1)
+		log_warn("stats");
+}
+
+static void
+broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
+{
+	struct ipc_hdr	 h = m->m_hdr;
+	struct job	*j;
+
+	h.h_slot = slot;	/* the socket, not the sender, says who */
+	switch (h.h_type) {
+	case IPC_JOB:
+		if ((j = broker_newjob(&h, m->m_data, m->m_len)) == NULL)
+			return;
+		broker_enqueue(b, j, 0);
+		break;
+	case IPC_STATS:
+		broker_stats(b, &b->b_slots[slot].p_out, &h);
+		break;
+	default:
+		log_warnx("slot %d: unexpected message type %d", slot,
+		    h.h_type);
+	}
+}
+
+static void
+broker_readslot(struct broker *b, int slot)
+{
+	struct peer	*p = &b->b_slots[slot];
+	struct ipc_msg	 m;
+	int		 n;
+
+	for (n = 0; n < BROKER_READS && b->b_nqueued < b->b_cf->cf_max_jobs;
+	    n++) {
+		if (ipc_in_read(&p->p_in) != 1)
+			return;
+		while (ipc_in_next(&p->p_in, &m))
+			broker_fromslot(b, slot, &m);
+	}
+}
+
+/* The worker is done with its job, one way or another. */
+static void
+broker_jobdone(struct broker *b, struct bworker *w)
+{
+	free(w->w_job);
+	w->w_job = NULL;
+	pool_idle(b, w);
+}
+
+static void
+broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
+{
+	struct job	*j = w->w_job;
+
+	switch (m->m_hdr.h_type) {
+	case IPC_ANSWER:
+	case IPC_ERROR:
+		if (j == NULL)
+			break;
+		broker_reply(b, j, m->m_hdr.h_type,
+		    m->m_hdr.h_flags & IPC_F_NIL, m->m_data, m->m_len);
+		broker_jobdone(b, w);
+		return;
+	case IPC_FORWARD:
+		if (j == NULL)
+			break;
+		/* The new job answers the old one's submitter. */
+		j = broker_newjob(&j->j_hdr, m->m_data, m->m_len);
+		if (j != NULL)
+			broker_enqueue(b, j, 0);
+		else
+			broker_reply(b, w->w_job, IPC_ERROR, 0,
+			    "not enough memory", 17);
+		broker_jobdone(b, w);
+		return;
+	case IPC_STATS:
+		broker_stats(b, &w->w_peer.p_out, &m->m_hdr);
+		return;
+	}
+	log_warnx("worker %d: unexpected message type %d", (int)w->w_pid,
+	    m->m_hdr.h_type);
+}
+
+/* Take in what a worker sent; pool_reap calls this for the dead too. */
+void
+broker_readworker(struct broker *b, struct bworker *w)
+{
+	struct ipc_msg	 m;
+	int		 n;
+
+	for (n = 0; n < BROKER_READS; n++) {
+		if (ipc_in_read(&w->w_peer.p_in) != 1)
+			return;
+		while (ipc_in_next(&w->w_peer.p_in, &m))
+			broker_fromworker(b, w, &m);
+	}
+}
+
+/* Give queued jobs to idle workers, oldest job first. */
+static void
+broker_dispatch(struct broker *b)
+{
+	struct job	*j;
+	struct bworker	*w;
+	struct ipc_hdr	 h;
+
+	while ((j = TAILQ_FIRST(&b->b_queue)) != NULL &&
+	    (w = TAILQ_FIRST(&b->b_idle)) != NULL) {
+		TAILQ_REMOVE(&b->b_queue, j, j_entry);
+		b->b_nqueued--;
+		TAILQ_REMOVE(&b->b_idle, w, w_idle);
+		b->b_nidle--;
+		w->w_job = j;
+		w->w_ran++;
+		h = j->j_hdr;
+		h.h_type = IPC_JOB;
+		h.h_flags = 0;
+		if (ipc_out_add(&w->w_peer.p_out, &h, j->j_data,
+		    j->j_len) == -1) {
+			log_warn("dispatch");
+			broker_reply(b, j, IPC_ERROR, 0, "not enough memory",
+			    17);
+			broker_jobdone(b, w);
+		}
+	}
+}
+
+static void
+broker_flush(struct broker *b)
+{
+	struct bworker	*w;
+	int		 i;
+
+	for (i = 0; i < b->b_nslots; i++)
+		if (ipc_out_flush(&b->b_slots[i].p_out) == -1)
+			ipc_out_clear(&b->b_slots[i].p_out); /* handler gone */
+	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+		(void)ipc_out_flush(&w->w_peer.p_out);	/* death: reap */
+}
+
+static void
+broker_signals(struct broker *b)
+{
+	struct signalfd_siginfo	 si;
+	ssize_t			 n;
+
+	while ((n = read(b->b_sigfd, &si, sizeof(si))) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			pool_reap(b);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!b->b_stopping) {
+				b->b_stopping = 1;
+				clock_now(&b->b_deadline);
+				clock_add(&b->b_deadline,
+				    b->b_cf->cf_grace * 1000LL);
+			}
+			break;
+		case SIGUSR1:
+			log_info("%d jobs queued, %d workers, %d idle",
+			    b->b_nqueued, b->b_nworkers, b->b_nidle);
+			break;
+		}
+	}
+}
+
+/* Stopping: done when no job is left, or no worker to run it, or late. */
+static int
+broker_done(struct broker *b)
+{
+	struct timespec	 now;
+
+	if (b->b_nqueued == 0 && b->b_nidle == b->b_nworkers)
+		return 1;
+	if (b->b_nworkers == 0)
+		return 1;
+	clock_now(&now);
+	return clock_ms(&now, &b->b_deadline) <= 0;
+}
+
+static int
+broker_timeout(struct broker *b)
+{
+	struct timespec	 now;
+	long long	 ms;
+	int		 spawn = pool_spawndelay(b);
+
+	if (!b->b_stopping)
+		return spawn;
+	clock_now(&now);
+	ms = clock_ms(&now, &b->b_deadline);
+	if (ms < 0)
+		ms = 0;
+	if (spawn != -1 && spawn < ms)
+		return spawn;
+	return ms > 1000 ? 1000 : (int)ms;
+}
+
+static void
+broker_poll(struct broker *b)
+{
+	static struct pollfd	*pfd;
+	static struct bworker	**who;
+	static size_t		 cap;
+	struct bworker		*w;
+	size_t			 n, i, need;
+	int			 s;
+
+	need = 1 + b->b_nslots + b->b_nworkers;
+	if (need > cap) {
+		free(pfd);
+		free(who);
+		pfd = reallocarray(NULL, need, sizeof(*pfd));
+		who = reallocarray(NULL, need, sizeof(*who));
+		if (pfd == NULL || who == NULL)
+			fatal("broker");
+		cap = need;
+	}
+	pfd[0].fd = b->b_sigfd;
+	pfd[0].events = POLLIN;
+	n = 1;
+	for (s = 0; s < b->b_nslots; s++, n++) {
+		pfd[n].fd = b->b_slots[s].p_fd;
+		pfd[n].events = 0;
+		if (b->b_nqueued < b->b_cf->cf_max_jobs)
+			pfd[n].events |= POLLIN;
+		if (b->b_slots[s].p_out.o_count > 0)
+			pfd[n].events |= POLLOUT;
+	}
+	TAILQ_FOREACH(w, &b->b_workers, w_entry) {
+		pfd[n].fd = w->w_peer.p_fd;
+		pfd[n].events = POLLIN;
+		if (w->w_peer.p_out.o_count > 0)
+			pfd[n].events |= POLLOUT;
+		who[n++] = w;
+	}
+
+	if (poll(pfd, n, broker_timeout(b)) == -1) {
+		if (errno == EINTR)
+			return;
+		fatal("poll");
+	}
+	for (i = 1; i < 1 + (size_t)b->b_nslots; i++)
+		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+			broker_readslot(b, i - 1);
+	for (; i < n; i++)
+		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+			broker_readworker(b, who[i]);
+	/* Last: reaping frees workers that who[] points at. */
+	if (pfd[0].revents & POLLIN)
+		broker_signals(b);
+}
+
+static void
+broker_main(struct broker *b)
+{
+	sigset_t	 mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		fatal("sigprocmask");
+	if ((b->b_sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1)
+		fatal("signalfd");
+
+	for (;;) {
+		pool_fill(b);
+		broker_dispatch(b);
+		broker_flush(b);
+		if (b->b_stopping && broker_done(b))
+			break;
+		broker_poll(b);
+	}
+	pool_stop(b);
+	_exit(0);
+}

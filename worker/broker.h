@@ -1,0 +1,81 @@
+/*
+ * The broker: owns the job queue and the worker pool.  Its main loop is in
+ * worker/broker.c, the pool's forking and reaping in worker/pool.c, the
+ * worker process itself in worker/worker.c.
+ */
+#ifndef SLUA_BROKER_H
+#define SLUA_BROKER_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <time.h>
+
+#include "ipc.h"
+
+struct config;
+struct script;
+
+/* A job the broker holds: queued, or running on a worker. */
+struct job {
+	TAILQ_ENTRY(job)	 j_entry;
+	struct ipc_hdr		 j_hdr;		/* who submitted it, its id */
+	int			 j_kills;	/* workers that died running it */
+	size_t			 j_len;
+	char			 j_data[];
+};
+TAILQ_HEAD(jobq, job);
+
+/* One end of a socketpair, with its buffers. */
+struct peer {
+	int			 p_fd;
+	struct ipc_in		 p_in;
+	struct ipc_out		 p_out;
+};
+
+struct bworker {
+	TAILQ_ENTRY(bworker)	 w_entry;	/* b_workers */
+	TAILQ_ENTRY(bworker)	 w_idle;	/* b_idle, while idle */
+	pid_t			 w_pid;
+	struct peer		 w_peer;
+	struct job		*w_job;		/* running, or NULL */
+	unsigned long		 w_ran;		/* jobs given to it */
+	struct timespec		 w_started;
+};
+TAILQ_HEAD(bworkerq, bworker);
+
+struct broker {
+	struct config		*b_cf;
+	const struct script	*b_script;	/* the worker script */
+	int			 b_sigfd;
+	struct peer		*b_slots;	/* one per handler slot */
+	int			 b_nslots;
+	struct bworkerq		 b_workers;
+	struct bworkerq		 b_idle;
+	int			 b_nworkers;
+	int			 b_nidle;
+	struct jobq		 b_queue;	/* waiting for a worker */
+	int			 b_nqueued;
+	int			 b_stopping;	/* TERM: finish, then exit */
+	struct timespec		 b_deadline;	/* ... at the latest by */
+	int			 b_backoff;	/* ms before the next fork */
+	struct timespec		 b_spawnat;	/* no fork before */
+};
+
+pid_t	broker_start(struct config *, const struct script *, int *, int);
+void	broker_reply(struct broker *, struct job *, int, int, const char *,
+	    size_t);
+void	broker_enqueue(struct broker *, struct job *, int);
+struct job *broker_newjob(const struct ipc_hdr *, const char *, size_t);
+void	broker_readworker(struct broker *, struct bworker *);
+
+void	pool_fill(struct broker *);
+void	pool_reap(struct broker *);
+void	pool_idle(struct broker *, struct bworker *);
+void	pool_stop(struct broker *);
+int	pool_spawndelay(struct broker *);
+
+void	worker_main(struct config *, const struct script *, int, pid_t)
+	    __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * The worker pool: the broker forks its workers, so it learns of a death
+ * first-hand (SIGCHLD) and knows which job died with the worker.  Such a job
+ * is run once more on another worker; a job that kills two workers fails.
+ * Workers that die right after they start, before any job, are restarted
+ * with a growing back-off, so a broken script cannot make the pool spin.
+ */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define POOL_YOUNG_MS	1000	/* dying younger than this is a crash loop */
+#define POOL_BACKOFF_MS	100
+#define POOL_MAXBACK_MS	10000
+#define POOL_KILLS	2	/* workers a job may kill before it fails */
+
+void
+pool_idle(struct broker *b, struct bworker *w)
+{
+	TAILQ_INSERT_TAIL(&b->b_idle, w, w_idle);
+	b->b_nidle++;
+}
+
+static int
+pool_spawn(struct broker *b)
+{
+	struct bworker	*w;
+	pid_t		 pid, broker = getpid();
+	int		 sv[2];
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		log_warn("worker");
+		return -1;
+	}
+	if (ipc_socketpair(sv) == -1) {
+		log_warn("socketpair");
+		free(w);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+		free(w);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Keep stdio and our end of the socket, as fd 3, only. */
+		if (dup2(sv[1], 3) == -1)
+			fatal("dup2");
+		closefrom(4);
+		worker_main(b->b_cf, b->b_script, 3, broker);
+	}
+	(void)close(sv[1]);
+	w->w_pid = pid;
+	w->w_peer.p_fd = sv[0];
+	if (ipc_in_init(&w->w_peer.p_in, sv[0], b->b_cf->cf_max_job_size) ==
+	    -1)
+		fatal("worker");
+	ipc_out_init(&w->w_peer.p_out, sv[0]);
+	clock_now(&w->w_started);
+	TAILQ_INSERT_TAIL(&b->b_workers, w, w_entry);
+	b->b_nworkers++;
+	pool_idle(b, w);
+	log_debug("worker %d started", (int)pid);
+	return 0;
+}
+
+/* Start workers until the pool is full, unless backing off. */
+void
+pool_fill(struct broker *b)
+{
+	struct timespec	 now;
+
+	if (b->b_stopping)
+		return;
+	while (b->b_nworkers < b->b_cf->cf_workers) {
+		if (b->b_backoff > 0) {
+			clock_now(&now);
+			if (clock_ms(&now, &b->b_spawnat) > 0)
+				return;
+		}
+		if (pool_spawn(b) == -1) {
+			b->b_backoff = POOL_MAXBACK_MS;
+			clock_now(&b->b_spawnat);
+			clock_add(&b->b_spawnat, b->b_backoff);
+			return;
+		}
+	}
+}
+
+/* Milliseconds until pool_fill() has a worker to start, or -1. */
+int
+pool_spawndelay(struct broker *b)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	if (b->b_stopping || b->b_nworkers >= b->b_cf->cf_workers)
+		return -1;
+	clock_now(&now);
+	ms = clock_ms(&now, &b->b_spawnat);
+	return ms < 0 ? 0 : (int)ms;
+}
+
+static void
+pool_jobdied(struct broker *b, struct job *j, const char *how)
+{
+	char	 msg[128];
+	int	 n;
+
+	if (++j->j_kills < POOL_KILLS) {
+		log_warnx("job %llu lost its worker (%s): running it again",
+		    (unsigned long long)j->j_hdr.h_id, how);
+		broker_enqueue(b, j, 1);
+		return;
+	}
+	n = snprintf(msg, sizeof(msg), "job failed: %d workers died running "
+	    "it (last %s)", j->j_kills, how);
+	log_warnx("job %llu failed: %d workers died running it",
+	    (unsigned long long)j->j_hdr.h_id, j->j_kills);
+	broker_reply(b, j, IPC_ERROR, 0, msg, n > 0 ? (size_t)n : 0);
+	free(j);
+}
+
+static void
+pool_died(struct broker *b, struct bworker *w, int status)
+{
+	struct timespec	 now;
+	char		 how[64];
+
+	/* Its last answer may still be in the socket. */
+	broker_readworker(b, w);
+
+	if (WIFSIGNALED(status))
+		(void)snprintf(how, sizeof(how), "killed by signal %d",
+		    WTERMSIG(status));
+	else
+		(void)snprintf(how, sizeof(how), "exit status %d",
+		    WEXITSTATUS(status));
+	if (!b->b_stopping)
+		log_warnx("worker %d died: %s", (int)w->w_pid, how);
+
+	if (w->w_job != NULL)
+		pool_jobdied(b, w->w_job, how);
+	else {
+		TAILQ_REMOVE(&b->b_idle, w, w_idle);
+		b->b_nidle--;
+	}
+	TAILQ_REMOVE(&b->b_workers, w, w_entry);
+	b->b_nworkers--;
+
+	clock_now(&now);
+	if (w->w_ran == 0 && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS) {
+		b->b_backoff = b->b_backoff ? b->b_backoff * 2 :
+		    POOL_BACKOFF_MS;
+		if (b->b_backoff > POOL_MAXBACK_MS)
+			b->b_backoff = POOL_MAXBACK_MS;
+		b->b_spawnat = now;
+		clock_add(&b->b_spawnat, b->b_backoff);
+		if (!b->b_stopping)
+			log_warnx("worker died at start: next in %d ms",
+			    b->b_backoff);
+	} else if (clock_ms(&w->w_started, &now) >= POOL_YOUNG_MS)
+		b->b_backoff = 0;
+
+	ipc_in_clear(&w->w_peer.p_in);
+	ipc_out_clear(&w->w_peer.p_out);
+	(void)close(w->w_peer.p_fd);
+	free(w);
+}
+
+void
+pool_reap(struct broker *b)
+{
+	struct bworker	*w;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		TAILQ_FOREACH(w, &b->b_workers, w_entry)
+			if (w->w_pid == pid)
+				break;
+		if (w != NULL)
+			pool_died(b, w, status);
+	}
+}
+
+/* Stop every worker: TERM, then KILL whoever is still there after 1 s. */
+void
+pool_stop(struct broker *b)
+{
+	struct bworker	*w;
+	int		 i;
+
+	b->b_stopping = 1;
+	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+		(void)kill(w->w_pid, SIGTERM);
+	for (i = 0; i < 100 && b->b_nworkers > 0; i++) {
+		pool_reap(b);
+		if (b->b_nworkers > 0)
+			(void)usleep(10000);
+	}
+	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+		(void)kill(w->w_pid, SIGKILL);
+	while (b->b_nworkers > 0 && waitpid(-1, NULL, 0) > 0)
+		pool_reap(b);
+}

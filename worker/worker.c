@@ -1,0 +1,70 @@
+/*
+ * A worker process: runs the worker script, which loops on work.accept()
+ * and work.answer().  When the script raises an error, its current job
+ * fails with "worker error: <message>", the error is logged, and the
+ * script starts again in a fresh Lua state; the process lives on.  A
+ * script that fails or ends before it takes a job is restarted after a
+ * growing pause, so it cannot spin.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+#include "slualib.h"
+#include "util.h"
+#include "work.h"
+
+#define WORKER_PAUSE_MS		100
+#define WORKER_MAXPAUSE_MS	5000
+
+static int
+worker_run(const struct script *sc, char *err, size_t errlen)
+{
+	lua_State	*L;
+	const char	*msg;
+	int		 status;
+
+	L = slua_newstate(ROLE_WORKER);
+	status = script_load(L, sc);
+	if (status == 0)
+		status = lua_pcall(L, 0, 0, 0);
+	if (status != 0) {
+		msg = lua_tostring(L, -1);
+		(void)snprintf(err, errlen, "%s", msg != NULL ? msg :
+		    "(error object is not a string)");
+	}
+	lua_close(L);
+	return status;
+}
+
+void
+worker_main(struct config *cf, const struct script *sc, int fd,
+    pid_t broker)
+{
+	char		 err[1024];
+	unsigned long	 accepted;
+	int		 pause = 0;
+
+	proc_child("worker", broker);
+	work_worker_init(fd, cf->cf_max_job_size);
+	for (;;) {
+		accepted = work_accepted();
+		if (worker_run(sc, err, sizeof(err)) != 0) {
+			log_warnx("%s", err);
+			work_worker_abort(err);
+		} else
+			work_worker_abort("the worker script ended without "
+			    "answering");
+		if (work_accepted() != accepted) {
+			pause = 0;
+			continue;
+		}
+		pause = pause ? pause * 2 : WORKER_PAUSE_MS;
+		if (pause > WORKER_MAXPAUSE_MS)
+			pause = WORKER_MAXPAUSE_MS;
+		(void)usleep(pause * 1000);
+	}
+}
