@@ -209,8 +209,10 @@ client_line(lua_State *L)
 			return client_fail(L, "line too long");
 		}
 		if (clt.c_eof) {
-			if (clt.c_len == clt.c_off || clt.c_skipline)
-				return 0;
+			if (clt.c_len == clt.c_off || clt.c_skipline) {
+				lua_pushnil(L);
+				return 1;
+			}
 			lua_pushlstring(L, clt.c_buf + clt.c_off,
 			    clt.c_len - clt.c_off);
 			clt.c_off = clt.c_len;
@@ -257,8 +259,10 @@ client_read(lua_State *L)
 	}
 	if (have > clt.c_maxread && lua_isnoneornil(L, 1))
 		return client_fail(L, "input too large");
-	if (have == 0 && want > 0)
-		return 0;
+	if (have == 0 && want > 0) {
+		lua_pushnil(L);
+		return 1;
+	}
 	if (have > want)
 		have = want;
 	lua_pushlstring(L, clt.c_buf + clt.c_off, have);

@@ -49,6 +49,8 @@ worker_main(struct config *cf, const struct script *sc, int fd,
 	int		 pause = 0;
 
 	proc_child("worker", broker);
+	/* Whole lines reach stdout as they are written, even on a pipe. */
+	(void)setvbuf(stdout, NULL, _IOLBF, 0);
 	work_worker_init(fd, cf->cf_max_job_size);
 	for (;;) {
 		accepted = work_accepted();
