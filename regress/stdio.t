@@ -198,7 +198,7 @@ if command -v socat >/dev/null; then
 	port=$(free_port)
 	echo 'print(client.ip) print(client.line())' > "$T/peer.lua"
 	serve sp socat TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork \
-	    EXEC:"$SLUA $T/peer.lua $T/bang.lua"
+	    EXEC:"$SLUA $T/peer.lua $T/bang.lua",nofork
 	wait_port "$port"
 	got=$(echo hi | timeout 10 socat - TCP:127.0.0.1:$port)
 	is "$got" "127.0.0.1
