@@ -187,8 +187,10 @@ client_line(lua_State *L)
 	if (!clt.c_open)
 		return client_notopen(L);
 	for (;;) {
-		nl = memchr(clt.c_buf + clt.c_off + scanned, '\n',
-		    clt.c_len - clt.c_off - scanned);
+		nl = NULL;
+		if (clt.c_len > clt.c_off + scanned)
+			nl = memchr(clt.c_buf + clt.c_off + scanned, '\n',
+			    clt.c_len - clt.c_off - scanned);
 		if (nl != NULL && clt.c_skipline) {
 			clt.c_off = nl + 1 - clt.c_buf;
 			clt.c_skipline = 0;

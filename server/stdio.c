@@ -50,10 +50,11 @@ stdio_scripts(struct config *cf, struct script *handler,
 	int		 i;
 	struct script	*sc[2] = { handler, worker };
 
+	memset(worker, 0, sizeof(*worker));
 	if (script_read(handler, cf->cf_handler, err, sizeof(err)) == -1 ||
 	    script_read(worker, cf->cf_worker, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
-		return -1;
+		goto fail;
 	}
 	if ((L = luaL_newstate()) == NULL)
 		fatalx("not enough memory");
@@ -61,12 +62,16 @@ stdio_scripts(struct config *cf, struct script *handler,
 		if (script_load(L, sc[i]) != 0) {
 			log_warnx("%s", lua_tostring(L, -1));
 			lua_close(L);
-			return -1;
+			goto fail;
 		}
 		lua_pop(L, 1);
 	}
 	lua_close(L);
 	return 0;
+ fail:
+	script_free(handler);
+	script_free(worker);
+	return -1;
 }
 
 static void
