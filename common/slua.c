@@ -34,11 +34,9 @@ main(int argc, char *argv[])
 	/* A peer that goes away is an error to report, never a signal. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	if (cf.cf_port != -1) {
-		log_warnx("tcp mode is not available in this build");
-		return 1;
-	}
 	config_defaults(&cf);
+	if (cf.cf_port != -1)
+		return supervisor_main(&cf, argv[0]);
 	if (nscripts == 2)
 		return stdio_main(&cf, argv[0]);
 	return interp_main(&cf, argv[0]);

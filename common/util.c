@@ -61,6 +61,33 @@ proc_child(const char *role, pid_t parent)
 	setproctitle("%s", role);
 }
 
+static int
+fd_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * Close every descriptor above stderr but the n in keep (which this
+ * sorts): a child keeps only what its role needs.
+ */
+void
+fd_keep(int *keep, int n)
+{
+	unsigned int	 from = 3;
+	int		 i;
+
+	qsort(keep, n, sizeof(*keep), fd_cmp);
+	for (i = 0; i < n; i++) {
+		if (keep[i] < 3)
+			continue;
+		if ((unsigned int)keep[i] > from)
+			(void)close_range(from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	(void)close_range(from, ~0U, 0);
+}
+
 /* Point fd at /dev/null. */
 int
 fd_devnull(int fd)

@@ -11,5 +11,6 @@ long long	 clock_ms(const struct timespec *, const struct timespec *);
 void		 clock_add(struct timespec *, long long);
 void		 proc_child(const char *, pid_t);
 int		 fd_devnull(int);
+void		 fd_keep(int *, int);
 
 #endif

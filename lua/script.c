@@ -196,3 +196,25 @@ slua_report(lua_State *L, int status)
 	(void)fflush(stderr);
 	lua_pop(L, 1);
 }
+
+/* Read a script argument and check its syntax; logs why not. */
+int
+script_open(struct script *sc, const char *arg)
+{
+	char		 err[1024];
+	lua_State	*L;
+	int		 status;
+
+	if (script_read(sc, arg, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if ((L = luaL_newstate()) == NULL)
+		fatalx("not enough memory");
+	if ((status = script_load(L, sc)) != 0) {
+		log_warnx("%s", lua_tostring(L, -1));
+		script_free(sc);
+	}
+	lua_close(L);
+	return status == 0 ? 0 : -1;
+}

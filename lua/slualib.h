@@ -38,10 +38,15 @@ struct script {
 
 int	 script_read(struct script *, const char *, char *, size_t);
 int	 script_load(lua_State *, const struct script *);
+int	 script_open(struct script *, const char *);
 void	 script_free(struct script *);
 int	 slua_traceback(lua_State *);
 int	 slua_pcall(lua_State *, int, int);
 void	 slua_report(lua_State *, int);
+
+/* Where print() writes: standard output, or a handler's client. */
+typedef int (*slua_writer)(void *ctx, const char *buf, size_t len); /* 0 or -1 */
+void print_setwriter(slua_writer fn, void *ctx);   /* NULL fn: back to stdout */
 
 /* Normal mode: the stand-alone interpreter. */
 struct config;

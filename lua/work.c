@@ -596,6 +596,12 @@ work_reset(lua_State *L)
 	w.w_pending = w.w_uncollected = 0;
 }
 
+int
+work_brokerdead(void)
+{
+	return w.w_dead;
+}
+
 unsigned long
 work_accepted(void)
 {

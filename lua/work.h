@@ -16,6 +16,7 @@ void	work_drain(lua_State *);
 void	work_reset(lua_State *);
 void	work_worker_abort(const char *);
 unsigned long work_accepted(void);
+int	work_brokerdead(void);
 int	luaopen_slua_work(lua_State *);
 
 #endif

@@ -1,13 +1,53 @@
 /*
  * The modes that serve clients: stdio mode (server/stdio.c) and tcp mode,
- * whose supervisor (server/supervisor.c) preforks the handlers
+ * whose supervisor (server/supervisor.c) binds the listeners
+ * (server/listen.c), loads TLS (server/tls.c) and preforks the handlers
  * (server/handler.c).
  */
 #ifndef SLUA_SERVER_H
 #define SLUA_SERVER_H
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
 struct config;
+struct script;
+
+#define LISTEN_MAX	32
+
+struct listener {
+	int	 l_fds[LISTEN_MAX];
+	int	 l_n;
+};
+
+/* What a handler process needs; the supervisor fills it before fork. */
+struct handler_env {
+	struct config		*he_cf;
+	const struct script	*he_script;
+	struct listener		*he_listen;
+	SSL_CTX			*he_tls;
+	int			 he_slot;
+	int			 he_fd;		/* to the broker; -1: none */
+	pid_t			 he_broker;
+	const char		*he_progname;
+};
 
 int	stdio_main(struct config *, const char *);
+int	supervisor_main(struct config *, const char *);
+void	handler_main(struct handler_env *) __attribute__((noreturn));
+
+int	listen_open(struct listener *, const struct config *);
+void	listen_close(struct listener *);
+void	listen_name(const struct sockaddr *, char *, size_t);
+
+SSL_CTX	*tls_init(const char *, const char *);
+SSL	*tls_accept(SSL_CTX *, int, int, char *, size_t);
+void	tls_close(SSL *);
+long	tls_read(void *, char *, size_t);
+long	tls_write(void *, const char *, size_t);
 
 #endif

@@ -40,40 +40,6 @@ stdio_write(void *ctx, const char *buf, size_t len)
 	return write(STDOUT_FILENO, buf, len);
 }
 
-/* Read both scripts and check their syntax before anything starts. */
-static int
-stdio_scripts(struct config *cf, struct script *handler,
-    struct script *worker)
-{
-	char		 err[1024];
-	lua_State	*L;
-	int		 i;
-	struct script	*sc[2] = { handler, worker };
-
-	memset(worker, 0, sizeof(*worker));
-	if (script_read(handler, cf->cf_handler, err, sizeof(err)) == -1 ||
-	    script_read(worker, cf->cf_worker, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		goto fail;
-	}
-	if ((L = luaL_newstate()) == NULL)
-		fatalx("not enough memory");
-	for (i = 0; i < 2; i++) {
-		if (script_load(L, sc[i]) != 0) {
-			log_warnx("%s", lua_tostring(L, -1));
-			lua_close(L);
-			goto fail;
-		}
-		lua_pop(L, 1);
-	}
-	lua_close(L);
-	return 0;
- fail:
-	script_free(handler);
-	script_free(worker);
-	return -1;
-}
-
 static void
 stdio_args(lua_State *L, const char *progname, const struct config *cf)
 {
@@ -133,8 +99,12 @@ stdio_main(struct config *cf, const char *progname)
 	pid_t		 broker;
 	int		 sv[2], brokerfd, status;
 
-	if (stdio_scripts(cf, &handler, &worker) == -1)
+	if (script_open(&handler, cf->cf_handler) == -1)
 		return 1;
+	if (script_open(&worker, cf->cf_worker) == -1) {
+		script_free(&handler);
+		return 1;
+	}
 	if (ipc_socketpair(sv) == -1)
 		fatal("socketpair");
 	(void)fflush(stdout);

@@ -39,7 +39,7 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 {
 	struct broker	 b;
 	pid_t		 parent = getpid(), pid;
-	int		 i;
+	int		 i, *keep;
 
 	if ((pid = fork()) != 0)
 		return pid;
@@ -48,6 +48,11 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
+	if ((keep = reallocarray(NULL, nfds, sizeof(*keep))) == NULL)
+		fatal("broker");
+	memcpy(keep, fds, nfds * sizeof(*keep));
+	fd_keep(keep, nfds);
+	free(keep);
 	b.b_cf = cf;
 	b.b_script = sc;
 	b.b_nslots = nfds;

@@ -1,0 +1,218 @@
+/*
+ * A handler process in tcp mode.  It blocks in accept() on the listening
+ * sockets it shares with its siblings, and runs the handler script once
+ * per connection.  The script is compiled once; each connection runs it
+ * with a fresh global table whose misses fall through to the standard
+ * globals, so a connection never sees another's globals while the libraries
+ * (and modules loaded with require) stay loaded.
+ *
+ * TERM and HUP are blocked except while waiting in ppoll(), so a
+ * connection is never cut short: the handler exits between connections.
+ */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "slualib.h"
+#include "work.h"
+
+#define HANDLER_CHUNK	"slua.handler.chunk"
+#define HANDLER_META	"slua.handler.meta"
+#define HANDLER_EMFILE_MS	100
+
+static volatile sig_atomic_t	 handler_quit;
+
+static void
+handler_signal(int sig)
+{
+	(void)sig;
+	handler_quit = 1;
+}
+
+static long
+sock_read(void *ctx, char *buf, size_t len)
+{
+	return read(*(int *)ctx, buf, len);
+}
+
+static long
+sock_write(void *ctx, const char *buf, size_t len)
+{
+	return send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+}
+
+static void
+handler_signals(sigset_t *waitmask)
+{
+	struct sigaction	 sa;
+	sigset_t		 block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler_signal;	/* no SA_RESTART: ppoll returns */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1)
+		fatal("sigaction");
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &block, waitmask) == -1)
+		fatal("sigprocmask");
+}
+
+/* Compile the script once; keep the chunk and the env metatable. */
+static void
+handler_prepare(lua_State *L, const struct script *sc)
+{
+	if (script_load(L, sc) != 0)
+		fatalx("%s", lua_tostring(L, -1));
+	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, LUA_GLOBALSINDEX);
+	lua_setfield(L, -2, "__index");
+	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
+}
+
+/* The next client, or -1 when a signal or a failed accept came first. */
+static int
+handler_accept(struct listener *l, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd[LISTEN_MAX];
+	int		 i, fd;
+
+	for (i = 0; i < l->l_n; i++) {
+		pfd[i].fd = l->l_fds[i];
+		pfd[i].events = POLLIN;
+	}
+	if (ppoll(pfd, l->l_n, NULL, waitmask) == -1) {
+		if (errno != EINTR)
+			log_warn("poll");
+		return -1;
+	}
+	for (i = 0; i < l->l_n; i++) {
+		if (!(pfd[i].revents & POLLIN))
+			continue;
+		fd = accept4(l->l_fds[i], NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+		if (fd != -1)
+			return fd;
+		/* Out of descriptors: pause rather than spin on accept. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_warn("accept");
+			(void)usleep(HANDLER_EMFILE_MS * 1000);
+			return -1;
+		}
+		/* EAGAIN: a sibling took it; others: the client left. */
+	}
+	return -1;
+}
+
+/* Run the script for one connection. */
+static void
+handler_run(lua_State *L, const char *peer)
+{
+	int	 status;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -2, "_G");
+	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
+	lua_setmetatable(L, -2);
+	lua_setfenv(L, -2);
+	status = slua_pcall(L, 0, 0);
+	if (status != 0) {
+		const char	*msg = lua_tostring(L, -1);
+
+		log_warnx("%s: %s", peer, msg ? msg : "(error object)");
+		lua_pop(L, 1);
+	}
+	/* The connection's garbage goes now, not into the next one. */
+	lua_gc(L, LUA_GCSTEP, 0);
+}
+
+static void
+handler_serve(lua_State *L, struct handler_env *he, int fd)
+{
+	struct client_io	 io = {
+		.io_read = sock_read, .io_write = sock_write,
+		.io_ctx = &fd, .io_rfd = fd, .io_wfd = fd,
+	};
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 peer[64] = "?", err[256];
+	SSL			*ssl = NULL;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
+	if (he->he_tls != NULL) {
+		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
+		    sizeof(err));
+		if (ssl == NULL) {
+			log_warnx("%s: tls: %s", peer, err);
+			(void)close(fd);
+			return;
+		}
+		io.io_read = tls_read;
+		io.io_write = tls_write;
+		io.io_ctx = ssl;
+	}
+	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
+	    he->he_cf->cf_max_job_size);
+	client_setpeer(L, fd);
+	lua_getglobal(L, "client");
+	lua_pushboolean(L, ssl != NULL);
+	lua_setfield(L, -2, "tls");
+	lua_pop(L, 1);
+	work_reset(L);
+
+	handler_run(L, peer);
+
+	client_close();
+	tls_close(ssl);
+	(void)close(fd);
+}
+
+void
+handler_main(struct handler_env *he)
+{
+	sigset_t	 waitmask;
+	lua_State	*L;
+	int		 fd, brokerfd = -1, served = 0;
+	int		 max = he->he_cf->cf_max_requests;
+
+	handler_signals(&waitmask);
+	if (he->he_fd != -1 && (brokerfd = syscall(SYS_pidfd_open,
+	    he->he_broker, 0)) == -1)
+		log_warn("pidfd_open");
+	work_handler_init(he->he_fd, brokerfd, he->he_slot,
+	    he->he_cf->cf_max_job_size);
+	L = slua_newstate(ROLE_HANDLER);
+	print_setwriter(client_writeall, NULL);
+	handler_prepare(L, he->he_script);
+
+	/* A handler whose broker died leaves, to be replaced with a link to
+	   the new one. */
+	while (!handler_quit && (max == 0 || served < max) &&
+	    !work_brokerdead()) {
+		if ((fd = handler_accept(he->he_listen, &waitmask)) == -1)
+			continue;
+		handler_serve(L, he, fd);
+		served++;
+	}
+	lua_close(L);
+	exit(0);
+}

@@ -1,0 +1,156 @@
+/*
+ * Listening sockets, bound by the supervisor before any child exists, so a
+ * port in use is reported on the terminal and nothing is left running.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#define LISTEN_BACKLOG	1024
+
+/* "addr:port" for messages; IPv6 in brackets. */
+void
+listen_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN] = "?";
+	int	 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		(void)inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		(void)snprintf(buf, len, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		(void)snprintf(buf, len, "[%s]:%d", host, port);
+	} else
+		(void)snprintf(buf, len, "?");
+}
+
+static int
+listen_one(struct listener *l, const struct addrinfo *ai)
+{
+	char	 name[64];
+	int	 fd, on = 1;
+
+	listen_name(ai->ai_addr, name, sizeof(name));
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		/* A kernel without IPv6 still serves IPv4. */
+		if (errno == EAFNOSUPPORT)
+			return 0;
+		log_warn("socket %s", name);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto fail;
+	if (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+		log_warn("bind %s", name);
+		(void)close(fd);
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		goto fail;
+	if (l->l_n == LISTEN_MAX) {
+		log_warnx("too many listening sockets");
+		(void)close(fd);
+		return -1;
+	}
+	l->l_fds[l->l_n++] = fd;
+	return 0;
+ fail:
+	log_warn("%s", name);
+	(void)close(fd);
+	return -1;
+}
+
+static int
+listen_addr(struct listener *l, const char *addr, int port)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 host[256], serv[16];
+	size_t		 len;
+	int		 error;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	(void)snprintf(serv, sizeof(serv), "%d", port);
+	if (addr != NULL) {
+		/* "[::1]" is "::1", as in URLs. */
+		len = strlen(addr);
+		if (len > 2 && addr[0] == '[' && addr[len - 1] == ']')
+			(void)snprintf(host, sizeof(host), "%.*s",
+			    (int)(len - 2), addr + 1);
+		else
+			(void)strlcpy(host, addr, sizeof(host));
+	}
+	error = getaddrinfo(addr ? host : NULL, serv, &hints, &res);
+	if (error != 0) {
+		log_warnx("listen %s: %s", addr ? addr : "*",
+		    gai_strerror(error));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if (listen_one(l, ai) == -1) {
+			freeaddrinfo(res);
+			return -1;
+		}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Bind every address of the configuration, or none. */
+int
+listen_open(struct listener *l, const struct config *cf)
+{
+	int	 i;
+
+	memset(l, 0, sizeof(*l));
+	if (cf->cf_nlisten == 0) {
+		if (listen_addr(l, NULL, cf->cf_port) == -1)
+			goto fail;
+	}
+	for (i = 0; i < cf->cf_nlisten; i++)
+		if (listen_addr(l, cf->cf_listen[i], cf->cf_port) == -1)
+			goto fail;
+	if (l->l_n == 0) {
+		log_warnx("no address to listen on");
+		return -1;
+	}
+	return 0;
+ fail:
+	listen_close(l);
+	return -1;
+}
+
+void
+listen_close(struct listener *l)
+{
+	int	 i;
+
+	for (i = 0; i < l->l_n; i++)
+		(void)close(l->l_fds[i]);
+	l->l_n = 0;
+}

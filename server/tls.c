@@ -1,0 +1,176 @@
+/*
+ * TLS on OpenSSL 3.  The supervisor loads the certificate chain and key
+ * once, before privileges are dropped; each handler runs the handshake on
+ * the accepted socket, bounded by --timeout.  A failed handshake costs a log
+ * line and the connection, never the handler.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "server.h"
+
+static const char *
+tls_error(void)
+{
+	static char	 buf[256];
+	unsigned long	 e;
+
+	if ((e = ERR_get_error()) == 0)
+		return "unknown error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+SSL_CTX *
+tls_init(const char *cert, const char *key)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		log_warnx("tls: %s", tls_error());
+		return NULL;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		log_warnx("tls: %s", tls_error());
+		goto fail;
+	}
+	/* A peer that closes without close_notify has simply ended. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		log_warnx("tls-cert %s: %s", cert, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		log_warnx("tls-key %s: %s", key, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_warnx("tls-key %s: %s", key, tls_error());
+		goto fail;
+	}
+	return ctx;
+ fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Map an SSL_get_error() result onto read(2)'s conventions. */
+static long
+tls_result(SSL *ssl, int r)
+{
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0;
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+long
+tls_read(void *ctx, char *buf, size_t len)
+{
+	SSL	*ssl = ctx;
+	int	 r;
+
+	errno = 0;
+	if (len > 1 << 30)
+		len = 1 << 30;
+	if ((r = SSL_read(ssl, buf, (int)len)) > 0)
+		return r;
+	return tls_result(ssl, r);
+}
+
+long
+tls_write(void *ctx, const char *buf, size_t len)
+{
+	SSL	*ssl = ctx;
+	int	 r;
+
+	errno = 0;
+	if (len > 1 << 30)
+		len = 1 << 30;
+	if ((r = SSL_write(ssl, buf, (int)len)) > 0)
+		return r;
+	if (tls_result(ssl, r) == 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	return -1;
+}
+
+/* The handshake on non-blocking fd; NULL and why in err on failure. */
+SSL *
+tls_accept(SSL_CTX *ctx, int fd, int timeout, char *err, size_t errlen)
+{
+	struct pollfd	 pfd = { .fd = fd };
+	SSL		*ssl;
+	int		 r, e;
+
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+		(void)snprintf(err, errlen, "%s", tls_error());
+		SSL_free(ssl);
+		return NULL;
+	}
+	for (;;) {
+		ERR_clear_error();
+		if ((r = SSL_accept(ssl)) == 1)
+			return ssl;
+		e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_WANT_READ)
+			pfd.events = POLLIN;
+		else if (e == SSL_ERROR_WANT_WRITE)
+			pfd.events = POLLOUT;
+		else {
+			if (e == SSL_ERROR_SYSCALL && errno == 0)
+				(void)snprintf(err, errlen, "closed during "
+				    "the handshake");
+			else if (e == SSL_ERROR_SYSCALL)
+				(void)snprintf(err, errlen, "%s",
+				    strerror(errno));
+			else
+				(void)snprintf(err, errlen, "%s",
+				    tls_error());
+			break;
+		}
+		while ((r = poll(&pfd, 1, timeout > 0 ? timeout * 1000 :
+		    -1)) == -1 && errno == EINTR)
+			;
+		if (r == 0) {
+			(void)snprintf(err, errlen, "handshake timeout");
+			break;
+		}
+	}
+	ERR_clear_error();
+	SSL_free(ssl);
+	return NULL;
+}
+
+void
+tls_close(SSL *ssl)
+{
+	if (ssl == NULL)
+		return;
+	(void)SSL_shutdown(ssl);	/* one try: the socket is non-blocking */
+	ERR_clear_error();
+	SSL_free(ssl);
+}
