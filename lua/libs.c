@@ -14,6 +14,13 @@ struct slua_lib {
 };
 
 static const struct slua_lib sluaLibs[] = {
+	{ "print",	luaopen_slua_print },
+	{ "json",	luaopen_slua_json },
+	{ "pcre",	luaopen_slua_pcre },
+	{ "digest",	luaopen_slua_digest },
+	{ "iconv",	luaopen_slua_iconv },
+	{ "epoch",	luaopen_slua_epoch },
+	{ "posix",	luaopen_slua_posix },
 	{ "work",	luaopen_slua_work },
 	{ "client",	luaopen_slua_client },
 	{ NULL, NULL }

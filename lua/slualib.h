@@ -44,6 +44,15 @@ int	 slua_traceback(lua_State *);
 int	 slua_pcall(lua_State *, int, int);
 void	 slua_report(lua_State *, int);
 
+/* The libraries of lua/ that every state gets, in any role. */
+int	 luaopen_slua_print(lua_State *);
+int	 luaopen_slua_json(lua_State *);
+int	 luaopen_slua_pcre(lua_State *);
+int	 luaopen_slua_digest(lua_State *);
+int	 luaopen_slua_iconv(lua_State *);
+int	 luaopen_slua_epoch(lua_State *);
+int	 luaopen_slua_posix(lua_State *);
+
 /* Where print() writes: standard output, or a handler's client. */
 typedef int (*slua_writer)(void *ctx, const char *buf, size_t len); /* 0 or -1 */
 void print_setwriter(slua_writer fn, void *ctx);   /* NULL fn: back to stdout */
