@@ -333,7 +333,9 @@ json_parse(struct json_tokener *tok, const char *s, size_t len,
 	json_tokener_reset(tok);
 	obj = json_tokener_parse_ex(tok, s, len + 1);
 	*err = json_tokener_get_error(tok);
-	*end = json_tokener_get_parse_end(tok);
+	/* An unterminated string takes in the NUL; the input ends before. */
+	if ((*end = json_tokener_get_parse_end(tok)) > len)
+		*end = len;
 	if (*err == json_tokener_continue)
 		*err = json_tokener_error_parse_eof;
 	if (*err == json_tokener_success && *end < len)
