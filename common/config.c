@@ -3,6 +3,7 @@
  * stand between options, and everything after "--" belongs to the script.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -135,6 +136,31 @@ config_init(struct config *cf)
 	cf->cf_max_memory = -1;
 }
 
+/*
+ * A bad setting: on the command line, a usage error; in a config file, a
+ * Lua error that conffile.c reports with the file and line.
+ */
+static lua_State	*config_L;
+
+static void
+config_fail(const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (config_L != NULL) {
+		luaL_where(config_L, 2);
+		lua_pushstring(config_L, msg);
+		lua_concat(config_L, 2);
+		lua_error(config_L);
+	}
+	log_warnx("%s", msg);
+	exit(EXIT_USAGE);
+}
+
 static long long
 number(const char *name, const char *s, long long min, long long max)
 {
@@ -142,10 +168,8 @@ number(const char *name, const char *s, long long min, long long max)
 	long long	 n;
 
 	n = strtonum(s, min, max, &errstr);
-	if (errstr != NULL) {
-		log_warnx("%s %s: %s", name, s, errstr);
-		exit(EXIT_USAGE);
-	}
+	if (errstr != NULL)
+		config_fail("%s %s: %s", name, s, errstr);
 	return n;
 }
 
@@ -159,10 +183,8 @@ bytes(const char *name, const char *s, long long min, long long max)
 	long long	 n;
 
 	len = strlen(s);
-	if (len == 0 || len >= sizeof(buf)) {
-		log_warnx("%s %s: invalid", name, s);
-		exit(EXIT_USAGE);
-	}
+	if (len == 0 || len >= sizeof(buf))
+		config_fail("%s %s: invalid", name, s);
 	(void)strlcpy(buf, s, sizeof(buf));
 	switch (buf[len - 1]) {
 	case 'k': case 'K': shift = 10; break;
@@ -173,21 +195,17 @@ bytes(const char *name, const char *s, long long min, long long max)
 		buf[len - 1] = '\0';
 	n = number(name, buf, 0, LLONG_MAX >> 30);
 	n <<= shift;
-	if (n < min || n > max) {
-		log_warnx("%s %s: %s", name, s, n < min ? "too small" :
+	if (n < min || n > max)
+		config_fail("%s %s: %s", name, s, n < min ? "too small" :
 		    "too large");
-		exit(EXIT_USAGE);
-	}
 	return n;
 }
 
 static void
 addpre(struct config *cf, int kind, const char *arg)
 {
-	if (cf->cf_npre == CONFIG_MAXPRE) {
-		log_warnx("too many -e and -l options");
-		exit(EXIT_USAGE);
-	}
+	if (cf->cf_npre == CONFIG_MAXPRE)
+		config_fail("too many -e and -l options");
 	cf->cf_pre[cf->cf_npre].pre_kind = kind;
 	cf->cf_pre[cf->cf_npre].pre_arg = arg;
 	cf->cf_npre++;
@@ -196,10 +214,8 @@ addpre(struct config *cf, int kind, const char *arg)
 static void
 addlisten(struct config *cf, const char *addr)
 {
-	if (cf->cf_nlisten == CONFIG_MAXLISTEN) {
-		log_warnx("too many listen addresses");
-		exit(EXIT_USAGE);
-	}
+	if (cf->cf_nlisten == CONFIG_MAXLISTEN)
+		config_fail("too many listen addresses");
 	cf->cf_listen[cf->cf_nlisten++] = addr;
 }
 
@@ -296,6 +312,53 @@ option(struct config *cf, int ch, const char *arg)
 	}
 }
 
+/*
+ * A config file's "name = value", value already a string ("true" for a
+ * flag).  Returns -1 for a name that is no setting; errors in the value
+ * raise a Lua error in L.
+ */
+int
+config_setting(struct config *cf, lua_State *L, const char *name,
+    const char *value)
+{
+	static const char	*notinfile[] = {
+		"config", "configtest", "version", "help", "require", NULL
+	};
+	const struct option	*o;
+	char			 opt[64];
+	size_t			 i;
+
+	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0) {
+		if (strcmp(name, "handler") == 0)
+			cf->cf_handler = value;
+		else
+			cf->cf_worker = value;
+		return 0;
+	}
+	(void)strlcpy(opt, name, sizeof(opt));
+	for (i = 0; opt[i] != '\0'; i++)
+		if (opt[i] == '_')
+			opt[i] = '-';
+	for (i = 0; notinfile[i] != NULL; i++)
+		if (strcmp(opt, notinfile[i]) == 0)
+			return -1;
+	for (o = longopts; o->name != NULL; o++)
+		if (strcmp(o->name, opt) == 0)
+			break;
+	if (o->name == NULL)
+		return -1;
+	if (o->has_arg == no_argument && strcmp(value, "true") != 0) {
+		if (o->val == 'd')
+			cf->cf_daemon = 0;
+		return 0;
+	}
+	config_L = L;
+	option(cf, o->val == OPT_LISTEN || o->val == 'l' ? OPT_LISTEN :
+	    o->val, value);
+	config_L = NULL;
+	return 0;
+}
+
 static void
 badoption(int argc, char **argv)
 {
@@ -335,7 +398,7 @@ int
 config_args(struct config *cf, int argc, char **argv)
 {
 	const char	*lastarg = NULL;
-	int		 ch, i;
+	int		 ch;
 
 	opterr = 0;
 	optind = 1;
@@ -358,8 +421,18 @@ config_args(struct config *cf, int argc, char **argv)
 	}
 	cf->cf_args = argv + optind;
 	cf->cf_nargs = argc - optind;
+	return (cf->cf_handler != NULL) + (cf->cf_worker != NULL);
+}
 
-	/* -l names listen addresses once there is a port to listen on. */
+/*
+ * Once the config file has been read: -l names listen addresses when
+ * there is a port to listen on, modules otherwise.
+ */
+void
+config_resolve(struct config *cf)
+{
+	int	 i;
+
 	if (cf->cf_port != -1) {
 		int	 n = 0;
 
@@ -374,7 +447,46 @@ config_args(struct config *cf, int argc, char **argv)
 		log_warnx("--listen needs --port");
 		exit(EXIT_USAGE);
 	}
-	return (cf->cf_handler != NULL) + (cf->cf_worker != NULL);
+}
+
+#define MERGE(f, unset) do {				\
+	if (dst->f == (unset))					\
+		dst->f = src->f;				\
+} while (0)
+
+/* Fill what dst left unset from src: the command line wins. */
+void
+config_merge(struct config *dst, const struct config *src)
+{
+	int	 i;
+
+	MERGE(cf_handler, NULL);
+	MERGE(cf_worker, NULL);
+	MERGE(cf_port, -1);
+	MERGE(cf_daemon, -1);
+	MERGE(cf_user, NULL);
+	MERGE(cf_pidfile, NULL);
+	MERGE(cf_tls_cert, NULL);
+	MERGE(cf_tls_key, NULL);
+	MERGE(cf_handlers, -1);
+	MERGE(cf_max_handlers, -1);
+	MERGE(cf_max_requests, -1);
+	MERGE(cf_max_line, -1);
+	MERGE(cf_timeout, -1);
+	MERGE(cf_handler_timeout, -1);
+	MERGE(cf_grace, -1);
+	MERGE(cf_workers, -1);
+	MERGE(cf_max_jobs, -1);
+	MERGE(cf_max_job_size, -1);
+	MERGE(cf_job_timeout, -1);
+	MERGE(cf_max_memory, -1);
+	if (dst->cf_nlisten == 0) {
+		for (i = 0; i < src->cf_nlisten; i++)
+			dst->cf_listen[i] = src->cf_listen[i];
+		dst->cf_nlisten = src->cf_nlisten;
+	}
+	if (src->cf_verbose > dst->cf_verbose)
+		dst->cf_verbose = src->cf_verbose;
 }
 
 static int

@@ -62,8 +62,16 @@ struct config {
 	long long	 cf_max_memory;		/* bytes per Lua state, 0: none */
 };
 
+struct lua_State;
+
 void	config_init(struct config *);
+int	config_setting(struct config *, struct lua_State *, const char *,
+	    const char *);
+void	config_merge(struct config *, const struct config *);
+int	config_file(struct config *, const char *, int);
+void	config_file_free(void);
 int	config_args(struct config *, int, char **);
+void	config_resolve(struct config *);
 void	config_defaults(struct config *);
 void	usage(void) __attribute__((noreturn));
 

@@ -1,6 +1,6 @@
 /*
- * slua: multi-process Lua.  main() reads the command line and hands over to
- * one of the three modes:
+ * slua: multi-process Lua.  main() reads the command line and the config
+ * file and hands over to one of the three modes:
  *
  *	normal	no port, at most one script	lua/interp.c
  *	stdio	no port, handler and worker	server/stdio.c
@@ -14,21 +14,54 @@
 
 #include "config.h"
 #include "log.h"
-#include "slualib.h"
 #include "server.h"
+#include "slualib.h"
 
 extern char	**environ;
+
+/* -n outside tcp mode: the scripts' syntax is all there is to check. */
+static int
+configtest(struct config *cf)
+{
+	struct script	 sc;
+	const char	*args[2] = { cf->cf_handler, cf->cf_worker };
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		if (args[i] == NULL)
+			continue;
+		if (script_open(&sc, args[i]) == -1)
+			return 1;
+		script_free(&sc);
+	}
+	(void)printf("configuration OK\n");
+	return 0;
+}
 
 int
 main(int argc, char *argv[])
 {
-	struct config	 cf;
-	int		 nscripts;
+	struct config	 cf, cli;
+	int		 status;
 
 	setproctitle_init(argc, argv, environ);
 	log_init(0);
 	config_init(&cf);
-	nscripts = config_args(&cf, argc, argv);
+	(void)config_args(&cf, argc, argv);
+	cli = cf;
+
+	/*
+	 * The default config file is for a server: read it when asked to
+	 * serve, detach or check, never for a plain script.
+	 */
+	if (cf.cf_file != NULL) {
+		if (config_file(&cf, cf.cf_file, 1) == -1)
+			return 1;
+	} else if (cf.cf_port != -1 || cf.cf_daemon == 1 || cf.cf_configtest) {
+		if (config_file(&cf, CONFIG_DEFAULT_FILE, 0) == -1)
+			return 1;
+	}
+	config_resolve(&cf);
 	log_init(cf.cf_verbose);
 
 	/* A peer that goes away is an error to report, never a signal. */
@@ -36,8 +69,13 @@ main(int argc, char *argv[])
 
 	config_defaults(&cf);
 	if (cf.cf_port != -1)
-		return supervisor_main(&cf, argv[0]);
-	if (nscripts == 2)
-		return stdio_main(&cf, argv[0]);
-	return interp_main(&cf, argv[0]);
+		status = supervisor_main(&cli, &cf);
+	else if (cf.cf_configtest)
+		status = configtest(&cf);
+	else if (cf.cf_handler != NULL && cf.cf_worker != NULL)
+		status = stdio_main(&cf, argv[0]);
+	else
+		status = interp_main(&cf, argv[0]);
+	config_file_free();
+	return status;
 }

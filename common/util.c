@@ -1,7 +1,11 @@
 /* Small helpers every process uses. */
 #include <sys/prctl.h>
+#include <sys/types.h>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -36,10 +40,56 @@ clock_add(struct timespec *ts, long long ms)
 	}
 }
 
+/* The user children run as (-u); set by the supervisor before it forks. */
+static struct {
+	int	 set;
+	uid_t	 uid;
+	gid_t	 gid;
+	char	 name[64];
+} proc_user;
+
+int
+proc_setuser(const char *name)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(name)) == NULL) {
+		log_warnx("user %s: no such user", name);
+		return -1;
+	}
+	proc_user.set = 1;
+	proc_user.uid = pw->pw_uid;
+	proc_user.gid = pw->pw_gid;
+	(void)strlcpy(proc_user.name, pw->pw_name, sizeof(proc_user.name));
+	return 0;
+}
+
+/* Drop to the -u user, in the one order that leaves nothing behind. */
+static void
+proc_drop(void)
+{
+	uid_t	 r, e, s;
+
+	/* A worker's parent, the broker, has dropped already. */
+	if (!proc_user.set || (getuid() == proc_user.uid &&
+	    geteuid() == proc_user.uid && proc_user.uid != 0))
+		return;
+	if (initgroups(proc_user.name, proc_user.gid) == -1)
+		fatal("initgroups %s", proc_user.name);
+	if (setresgid(proc_user.gid, proc_user.gid, proc_user.gid) == -1)
+		fatal("setresgid %s", proc_user.name);
+	if (setresuid(proc_user.uid, proc_user.uid, proc_user.uid) == -1)
+		fatal("setresuid %s", proc_user.name);
+	if (getresuid(&r, &e, &s) == -1 || r != proc_user.uid ||
+	    e != proc_user.uid || s != proc_user.uid)
+		fatalx("cannot drop privileges to %s", proc_user.name);
+}
+
 /*
  * A child process begins here: it dies with its parent (so nothing is left
  * behind when a parent is killed), takes its role's name for the logs and
- * ps(1), and starts with every signal unblocked and at its default.
+ * ps(1), runs as the -u user, and starts with every signal unblocked and
+ * at its default.
  */
 void
 proc_child(const char *role, pid_t parent)
@@ -59,6 +109,7 @@ proc_child(const char *role, pid_t parent)
 		fatal("sigprocmask");
 	log_setrole(role);
 	setproctitle("%s", role);
+	proc_drop();
 }
 
 static int

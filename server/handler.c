@@ -85,20 +85,29 @@ handler_prepare(lua_State *L, const struct script *sc)
 	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 }
 
-/* The next client, or -1 when a signal or a failed accept came first. */
+/*
+ * The next client, or -1 when a signal or a failed accept came first, or
+ * the broker died (brokerfd, a pidfd, is readable then).
+ */
 static int
-handler_accept(struct listener *l, const sigset_t *waitmask)
+handler_accept(struct listener *l, int brokerfd, const sigset_t *waitmask)
 {
-	struct pollfd	 pfd[LISTEN_MAX];
+	struct pollfd	 pfd[LISTEN_MAX + 1];
 	int		 i, fd;
 
 	for (i = 0; i < l->l_n; i++) {
 		pfd[i].fd = l->l_fds[i];
 		pfd[i].events = POLLIN;
 	}
-	if (ppoll(pfd, l->l_n, NULL, waitmask) == -1) {
+	pfd[i].fd = brokerfd;		/* poll(2) skips -1 */
+	pfd[i].events = POLLIN;
+	if (ppoll(pfd, l->l_n + 1, NULL, waitmask) == -1) {
 		if (errno != EINTR)
 			log_warn("poll");
+		return -1;
+	}
+	if (pfd[l->l_n].revents) {
+		handler_quit = 1;	/* to be replaced, linked to the new one */
 		return -1;
 	}
 	for (i = 0; i < l->l_n; i++) {
@@ -208,7 +217,8 @@ handler_main(struct handler_env *he)
 	   the new one. */
 	while (!handler_quit && (max == 0 || served < max) &&
 	    !work_brokerdead()) {
-		if ((fd = handler_accept(he->he_listen, &waitmask)) == -1)
+		if ((fd = handler_accept(he->he_listen, brokerfd,
+		    &waitmask)) == -1)
 			continue;
 		handler_serve(L, he, fd);
 		served++;

@@ -33,11 +33,10 @@ struct handler_env {
 	int			 he_slot;
 	int			 he_fd;		/* to the broker; -1: none */
 	pid_t			 he_broker;
-	const char		*he_progname;
 };
 
 int	stdio_main(struct config *, const char *);
-int	supervisor_main(struct config *, const char *);
+int	supervisor_main(struct config *, struct config *);
 void	handler_main(struct handler_env *) __attribute__((noreturn));
 
 int	listen_open(struct listener *, const struct config *);

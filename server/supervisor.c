@@ -1,25 +1,33 @@
 /*
  * tcp mode's parent: the supervisor.  It reads the scripts, binds the
  * listeners and loads TLS while it can still report on the terminal, then
- * forks the broker (which forks the workers) and one handler per slot, and
- * from then on only watches: a dead child is logged and replaced, TERM and
- * INT stop everything gracefully.
+ * detaches if asked, forks the broker (which forks the workers) and one
+ * handler per slot, and from then on only watches: a dead child is logged
+ * and replaced, TERM and INT stop everything gracefully, HUP reloads.
  *
- * Each handler slot has its own datagram socketpair to the broker, made
- * here once; a replacement handler takes over its slot's socket, and the
- * broker's answers carry the handler's pid, so it ignores what was meant
- * for the one it replaced.
+ * The children of one configuration form a generation: a broker, its
+ * handlers, and one datagram socketpair per handler slot between them.  A
+ * replacement handler takes over its slot's socket; the broker's answers
+ * carry the handler's pid, so it ignores what was meant for the one it
+ * replaced.  HUP starts a new generation beside the running one and
+ * retires the old: its handlers finish their connection and exit (the new
+ * ones accept meanwhile, on the same sockets), then its broker finishes its
+ * jobs and exits.  Nothing is refused and no job is lost.
  */
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libutil.h>
 
 #include "broker.h"
 #include "config.h"
@@ -41,21 +49,32 @@ struct slot {
 	int		 sl_fails;	/* young deaths in a row */
 };
 
+struct gen {
+	TAILQ_ENTRY(gen) g_entry;
+	int		 g_id;
+	struct config	 g_cf;
+	struct script	 g_handler;
+	struct script	 g_worker;
+	int		 g_hasworker;
+	SSL_CTX		*g_tls;
+	struct slot	*g_slots;
+	int		 g_nslots;
+	pid_t		 g_broker;	/* 0: none */
+	struct timespec	 g_brokerstart;
+	struct timespec	 g_brokerat;
+	int		 g_brokerfails;
+	int		 g_retired;
+};
+TAILQ_HEAD(genq, gen);
+
 struct supervisor {
-	struct config	*s_cf;
-	const char	*s_progname;
-	struct script	 s_handler;
-	struct script	 s_worker;
-	int		 s_hasworker;
+	const struct config *s_cli;	/* the command line, for reloads */
 	struct listener	 s_listen;
-	SSL_CTX		*s_tls;
+	struct pidfh	*s_pidfh;
 	int		 s_sigfd;
-	struct slot	*s_slots;
-	int		 s_nslots;
-	pid_t		 s_broker;
-	struct timespec	 s_brokerstart;
-	struct timespec	 s_brokerat;
-	int		 s_brokerfails;
+	struct gen	*s_gen;		/* the current generation */
+	struct genq	 s_gens;	/* all, current last */
+	int		 s_ngens;
 	int		 s_stopping;
 	struct timespec	 s_deadline;
 	unsigned long	 s_restarts;
@@ -72,73 +91,97 @@ sup_delay(int fails)
 	return ms > SUP_MAXBACK_MS ? SUP_MAXBACK_MS : (int)ms;
 }
 
-static int
-sup_prepare(struct supervisor *s)
+static void
+gen_free(struct gen *g)
 {
-	struct config	*cf = s->s_cf;
+	int	 i;
 
-	if (script_open(&s->s_handler, cf->cf_handler) == -1)
-		return -1;
+	for (i = 0; i < g->g_nslots; i++) {
+		if (g->g_slots[i].sl_hfd != -1)
+			(void)close(g->g_slots[i].sl_hfd);
+		if (g->g_slots[i].sl_bfd != -1)
+			(void)close(g->g_slots[i].sl_bfd);
+	}
+	free(g->g_slots);
+	script_free(&g->g_handler);
+	script_free(&g->g_worker);
+	SSL_CTX_free(g->g_tls);
+	free(g);
+}
+
+/* Everything a generation needs before it forks; NULL and logged if not. */
+static struct gen *
+gen_new(const struct config *cf, int id)
+{
+	struct gen	*g;
+	int		 i, sv[2];
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		log_warn("generation");
+		return NULL;
+	}
+	g->g_id = id;
+	g->g_cf = *cf;
+	if (script_open(&g->g_handler, cf->cf_handler) == -1)
+		goto fail;
 	if (cf->cf_worker != NULL) {
-		if (script_open(&s->s_worker, cf->cf_worker) == -1)
-			return -1;
-		s->s_hasworker = 1;
+		if (script_open(&g->g_worker, cf->cf_worker) == -1)
+			goto fail;
+		g->g_hasworker = 1;
 	}
 	if ((cf->cf_tls_cert == NULL) != (cf->cf_tls_key == NULL)) {
 		log_warnx("%s needs %s too", cf->cf_tls_cert ? "--tls-cert" :
 		    "--tls-key", cf->cf_tls_cert ? "--tls-key" : "--tls-cert");
-		return -1;
+		goto fail;
 	}
 	if (cf->cf_tls_cert != NULL &&
-	    (s->s_tls = tls_init(cf->cf_tls_cert, cf->cf_tls_key)) == NULL)
-		return -1;
-	if (listen_open(&s->s_listen, cf) == -1)
-		return -1;
-	return 0;
-}
+	    (g->g_tls = tls_init(cf->cf_tls_cert, cf->cf_tls_key)) == NULL)
+		goto fail;
 
-static void
-sup_slots(struct supervisor *s)
-{
-	int	 i, sv[2];
-
-	s->s_nslots = s->s_cf->cf_max_handlers;
-	if ((s->s_slots = calloc(s->s_nslots, sizeof(*s->s_slots))) == NULL)
-		fatal("supervisor");
-	for (i = 0; i < s->s_nslots; i++) {
-		s->s_slots[i].sl_hfd = s->s_slots[i].sl_bfd = -1;
-		if (!s->s_hasworker)
-			continue;
-		if (ipc_socketpair(sv) == -1)
-			fatal("socketpair");
-		s->s_slots[i].sl_hfd = sv[0];
-		s->s_slots[i].sl_bfd = sv[1];
+	g->g_nslots = cf->cf_max_handlers;
+	if ((g->g_slots = calloc(g->g_nslots, sizeof(*g->g_slots))) == NULL)
+		goto fail;
+	for (i = 0; i < g->g_nslots; i++)
+		g->g_slots[i].sl_hfd = g->g_slots[i].sl_bfd = -1;
+	for (i = 0; g->g_hasworker && i < g->g_nslots; i++) {
+		if (ipc_socketpair(sv) == -1) {
+			log_warn("socketpair");
+			goto fail;
+		}
+		g->g_slots[i].sl_hfd = sv[0];
+		g->g_slots[i].sl_bfd = sv[1];
 	}
+	return g;
+ fail:
+	gen_free(g);
+	return NULL;
 }
 
 static void
-sup_startbroker(struct supervisor *s)
+sup_startbroker(struct gen *g)
 {
 	int	*fds, i;
 
-	if ((fds = reallocarray(NULL, s->s_nslots, sizeof(*fds))) == NULL)
+	if ((fds = reallocarray(NULL, g->g_nslots, sizeof(*fds))) == NULL)
 		fatal("supervisor");
-	for (i = 0; i < s->s_nslots; i++)
-		fds[i] = s->s_slots[i].sl_bfd;
-	s->s_broker = broker_start(s->s_cf, &s->s_worker, fds, s->s_nslots);
+	for (i = 0; i < g->g_nslots; i++)
+		fds[i] = g->g_slots[i].sl_bfd;
+	g->g_broker = broker_start(&g->g_cf, &g->g_worker, fds, g->g_nslots);
 	free(fds);
-	if (s->s_broker == -1) {
+	clock_now(&g->g_brokerstart);
+	if (g->g_broker == -1) {
 		log_warn("fork");
-		s->s_broker = 0;
+		g->g_broker = 0;
+		g->g_brokerat = g->g_brokerstart;
+		clock_add(&g->g_brokerat, SUP_MAXBACK_MS);
 	}
-	clock_now(&s->s_brokerstart);
 }
 
 static void
-sup_starthandler(struct supervisor *s, int slot)
+sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 {
 	struct handler_env	 he;
-	struct slot		*sl = &s->s_slots[slot];
+	struct slot		*sl = &g->g_slots[slot];
 	pid_t			 pid, parent = getpid();
 	int			 keep[LISTEN_MAX + 1], n, i;
 
@@ -160,43 +203,71 @@ sup_starthandler(struct supervisor *s, int slot)
 		keep[n++] = sl->sl_hfd;
 	fd_keep(keep, n);
 	memset(&he, 0, sizeof(he));
-	he.he_cf = s->s_cf;
-	he.he_script = &s->s_handler;
+	he.he_cf = &g->g_cf;
+	he.he_script = &g->g_handler;
 	he.he_listen = &s->s_listen;
-	he.he_tls = s->s_tls;
+	he.he_tls = g->g_tls;
 	he.he_slot = slot;
 	he.he_fd = sl->sl_hfd;
-	he.he_broker = s->s_broker;
-	he.he_progname = s->s_progname;
+	he.he_broker = g->g_broker;
 	handler_main(&he);
 }
 
-/* Start whatever is missing and due; returns ms until the next is due. */
+/* Start what the current generation lacks; ms until the next is due. */
 static int
 sup_fill(struct supervisor *s)
 {
+	struct gen	*g = s->s_gen;
 	struct timespec	 now;
 	long long	 ms, next = -1;
 	int		 i;
 
-	if (s->s_stopping)
+	if (s->s_stopping || g == NULL)
 		return -1;
 	clock_now(&now);
-	if (s->s_hasworker && s->s_broker == 0) {
-		if ((ms = clock_ms(&now, &s->s_brokerat)) <= 0)
-			sup_startbroker(s);
+	if (g->g_hasworker && g->g_broker == 0) {
+		if ((ms = clock_ms(&now, &g->g_brokerat)) <= 0)
+			sup_startbroker(g);
 		else
 			next = ms;
 	}
-	for (i = 0; i < s->s_cf->cf_handlers; i++) {
-		if (s->s_slots[i].sl_pid != 0)
+	for (i = 0; i < g->g_cf.cf_handlers; i++) {
+		if (g->g_slots[i].sl_pid != 0)
 			continue;
-		if ((ms = clock_ms(&now, &s->s_slots[i].sl_spawnat)) <= 0)
-			sup_starthandler(s, i);
+		if ((ms = clock_ms(&now, &g->g_slots[i].sl_spawnat)) <= 0)
+			sup_starthandler(s, g, i);
 		else if (next == -1 || ms < next)
 			next = ms;
 	}
 	return (int)next;
+}
+
+static int
+gen_handlers(const struct gen *g)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < g->g_nslots; i++)
+		if (g->g_slots[i].sl_pid != 0)
+			n++;
+	return n;
+}
+
+static void
+gen_signal(struct gen *g, int sig)
+{
+	int	 i;
+
+	for (i = 0; i < g->g_nslots; i++)
+		if (g->g_slots[i].sl_pid != 0)
+			(void)kill(g->g_slots[i].sl_pid, sig);
+}
+
+static void
+gen_retire(struct gen *g)
+{
+	g->g_retired = 1;
+	gen_signal(g, SIGTERM);
 }
 
 /* How a child ended, for the log; returns whether it failed. */
@@ -213,7 +284,7 @@ sup_how(int status, char *buf, size_t len)
 }
 
 static void
-sup_died(struct supervisor *s, struct timespec *started, int *fails,
+sup_backoff(struct supervisor *s, struct timespec *started, int *fails,
     struct timespec *at, int failed)
 {
 	struct timespec	 now;
@@ -228,71 +299,145 @@ sup_died(struct supervisor *s, struct timespec *started, int *fails,
 	s->s_restarts++;
 }
 
-static void
-sup_reap(struct supervisor *s)
+/* A child of g died; returns 1 when pid was one of g's. */
+static int
+sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 {
-	char	 how[64];
-	pid_t	 pid;
-	int	 status, failed, i;
+	struct slot	*sl;
+	char		 how[64];
+	int		 failed, i, quiet = s->s_stopping || g->g_retired;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		failed = sup_how(status, how, sizeof(how));
-		if (pid == s->s_broker) {
-			s->s_broker = 0;
-			if (!s->s_stopping)
-				log_warnx("broker %d died: %s", (int)pid, how);
-			sup_died(s, &s->s_brokerstart, &s->s_brokerfails,
-			    &s->s_brokerat, 1);
+	failed = sup_how(status, how, sizeof(how));
+	if (pid == g->g_broker) {
+		g->g_broker = 0;
+		if (!quiet)
+			log_warnx("broker %d died: %s", (int)pid, how);
+		sup_backoff(s, &g->g_brokerstart, &g->g_brokerfails,
+		    &g->g_brokerat, 1);
+		return 1;
+	}
+	for (i = 0; i < g->g_nslots; i++)
+		if (g->g_slots[i].sl_pid == pid)
+			break;
+	if (i == g->g_nslots)
+		return 0;
+	sl = &g->g_slots[i];
+	sl->sl_pid = 0;
+	if (failed && !quiet)
+		log_warnx("handler %d died: %s", (int)pid, how);
+	sup_backoff(s, &sl->sl_started, &sl->sl_fails, &sl->sl_spawnat,
+	    failed);
+	if (sl->sl_fails > 1 && !quiet)
+		log_warnx("handler failing at start: next in %d ms",
+		    sup_delay(sl->sl_fails));
+	return 1;
+}
+
+/* Retired generations go: handlers first, so their jobs can finish. */
+static void
+sup_collect(struct supervisor *s)
+{
+	struct gen	*g, *next;
+
+	for (g = TAILQ_FIRST(&s->s_gens); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, g_entry);
+		if (!g->g_retired || gen_handlers(g) > 0)
 			continue;
+		if (g->g_broker != 0) {
+			(void)kill(g->g_broker, SIGTERM);
+			continue;	/* its death brings us back here */
 		}
-		for (i = 0; i < s->s_nslots; i++)
-			if (s->s_slots[i].sl_pid == pid)
-				break;
-		if (i == s->s_nslots)
-			continue;
-		s->s_slots[i].sl_pid = 0;
-		if (failed && !s->s_stopping)
-			log_warnx("handler %d died: %s", (int)pid, how);
-		sup_died(s, &s->s_slots[i].sl_started, &s->s_slots[i].sl_fails,
-		    &s->s_slots[i].sl_spawnat, failed);
-		if (s->s_slots[i].sl_fails > 1 && !s->s_stopping)
-			log_warnx("handler failing at start: next in %d ms",
-			    sup_delay(s->s_slots[i].sl_fails));
+		log_debug("generation %d is gone", g->g_id);
+		TAILQ_REMOVE(&s->s_gens, g, g_entry);
+		if (g == s->s_gen)
+			s->s_gen = NULL;
+		gen_free(g);
 	}
 }
 
-static int
-sup_handlers(struct supervisor *s)
+static void
+sup_reap(struct supervisor *s)
 {
-	int	 i, n = 0;
+	struct gen	*g;
+	pid_t		 pid;
+	int		 status;
 
-	for (i = 0; i < s->s_nslots; i++)
-		if (s->s_slots[i].sl_pid != 0)
-			n++;
-	return n;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		TAILQ_FOREACH(g, &s->s_gens, g_entry)
+			if (sup_died(s, g, pid, status))
+				break;
+	sup_collect(s);
+}
+
+/* The command line, then the config file over what it left unset. */
+static int
+sup_config(const struct config *cli, struct config *cf)
+{
+	*cf = *cli;
+	if (cf->cf_file != NULL) {
+		if (config_file(cf, cf->cf_file, 1) == -1)
+			return -1;
+	} else if (config_file(cf, CONFIG_DEFAULT_FILE, 0) == -1)
+		return -1;
+	config_resolve(cf);
+	config_defaults(cf);
+	return 0;
 }
 
 static void
-sup_signal(struct supervisor *s, int sig)
+sup_reload(struct supervisor *s)
 {
-	int	 i;
+	struct config	 cf;
+	struct gen	*g;
+	int		 id = s->s_gen ? s->s_gen->g_id + 1 : 1;
 
-	for (i = 0; i < s->s_nslots; i++)
-		if (s->s_slots[i].sl_pid != 0)
-			(void)kill(s->s_slots[i].sl_pid, sig);
+	if (s->s_stopping)
+		return;
+	log_info("reloading");
+	if (sup_config(s->s_cli, &cf) == -1 || (g = gen_new(&cf, id)) == NULL) {
+		log_warnx("reload failed: still running generation %d",
+		    s->s_gen ? s->s_gen->g_id : 0);
+		return;
+	}
+	if (cf.cf_port != s->s_gen->g_cf.cf_port)
+		log_warnx("reload: a new port takes a restart");
+	if (s->s_gen != NULL)
+		gen_retire(s->s_gen);
+	TAILQ_INSERT_TAIL(&s->s_gens, g, g_entry);
+	s->s_gen = g;
+	log_info("generation %d started", g->g_id);
 }
 
 static void
 sup_stop(struct supervisor *s)
 {
+	struct gen	*g;
+
 	if (s->s_stopping)
 		return;
 	log_info("stopping");
 	s->s_stopping = 1;
 	clock_now(&s->s_deadline);
-	clock_add(&s->s_deadline, s->s_cf->cf_grace * 1000LL);
+	clock_add(&s->s_deadline, s->s_gen->g_cf.cf_grace * 1000LL);
 	listen_close(&s->s_listen);
-	sup_signal(s, SIGTERM);
+	TAILQ_FOREACH(g, &s->s_gens, g_entry)
+		gen_retire(g);
+	sup_collect(s);
+}
+
+static void
+sup_status(struct supervisor *s)
+{
+	struct gen	*g;
+	int		 n = 0;
+
+	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
+		n += gen_handlers(g);
+		if (g->g_broker != 0)
+			(void)kill(g->g_broker, SIGUSR1);
+	}
+	log_info("generation %d, %d handlers, %lu restarts",
+	    s->s_gen ? s->s_gen->g_id : 0, n, s->s_restarts);
 }
 
 static void
@@ -309,36 +454,31 @@ sup_signals(struct supervisor *s)
 		case SIGINT:
 			sup_stop(s);
 			break;
+		case SIGHUP:
+			sup_reload(s);
+			break;
 		case SIGUSR1:
-			log_info("%d handlers, broker %d, %lu restarts",
-			    sup_handlers(s), (int)s->s_broker, s->s_restarts);
-			if (s->s_broker != 0)
-				(void)kill(s->s_broker, SIGUSR1);
+			sup_status(s);
 			break;
 		}
 	}
 }
 
-/* Stopping: handlers first, so their jobs can finish; then the broker. */
-static int
-sup_stopped(struct supervisor *s)
+/* Past the grace period, whatever still runs is killed. */
+static void
+sup_late(struct supervisor *s)
 {
 	struct timespec	 now;
+	struct gen	*g;
 
 	clock_now(&now);
-	if (sup_handlers(s) > 0) {
-		if (clock_ms(&now, &s->s_deadline) > 0)
-			return 0;
-		sup_signal(s, SIGKILL);
-		return 0;
+	if (clock_ms(&now, &s->s_deadline) > 0)
+		return;
+	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
+		gen_signal(g, SIGKILL);
+		if (g->g_broker != 0)
+			(void)kill(g->g_broker, SIGKILL);
 	}
-	if (s->s_broker != 0) {
-		(void)kill(s->s_broker, SIGTERM);
-		while (waitpid(s->s_broker, NULL, 0) == -1 && errno == EINTR)
-			;
-		s->s_broker = 0;
-	}
-	return 1;
 }
 
 static void
@@ -347,11 +487,10 @@ sup_loop(struct supervisor *s)
 	struct pollfd	 pfd;
 	int		 timeout;
 
-	for (;;) {
+	while (!(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
 		timeout = sup_fill(s);
 		if (s->s_stopping) {
-			if (sup_stopped(s))
-				return;
+			sup_late(s);
 			timeout = 100;
 		}
 		pfd.fd = s->s_sigfd;
@@ -363,25 +502,96 @@ sup_loop(struct supervisor *s)
 	}
 }
 
+/* Script paths made absolute, since a daemon works from "/". */
+static const char *
+sup_abspath(const char *arg, char *buf)
+{
+	if (arg == NULL || access(arg, F_OK) == -1 || arg[0] == '/')
+		return arg;
+	if (realpath(arg, buf) == NULL)
+		return arg;
+	return buf;
+}
+
+static void
+sup_detach(void)
+{
+	pid_t	 pid;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if (fd_devnull(STDIN_FILENO) == -1 || fd_devnull(STDOUT_FILENO) ==
+	    -1 || fd_devnull(STDERR_FILENO) == -1)
+		fatal("/dev/null");
+	log_syslog();
+}
+
+static int
+sup_pidfile(struct supervisor *s, const struct config *cf)
+{
+	pid_t	 other;
+
+	s->s_pidfh = pidfile_open(cf->cf_pidfile, 0644, &other);
+	if (s->s_pidfh != NULL)
+		return 0;
+	if (errno == EEXIST)
+		log_warnx("already running as pid %d (%s)", (int)other,
+		    cf->cf_pidfile);
+	else
+		log_warn("%s", cf->cf_pidfile);
+	return -1;
+}
+
 int
-supervisor_main(struct config *cf, const char *progname)
+supervisor_main(struct config *cli, struct config *cf)
 {
 	struct supervisor	 s;
 	sigset_t		 mask;
+	char			 hpath[PATH_MAX], wpath[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
-	s.s_cf = cf;
-	s.s_progname = progname;
+	TAILQ_INIT(&s.s_gens);
+	cf->cf_handler = sup_abspath(cf->cf_handler, hpath);
+	cf->cf_worker = sup_abspath(cf->cf_worker, wpath);
+	if (cli->cf_handler != NULL)
+		cli->cf_handler = cf->cf_handler;
+	if (cli->cf_worker != NULL)
+		cli->cf_worker = cf->cf_worker;
+	s.s_cli = cli;
 	if (cf->cf_handler == NULL) {
 		log_warnx("tcp mode needs a handler script");
 		return 1;
 	}
-	if (sup_prepare(&s) == -1)
+	if (cf->cf_user != NULL && proc_setuser(cf->cf_user) == -1)
+		return 1;
+	if ((s.s_gen = gen_new(cf, 1)) == NULL)
+		return 1;
+	TAILQ_INSERT_TAIL(&s.s_gens, s.s_gen, g_entry);
+	if (listen_open(&s.s_listen, cf) == -1)
 		return 1;
 	if (cf->cf_configtest) {
 		(void)printf("configuration OK\n");
 		return 0;
 	}
+	if (cf->cf_user == NULL && geteuid() == 0)
+		log_warnx("running as root: consider -u");
+	if ((cf->cf_daemon == 1 || cli->cf_pidfile != NULL) &&
+	    sup_pidfile(&s, cf) == -1)
+		return 1;
+	if (cf->cf_daemon == 1)
+		sup_detach();
+	if (s.s_pidfh != NULL && pidfile_write(s.s_pidfh) == -1)
+		log_warn("%s", cf->cf_pidfile);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -395,9 +605,10 @@ supervisor_main(struct config *cf, const char *progname)
 	    -1)
 		fatal("signalfd");
 	setproctitle("%s", "supervisor");
-	log_setrole(NULL);
+	log_info("started on port %d, pid %d", cf->cf_port, (int)getpid());
 
-	sup_slots(&s);
 	sup_loop(&s);
+	if (s.s_pidfh != NULL)
+		(void)pidfile_remove(s.s_pidfh);
 	return 0;
 }
