@@ -68,7 +68,7 @@ conf_value(lua_State *L, int idx, const char *name)
 	case LUA_TBOOLEAN:
 		return lua_toboolean(L, idx) ? "true" : "false";
 	default:
-		luaL_where(L, 2);
+		luaL_where(L, 1);
 		lua_pushfstring(L, "%s: a %s is no value for this setting",
 		    name, luaL_typename(L, idx));
 		lua_concat(L, 2);
@@ -80,7 +80,7 @@ conf_value(lua_State *L, int idx, const char *name)
 static void
 conf_unknown(lua_State *L, const char *name)
 {
-	luaL_where(L, 2);
+	luaL_where(L, 1);
 	lua_pushfstring(L, "unknown setting '%s'", name);
 	lua_concat(L, 2);
 	lua_error(L);

@@ -152,7 +152,7 @@ config_fail(const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (config_L != NULL) {
-		luaL_where(config_L, 2);
+		luaL_where(config_L, 1);
 		lua_pushstring(config_L, msg);
 		lua_concat(config_L, 2);
 		lua_error(config_L);

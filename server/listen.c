@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "util.h"
 
 #define LISTEN_BACKLOG	1024
 
@@ -121,13 +124,81 @@ listen_addr(struct listener *l, const char *addr, int port)
 	return 0;
 }
 
+static int
+listen_islistening(int fd)
+{
+	int		 on = 0;
+	socklen_t	 len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
+	    on;
+}
+
+static int
+listen_take(struct listener *l, int fd)
+{
+	int	 flags;
+
+	if (l->l_n == LISTEN_MAX || (flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		return -1;
+	l->l_fds[l->l_n++] = fd;
+	return 0;
+}
+
+/*
+ * Sockets someone else bound for us: systemd's socket activation
+ * (LISTEN_PID and LISTEN_FDS, descriptors from 3 on), or a listening
+ * socket as standard input.  Returns how many were taken.
+ */
+static int
+listen_inherited(struct listener *l)
+{
+	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char	*errstr;
+	int		 n, i;
+
+	if (pid != NULL && fds != NULL &&
+	    strtonum(pid, 1, INT_MAX, &errstr) == getpid()) {
+		n = strtonum(fds, 0, LISTEN_MAX, &errstr);
+		if (errstr != NULL)
+			n = 0;
+		for (i = 0; i < n; i++)
+			if (listen_islistening(3 + i) &&
+			    listen_take(l, 3 + i) == -1)
+				return -1;
+		(void)unsetenv("LISTEN_PID");
+		(void)unsetenv("LISTEN_FDS");
+		(void)unsetenv("LISTEN_FDNAMES");
+		return l->l_n;
+	}
+	if (listen_islistening(STDIN_FILENO)) {
+		if ((i = dup(STDIN_FILENO)) == -1 || listen_take(l, i) == -1)
+			return -1;
+		if (fd_devnull(STDIN_FILENO) == -1)
+			return -1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Bind every address of the configuration, or none. */
 int
 listen_open(struct listener *l, const struct config *cf)
 {
-	int	 i;
+	int	 i, n;
 
 	memset(l, 0, sizeof(*l));
+	if ((n = listen_inherited(l)) == -1) {
+		log_warn("inherited socket");
+		listen_close(l);
+		return -1;
+	}
+	if (n > 0) {
+		log_debug("serving %d inherited listening sockets", n);
+		return 0;
+	}
 	if (cf->cf_nlisten == 0) {
 		if (listen_addr(l, NULL, cf->cf_port) == -1)
 			goto fail;

@@ -502,6 +502,18 @@ sup_loop(struct supervisor *s)
 	}
 }
 
+static void
+sup_free(struct supervisor *s)
+{
+	struct gen	*g;
+
+	while ((g = TAILQ_FIRST(&s->s_gens)) != NULL) {
+		TAILQ_REMOVE(&s->s_gens, g, g_entry);
+		gen_free(g);
+	}
+	listen_close(&s->s_listen);
+}
+
 /* Script paths made absolute, since a daemon works from "/". */
 static const char *
 sup_abspath(const char *arg, char *buf)
@@ -577,17 +589,25 @@ supervisor_main(struct config *cli, struct config *cf)
 	if ((s.s_gen = gen_new(cf, 1)) == NULL)
 		return 1;
 	TAILQ_INSERT_TAIL(&s.s_gens, s.s_gen, g_entry);
-	if (listen_open(&s.s_listen, cf) == -1)
-		return 1;
+	/* No bind: the rc scripts check while slua runs on the port. */
 	if (cf->cf_configtest) {
 		(void)printf("configuration OK\n");
+		sup_free(&s);
 		return 0;
+	}
+	if ((cf->cf_daemon == 1 || cli->cf_pidfile != NULL) &&
+	    sup_pidfile(&s, cf) == -1) {
+		sup_free(&s);
+		return 1;
+	}
+	if (listen_open(&s.s_listen, cf) == -1) {
+		if (s.s_pidfh != NULL)
+			(void)pidfile_remove(s.s_pidfh);
+		sup_free(&s);
+		return 1;
 	}
 	if (cf->cf_user == NULL && geteuid() == 0)
 		log_warnx("running as root: consider -u");
-	if ((cf->cf_daemon == 1 || cli->cf_pidfile != NULL) &&
-	    sup_pidfile(&s, cf) == -1)
-		return 1;
 	if (cf->cf_daemon == 1)
 		sup_detach();
 	if (s.s_pidfh != NULL && pidfile_write(s.s_pidfh) == -1)
@@ -610,5 +630,6 @@ supervisor_main(struct config *cli, struct config *cf)
 	sup_loop(&s);
 	if (s.s_pidfh != NULL)
 		(void)pidfile_remove(s.s_pidfh);
+	sup_free(&s);
 	return 0;
 }
