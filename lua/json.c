@@ -11,7 +11,6 @@
  * array, any other table an object, so {} is {}; object keys come out
  * sorted, so equal tables give equal text.
  */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -68,17 +67,26 @@ struct json_scan {
 static int	json_enc(struct json_enc *, int, struct json_object *,
 		    const char *);
 
+static void	json_freebox(struct json_box *);
+
 static int
 json_boxgc(lua_State *L)
 {
 	struct json_box	*box = lua_touserdata(L, 1);
 
-	json_object_put(box->jb_obj);
-	box->jb_obj = NULL;
+	json_freebox(box);
 	if (box->jb_tok != NULL)
 		json_tokener_free(box->jb_tok);
 	box->jb_tok = NULL;
 	return 0;
+}
+
+/* Free the tree now: the collector does not see its size. */
+static void
+json_freebox(struct json_box *box)
+{
+	json_object_put(box->jb_obj);
+	box->jb_obj = NULL;
 }
 
 static struct json_box *
@@ -365,7 +373,7 @@ json_push(lua_State *L, struct json_object *obj)
 		lua_pushboolean(L, json_object_get_boolean(obj));
 		break;
 	case json_type_int:
-		lua_pushnumber(L, json_object_get_int64(obj));
+		lua_pushnumber(L, (lua_Number)json_object_get_int64(obj));
 		break;
 	case json_type_double:
 		lua_pushnumber(L, json_object_get_double(obj));
@@ -438,6 +446,7 @@ json_decode(lua_State *L)
 			    end);
 	}
 	json_push(L, box->jb_obj);
+	json_freebox(box);
 	return 1;
 }
 
@@ -787,43 +796,44 @@ json_enc(struct json_enc *e, int idx, struct json_object *parent,
 static int
 json_encode(lua_State *L)
 {
-	struct json_enc	*e;
+	struct json_enc	 e;
 	const char	*out;
 	size_t		 len;
 
 	luaL_checkany(L, 1);
 	lua_settop(L, 1);
-	e = lua_newuserdata(L, sizeof(*e));
-	e->je_L = L;
-	e->je_depth = 0;
-	e->je_box = json_newbox(L);
-	if (json_enc(e, 1, NULL, NULL) == -1) {
+	e.je_L = L;
+	e.je_depth = 0;
+	e.je_box = json_newbox(L);
+	if (json_enc(&e, 1, NULL, NULL) == -1) {
 		lua_pushnil(L);
 		lua_insert(L, -2);
 		return 2;
 	}
-	out = json_object_to_json_string_length(e->je_box->jb_obj,
+	out = json_object_to_json_string_length(e.je_box->jb_obj,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	if (out == NULL)
 		return luaL_error(L, "json.encode: not enough memory");
 	lua_pushlstring(L, out, len);
+	json_freebox(e.je_box);
 	return 1;
 }
+
+static const luaL_Reg json_funcs[] = {
+	{ "encode",	json_encode },
+	{ NULL,		NULL }
+};
 
 int
 luaopen_slua_json(lua_State *L)
 {
 	const char	*name = luaL_checkstring(L, 1);
-	static const luaL_Reg funcs[] = {
-		{ "encode",	json_encode },
-		{ NULL,		NULL }
-	};
 
 	luaL_newmetatable(L, JSON_BOXMT);
 	lua_pushcfunction(L, json_boxgc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
-	luaL_register(L, name, funcs);
+	luaL_register(L, name, json_funcs);
 	/* Each state has its tokener: its stack is JSON_MAXDEPTH deep. */
 	json_newbox(L);
 	lua_pushcclosure(L, json_decode, 1);

@@ -60,7 +60,11 @@ posix_namecmp(const void *a, const void *b)
 	return strcmp(*(const char * const *)a, *(const char * const *)b);
 }
 
-/* Replace the table of n names on top of the stack by a sorted copy. */
+/*
+ * Replace the table of n names on top of the stack by a sorted copy: a
+ * new table, since overwriting the old one could let the collector free
+ * a name before it is copied.
+ */
 static void
 posix_sort(lua_State *L, int n)
 {
