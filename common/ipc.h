@@ -44,6 +44,7 @@ enum ipc_type {
 
 #define IPC_F_MORE	0x0001	/* another fragment follows */
 #define IPC_F_NIL	0x0002	/* IPC_ANSWER: the answer is nil */
+#define IPC_F_LAST	0x0004	/* worker -> broker: I exit; no more jobs */
 
 struct ipc_stats {
 	uint32_t	s_backlog;	/* jobs waiting for a worker */

@@ -68,6 +68,7 @@ main(int argc, char *argv[])
 	(void)signal(SIGPIPE, SIG_IGN);
 
 	config_defaults(&cf);
+	slua_setmemlimit(cf.cf_max_memory);
 	if (cf.cf_port != -1)
 		status = supervisor_main(&cli, &cf);
 	else if (cf.cf_configtest)

@@ -3,6 +3,8 @@
  * workers see the same library.  To add a library, write lua/NAME.c with a
  * luaopen_slua_NAME() and list it in sluaLibs.
  */
+#include <stdlib.h>
+
 #include "slualib.h"
 #include "log.h"
 #include "work.h"
@@ -26,12 +28,57 @@ static const struct slua_lib sluaLibs[] = {
 	{ NULL, NULL }
 };
 
+/*
+ * --max-memory: a process runs one Lua state at a time, so one count per
+ * process is the state's.  Past the limit the allocator fails, and Lua
+ * raises "not enough memory" in the script, which the process survives.
+ */
+static size_t	 mem_limit;
+static size_t	 mem_used;
+
+void
+slua_setmemlimit(size_t limit)
+{
+	mem_limit = limit;
+}
+
+static void *
+slua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	void	*p;
+
+	(void)ud;
+	if (nsize == 0) {
+		free(ptr);
+		mem_used -= osize;
+		return NULL;
+	}
+	if (nsize > osize && mem_used - osize + nsize > mem_limit)
+		return NULL;
+	if ((p = realloc(ptr, nsize)) == NULL)
+		return nsize < osize ? ptr : NULL;
+	mem_used = mem_used - osize + nsize;
+	return p;
+}
+
 lua_State *
 slua_newstate(enum slua_role role)
 {
 	lua_State	*L;
 
-	if ((L = luaL_newstate()) == NULL)
+#ifdef SLUA_LUAJIT
+	/* LuaJIT on 64-bit hosts takes no allocator of ours. */
+	if (mem_limit > 0) {
+		log_warnx("max-memory is not available with LuaJIT");
+		mem_limit = 0;
+	}
+#endif
+	if (mem_limit > 0) {
+		mem_used = 0;
+		L = lua_newstate(slua_alloc, NULL);
+	} else
+		L = luaL_newstate();
+	if (L == NULL)
 		fatalx("cannot create a Lua state: not enough memory");
 	slua_openlibs(L, role);
 	return L;

@@ -26,6 +26,7 @@ enum slua_role {
 };
 
 lua_State	*slua_newstate(enum slua_role);
+void		 slua_setmemlimit(size_t);
 void		 slua_openlibs(lua_State *, enum slua_role);
 
 /* A script: read once, compiled as often as a process needs it. */

@@ -9,6 +9,7 @@
  * arrival order (for collectany()).
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +20,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "slualib.h"
+#include "timeout.h"
 #include "work.h"
 
 #define WORK_ANSWERS	"slua.work.answers"	/* id -> string or false */
@@ -66,6 +68,11 @@ struct work {
 	struct ipc_hdr	 w_job;		/* the job accept() returned */
 	int		 w_hasjob;	/* ... and it awaits its answer */
 	unsigned long	 w_accepted;	/* jobs accepted, ever */
+	int		 w_jobtimeout;	/* seconds; 0: none */
+	int		 w_grace;
+	/* The current job's "job timed out", ready for a signal handler. */
+	char		 w_timedout[sizeof(struct ipc_hdr) + 16];
+	size_t		 w_timedoutlen;
 };
 
 static struct work	 w = { .w_fd = -1, .w_brokerfd = -1 };
@@ -131,10 +138,41 @@ work_handler_init(int fd, int brokerfd, uint32_t slot, size_t max)
 }
 
 void
-work_worker_init(int fd, size_t max)
+work_worker_init(int fd, size_t max, int jobtimeout, int grace)
 {
 	w.w_role = ROLE_WORKER;
+	w.w_jobtimeout = jobtimeout;
+	w.w_grace = grace;
 	work_common_init(fd, max);
+}
+
+/*
+ * The job's time and the grace after it are up, and the script is stuck
+ * in C: fail the job and die.  Called from a signal handler: send(2) and
+ * _exit(2) only.  The broker reads the error before it reaps us.
+ */
+static void
+work_killed(void)
+{
+	(void)!send(w.w_fd, w.w_timedout, w.w_timedoutlen, MSG_DONTWAIT);
+	_exit(1);
+}
+
+static void
+work_armtimeout(lua_State *L)
+{
+	struct ipc_hdr	 h = w.w_job;
+	static const char msg[] = "job timed out";
+
+	if (w.w_jobtimeout <= 0)
+		return;
+	h.h_type = IPC_ERROR;
+	h.h_flags = IPC_F_LAST;
+	h.h_len = sizeof(msg) - 1;
+	memcpy(w.w_timedout, &h, sizeof(h));
+	memcpy(w.w_timedout + sizeof(h), msg, sizeof(msg) - 1);
+	w.w_timedoutlen = sizeof(h) + sizeof(msg) - 1;
+	timeout_arm(L, w.w_jobtimeout, w.w_grace, msg, work_killed);
 }
 
 /* Registry table t, id: push t[id]. */
@@ -338,6 +376,7 @@ work_forward(lua_State *L, const char *job, size_t len)
 	h.h_type = IPC_FORWARD;
 	h.h_flags = 0;
 	w.w_hasjob = 0;
+	timeout_disarm();
 	work_send(L, &h, job, len);
 	lua_pushnumber(L, (lua_Number)w.w_job.h_id);
 	return 1;
@@ -494,6 +533,7 @@ work_accept(lua_State *L)
 		h.h_type = IPC_ANSWER;
 		h.h_flags = IPC_F_NIL;
 		w.w_hasjob = 0;
+		timeout_disarm();
 		work_send(L, &h, NULL, 0);
 	}
 	while ((j = STAILQ_FIRST(&w.w_jobs)) == NULL)
@@ -502,6 +542,7 @@ work_accept(lua_State *L)
 	w.w_job = j->j_hdr;
 	w.w_hasjob = 1;
 	w.w_accepted++;
+	work_armtimeout(L);
 	lua_pushlstring(L, j->j_data, j->j_len);
 	free(j);
 	lua_pushvalue(L, -1);
@@ -526,6 +567,7 @@ work_answer(lua_State *L)
 	h.h_type = IPC_ANSWER;
 	h.h_flags = s == NULL ? IPC_F_NIL : 0;
 	w.w_hasjob = 0;
+	timeout_disarm();
 	work_send(L, &h, s, len);
 	lua_pushboolean(L, 1);
 	return 1;
@@ -608,9 +650,12 @@ work_accepted(void)
 	return w.w_accepted;
 }
 
-/* The worker script failed: its unanswered job fails with it. */
+/*
+ * The worker script failed: its unanswered job fails with it, with
+ * "worker error: msg", or just msg when raw.
+ */
 void
-work_worker_abort(const char *msg)
+work_worker_abort(const char *msg, int raw)
 {
 	struct ipc_hdr	 h;
 	char		 buf[1024];
@@ -622,7 +667,8 @@ work_worker_abort(const char *msg)
 	h.h_type = IPC_ERROR;
 	h.h_flags = 0;
 	w.w_hasjob = 0;
-	n = snprintf(buf, sizeof(buf), "worker error: %s", msg);
+	n = snprintf(buf, sizeof(buf), "%s%s", raw ? "" : "worker error: ",
+	    msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))

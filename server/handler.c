@@ -9,6 +9,7 @@
  * TERM and HUP are blocked except while waiting in ppoll(), so a
  * connection is never cut short: the handler exits between connections.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -24,11 +25,13 @@
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
+#include "timeout.h"
 #include "work.h"
 
 #define HANDLER_CHUNK	"slua.handler.chunk"
 #define HANDLER_META	"slua.handler.meta"
 #define HANDLER_EMFILE_MS	100
+#define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
 
 static volatile sig_atomic_t	 handler_quit;
 
@@ -90,10 +93,12 @@ handler_prepare(lua_State *L, const struct script *sc)
  * the broker died (brokerfd, a pidfd, is readable then).
  */
 static int
-handler_accept(struct listener *l, int brokerfd, const sigset_t *waitmask)
+handler_accept(struct listener *l, int brokerfd, int spare,
+    const sigset_t *waitmask)
 {
 	struct pollfd	 pfd[LISTEN_MAX + 1];
-	int		 i, fd;
+	struct timespec	 idle = { HANDLER_SPARE_IDLE, 0 };
+	int		 i, fd, r;
 
 	for (i = 0; i < l->l_n; i++) {
 		pfd[i].fd = l->l_fds[i];
@@ -101,9 +106,14 @@ handler_accept(struct listener *l, int brokerfd, const sigset_t *waitmask)
 	}
 	pfd[i].fd = brokerfd;		/* poll(2) skips -1 */
 	pfd[i].events = POLLIN;
-	if (ppoll(pfd, l->l_n + 1, NULL, waitmask) == -1) {
+	if ((r = ppoll(pfd, l->l_n + 1, spare ? &idle : NULL, waitmask)) ==
+	    -1) {
 		if (errno != EINTR)
 			log_warn("poll");
+		return -1;
+	}
+	if (r == 0) {
+		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
 	}
 	if (pfd[l->l_n].revents) {
@@ -129,9 +139,16 @@ handler_accept(struct listener *l, int brokerfd, const sigset_t *waitmask)
 	return -1;
 }
 
+/* A connection's script stuck in C past its time and grace. */
+static void
+handler_killed(void)
+{
+	_exit(1);
+}
+
 /* Run the script for one connection. */
 static void
-handler_run(lua_State *L, const char *peer)
+handler_run(lua_State *L, const struct config *cf, const char *peer)
 {
 	int	 status;
 
@@ -142,7 +159,10 @@ handler_run(lua_State *L, const char *peer)
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 	lua_setmetatable(L, -2);
 	lua_setfenv(L, -2);
+	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
+	    "handler timed out", handler_killed);
 	status = slua_pcall(L, 0, 0);
+	timeout_disarm();
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
 
@@ -151,6 +171,22 @@ handler_run(lua_State *L, const char *peer)
 	}
 	/* The connection's garbage goes now, not into the next one. */
 	lua_gc(L, LUA_GCSTEP, 0);
+}
+
+/*
+ * Closing a socket with unread input resets the connection, and the
+ * client may lose the end of our answer: read what the script left.
+ */
+static void
+handler_drain(int fd)
+{
+	char	 buf[4096];
+	int	 n, total = 0;
+
+	if (ioctl(fd, FIONREAD, &n) == -1 || n == 0)
+		return;
+	while (total < 256 * 1024 && (n = read(fd, buf, sizeof(buf))) > 0)
+		total += n;
 }
 
 static void
@@ -188,10 +224,11 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	lua_pop(L, 1);
 	work_reset(L);
 
-	handler_run(L, peer);
+	handler_run(L, he->he_cf, peer);
 
 	client_close();
 	tls_close(ssl);
+	handler_drain(fd);
 	(void)close(fd);
 }
 
@@ -218,7 +255,7 @@ handler_main(struct handler_env *he)
 	while (!handler_quit && (max == 0 || served < max) &&
 	    !work_brokerdead()) {
 		if ((fd = handler_accept(he->he_listen, brokerfd,
-		    &waitmask)) == -1)
+		    he->he_spare, &waitmask)) == -1)
 			continue;
 		handler_serve(L, he, fd);
 		served++;

@@ -31,6 +31,7 @@ struct handler_env {
 	struct listener		*he_listen;
 	SSL_CTX			*he_tls;
 	int			 he_slot;
+	int			 he_spare;	/* exits once idle */
 	int			 he_fd;		/* to the broker; -1: none */
 	pid_t			 he_broker;
 };

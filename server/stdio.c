@@ -24,6 +24,7 @@
 #include "log.h"
 #include "slualib.h"
 #include "server.h"
+#include "timeout.h"
 #include "work.h"
 
 static long
@@ -57,6 +58,16 @@ stdio_args(lua_State *L, const char *progname, const struct config *cf)
 	lua_setglobal(L, "arg");
 }
 
+/* The handler script is stuck in C past its time and grace. */
+static void
+stdio_killed(void)
+{
+	static const char msg[] = "slua: handler timed out\n";
+
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
 /* Run the handler script; its status is slua's. */
 static int
 stdio_handler(struct config *cf, const char *progname,
@@ -82,7 +93,10 @@ stdio_handler(struct config *cf, const char *progname,
 	if (status == 0) {
 		for (i = 0; i < cf->cf_nargs; i++)
 			lua_pushstring(L, cf->cf_args[i]);
+		timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
+		    "handler timed out", stdio_killed);
 		status = slua_pcall(L, cf->cf_nargs, 0);
+		timeout_disarm();
 	}
 	slua_report(L, status);
 	(void)fflush(stdout);

@@ -16,7 +16,11 @@
  */
 #include <sys/queue.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -39,6 +43,8 @@
 #define SUP_YOUNG_MS	1000	/* a child dying younger is failing */
 #define SUP_BACKOFF_MS	100
 #define SUP_MAXBACK_MS	10000
+#define SUP_GROW_MS	25	/* how often a growable pool looks at the
+				   listen queue */
 
 struct slot {
 	pid_t		 sl_pid;	/* 0: none */
@@ -208,9 +214,36 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	he.he_listen = &s->s_listen;
 	he.he_tls = g->g_tls;
 	he.he_slot = slot;
+	he.he_spare = slot >= g->g_cf.cf_handlers;
 	he.he_fd = sl->sl_hfd;
 	he.he_broker = g->g_broker;
 	handler_main(&he);
+}
+
+/*
+ * Clients waiting in the listen queue mean every handler is busy: start a
+ * spare handler for each, up to --max-handlers.  Spares exit by themselves
+ * once idle (server/handler.c), so the pool shrinks back.
+ */
+static void
+sup_grow(struct supervisor *s, struct gen *g)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len;
+	int		 i, waiting = 0;
+
+	for (i = 0; i < s->s_listen.l_n; i++) {
+		len = sizeof(ti);
+		if (getsockopt(s->s_listen.l_fds[i], IPPROTO_TCP, TCP_INFO,
+		    &ti, &len) == 0)
+			waiting += ti.tcpi_unacked;	/* the accept queue */
+	}
+	for (i = g->g_cf.cf_handlers; i < g->g_nslots && waiting > 0; i++) {
+		if (g->g_slots[i].sl_pid != 0)
+			continue;
+		sup_starthandler(s, g, i);
+		waiting--;
+	}
 }
 
 /* Start what the current generation lacks; ms until the next is due. */
@@ -238,6 +271,11 @@ sup_fill(struct supervisor *s)
 			sup_starthandler(s, g, i);
 		else if (next == -1 || ms < next)
 			next = ms;
+	}
+	if (g->g_nslots > g->g_cf.cf_handlers) {
+		sup_grow(s, g);
+		if (next == -1 || next > SUP_GROW_MS)
+			next = SUP_GROW_MS;
 	}
 	return (int)next;
 }

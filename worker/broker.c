@@ -186,6 +186,12 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 			break;
 		broker_reply(b, j, m->m_hdr.h_type,
 		    m->m_hdr.h_flags & IPC_F_NIL, m->m_data, m->m_len);
+		if (m->m_hdr.h_flags & IPC_F_LAST) {
+			w->w_exiting = 1;
+			free(w->w_job);
+			w->w_job = NULL;
+			return;
+		}
 		broker_jobdone(b, w);
 		return;
 	case IPC_FORWARD:

@@ -40,6 +40,7 @@ struct bworker {
 	struct peer		 w_peer;
 	struct job		*w_job;		/* running, or NULL */
 	unsigned long		 w_ran;		/* jobs given to it */
+	int			 w_exiting;	/* said it exits: no more jobs */
 	struct timespec		 w_started;
 };
 TAILQ_HEAD(bworkerq, bworker);

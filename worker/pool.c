@@ -153,7 +153,7 @@ pool_died(struct broker *b, struct bworker *w, int status)
 
 	if (w->w_job != NULL)
 		pool_jobdied(b, w->w_job, how);
-	else {
+	else if (!w->w_exiting) {
 		TAILQ_REMOVE(&b->b_idle, w, w_idle);
 		b->b_nidle--;
 	}

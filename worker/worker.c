@@ -15,29 +15,35 @@
 #include "log.h"
 #include "slualib.h"
 #include "util.h"
+#include "timeout.h"
 #include "work.h"
 
 #define WORKER_PAUSE_MS		100
 #define WORKER_MAXPAUSE_MS	5000
 
+/* Run the script once: 0, or -1 and why, or 1 when its job timed out. */
 static int
 worker_run(const struct script *sc, char *err, size_t errlen)
 {
 	lua_State	*L;
 	const char	*msg;
-	int		 status;
+	int		 status, late;
 
 	L = slua_newstate(ROLE_WORKER);
 	status = script_load(L, sc);
 	if (status == 0)
 		status = lua_pcall(L, 0, 0, 0);
+	late = timeout_fired();
+	timeout_disarm();
 	if (status != 0) {
 		msg = lua_tostring(L, -1);
 		(void)snprintf(err, errlen, "%s", msg != NULL ? msg :
 		    "(error object is not a string)");
 	}
 	lua_close(L);
-	return status;
+	if (status == 0)
+		return 0;
+	return late ? 1 : -1;
 }
 
 void
@@ -51,15 +57,23 @@ worker_main(struct config *cf, const struct script *sc, int fd,
 	proc_child("worker", broker);
 	/* Whole lines reach stdout as they are written, even on a pipe. */
 	(void)setvbuf(stdout, NULL, _IOLBF, 0);
-	work_worker_init(fd, cf->cf_max_job_size);
+	work_worker_init(fd, cf->cf_max_job_size, cf->cf_job_timeout,
+	    cf->cf_grace);
 	for (;;) {
 		accepted = work_accepted();
-		if (worker_run(sc, err, sizeof(err)) != 0) {
+		switch (worker_run(sc, err, sizeof(err))) {
+		case 1:
+			log_warnx("job timed out");
+			work_worker_abort("job timed out", 1);
+			break;
+		case -1:
 			log_warnx("%s", err);
-			work_worker_abort(err);
-		} else
+			work_worker_abort(err, 0);
+			break;
+		default:
 			work_worker_abort("the worker script ended without "
-			    "answering");
+			    "answering", 0);
+		}
 		if (work_accepted() != accepted) {
 			pause = 0;
 			continue;
