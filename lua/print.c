@@ -99,9 +99,11 @@ print_out(lua_State *L, const char *name, slua_writer fn, void *ctx)
 
 	print_line(L, name);
 	line = lua_tolstring(L, -1, &len);
+	errno = 0;		/* a writer may fail without saying why */
 	if (fn(ctx, line, len) == -1) {
 		lua_pushnil(L);
-		lua_pushfstring(L, "%s: %s", name, strerror(errno));
+		lua_pushfstring(L, "%s: %s", name,
+		    errno != 0 ? strerror(errno) : "cannot write");
 		return 2;
 	}
 	return 0;
