@@ -168,6 +168,9 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 
 		log_warnx("%s: %s", peer, msg ? msg : "(error object)");
 		lua_pop(L, 1);
+		/* Lua 5.1 does not collect when memory runs out: we do. */
+		lua_gc(L, LUA_GCCOLLECT, 0);
+		return;
 	}
 	/* The connection's garbage goes now, not into the next one. */
 	lua_gc(L, LUA_GCSTEP, 0);
