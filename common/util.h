@@ -8,6 +8,7 @@
 
 void		 clock_now(struct timespec *);
 long long	 clock_ms(const struct timespec *, const struct timespec *);
+long long	 clock_ns(const struct timespec *, const struct timespec *);
 void		 clock_add(struct timespec *, long long);
 void		 proc_child(const char *, pid_t);
 int		 proc_setuser(const char *);

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "slualib.h"
+#include "work.h"
 
 #define CLIENT_CHUNK	16384
 
@@ -70,6 +71,7 @@ client_wait(int fd, short events)
 	struct pollfd	 pfd = { .fd = fd, .events = events };
 	int		 r;
 
+	work_flush();	/* batched jobs must not wait on a slow client */
 	while ((r = poll(&pfd, 1, clt.c_timeout)) == -1 && errno == EINTR)
 		;
 	if (r == -1)

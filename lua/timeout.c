@@ -1,55 +1,155 @@
 /*
- * Run-time limits.  A signal handler may not touch a Lua state, so when the
- * time is up SIGALRM only installs a hook (as lua.c does for SIGINT), and
- * the hook raises the error at the next instruction.  A script stuck in C
- * never reaches the hook: a second alarm, a grace period later, calls the
- * caller's last resort, which must be async-signal-safe and not return.
+ * Timers on a running script, on one SIGALRM.  A signal handler may not
+ * touch a Lua state, so when a timer expires the handler only installs a
+ * hook (as lua.c does for SIGINT), and the hook acts at the script's next
+ * instruction, where it is safe:
+ *
+ *	limit	the script ran too long: the hook raises an error.  A script
+ *		stuck in C never reaches the hook; a second alarm, a grace
+ *		period later, calls the caller's last resort, which must be
+ *		async-signal-safe and not return.
+ *	flush	batched output has waited long enough: the hook sends it.
  */
 #include <sys/time.h>
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "timeout.h"
 
 static lua_State		*tmo_L;
-static const char		*tmo_msg;
-static void			(*tmo_last)(void);
-static int			 tmo_grace;
-static volatile sig_atomic_t	 tmo_stage;	/* 0 armed, 1 hooked */
+static volatile sig_atomic_t	 tmo_installed;
+
+/* The limit. */
+static const char		*lim_msg;
+static void			(*lim_last)(void);
+static int			 lim_grace;
+static struct timespec		 lim_at;
+static volatile sig_atomic_t	 lim_armed;
+static volatile sig_atomic_t	 lim_stage;	/* 1: the hook raises */
+
+/* The flush. */
+static void			(*fl_fn)(lua_State *);
+static struct timespec		 fl_at;
+static volatile sig_atomic_t	 fl_armed;
+static volatile sig_atomic_t	 fl_due;
 
 static void
-timeout_set(int secs)
+tmo_add(struct timespec *ts, long ms)
+{
+	(void)clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static long long
+tmo_until(const struct timespec *at)
+{
+	struct timespec	 now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(at->tv_sec - now.tv_sec) * 1000000 +
+	    (at->tv_nsec - now.tv_nsec) / 1000;
+}
+
+/* Set the alarm for the earlier of the armed timers (async-signal-safe). */
+static void
+tmo_schedule(void)
 {
 	struct itimerval	 it;
+	long long		 us = -1, t;
 
+	if (lim_armed)
+		us = tmo_until(&lim_at);
+	if (fl_armed && ((t = tmo_until(&fl_at)) < us || us == -1))
+		us = t;
 	memset(&it, 0, sizeof(it));
-	it.it_value.tv_sec = secs;
+	if (us != -1) {
+		if (us < 1)
+			us = 1;
+		it.it_value.tv_sec = us / 1000000;
+		it.it_value.tv_usec = us % 1000000;
+	}
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* Raise the error, and keep raising it should a pcall catch it. */
 static void
-timeout_hook(lua_State *L, lua_Debug *ar)
+tmo_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
-	lua_pushstring(L, tmo_msg);
-	lua_error(L);
+	if (fl_due) {
+		fl_due = 0;
+		if (!lim_stage) {
+			lua_sethook(L, NULL, 0, 0);
+			tmo_installed = 0;
+		}
+		if (fl_fn != NULL)
+			fl_fn(L);
+	}
+	if (lim_stage) {
+		/* Raised at every hook, should a pcall catch it. */
+		lua_pushstring(L, lim_msg);
+		lua_error(L);
+	}
 }
 
 static void
-timeout_alarm(int sig)
+tmo_install(void)
+{
+	if (tmo_L == NULL || tmo_installed)
+		return;
+	tmo_installed = 1;
+	lua_sethook(tmo_L, tmo_hook, LUA_MASKCALL | LUA_MASKRET |
+	    LUA_MASKCOUNT, 1);
+}
+
+static void
+tmo_alarm(int sig)
 {
 	(void)sig;
-	if (tmo_stage == 0 && tmo_L != NULL) {
-		tmo_stage = 1;
-		lua_sethook(tmo_L, timeout_hook, LUA_MASKCALL | LUA_MASKRET |
-		    LUA_MASKCOUNT, 1);
-		timeout_set(tmo_grace > 0 ? tmo_grace : 1);
-		return;
+	if (lim_armed && tmo_until(&lim_at) <= 0) {
+		if (lim_stage) {
+			if (lim_last != NULL)
+				lim_last();
+			lim_armed = 0;
+		} else {
+			lim_stage = 1;
+			tmo_add(&lim_at, lim_grace > 0 ? lim_grace * 1000L :
+			    1000);
+			tmo_install();
+		}
 	}
-	if (tmo_last != NULL)
-		tmo_last();
+	if (fl_armed && tmo_until(&fl_at) <= 0) {
+		fl_armed = 0;
+		fl_due = 1;
+		tmo_install();
+	}
+	tmo_schedule();
+}
+
+static void
+tmo_init(lua_State *L)
+{
+	static int		 done;
+	struct sigaction	 sa;
+
+	if (tmo_L != L) {
+		tmo_L = L;
+		tmo_installed = 0;
+	}
+	if (done)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tmo_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGALRM, &sa, NULL);
+	done = 1;
 }
 
 /*
@@ -60,36 +160,89 @@ void
 timeout_arm(lua_State *L, int secs, int grace, const char *msg,
     void (*last)(void))
 {
-	struct sigaction	 sa;
+	sigset_t	 mask, old;
 
 	if (secs <= 0)
 		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = timeout_alarm;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGALRM, &sa, NULL);
-	tmo_L = L;
-	tmo_msg = msg;
-	tmo_last = last;
-	tmo_grace = grace;
-	tmo_stage = 0;
-	timeout_set(secs);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGALRM);
+	(void)sigprocmask(SIG_BLOCK, &mask, &old);
+	tmo_init(L);
+	lim_msg = msg;
+	lim_last = last;
+	lim_grace = grace;
+	lim_stage = 0;
+	tmo_add(&lim_at, secs * 1000L);
+	lim_armed = 1;
+	tmo_schedule();
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* The script is done (or its state about to close): no limit, no hook. */
 void
 timeout_disarm(void)
 {
-	timeout_set(0);
-	if (tmo_L != NULL && tmo_stage == 1)
+	sigset_t	 mask, old;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGALRM);
+	(void)sigprocmask(SIG_BLOCK, &mask, &old);
+	if (lim_armed || lim_stage) {
+		lim_armed = 0;
+		lim_stage = 0;
+		tmo_schedule();
+	}
+	if (tmo_installed && tmo_L != NULL && !fl_due) {
 		lua_sethook(tmo_L, NULL, 0, 0);
+		tmo_installed = 0;
+	}
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* L is about to close: forget it and anything due in it. */
+void
+timeout_release(lua_State *L)
+{
+	sigset_t	 mask, old;
+
+	if (tmo_L != L)
+		return;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGALRM);
+	(void)sigprocmask(SIG_BLOCK, &mask, &old);
+	lim_armed = lim_stage = 0;
+	fl_armed = fl_due = 0;
 	tmo_L = NULL;
-	tmo_stage = 0;
+	tmo_installed = 0;
+	tmo_schedule();
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Whether the running script's time ran out. */
 int
 timeout_fired(void)
 {
-	return tmo_stage != 0;
+	return lim_stage != 0;
+}
+
+/*
+ * Call fn in L within ms milliseconds, unless a flush is armed already.
+ * fn must cope with having nothing left to do: nobody disarms it.
+ */
+void
+timeout_flush(lua_State *L, long ms, void (*fn)(lua_State *))
+{
+	sigset_t	 mask, old;
+
+	if (fl_armed && tmo_L == L)
+		return;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGALRM);
+	(void)sigprocmask(SIG_BLOCK, &mask, &old);
+	tmo_init(L);
+	fl_fn = fn;
+	tmo_add(&fl_at, ms);
+	fl_armed = 1;
+	tmo_schedule();
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 }

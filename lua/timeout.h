@@ -1,6 +1,6 @@
 /*
- * Bounding a script's run time: a job (--job-timeout) or a connection's
- * handler script (--handler-timeout).
+ * Timers on a running script: a limit on its run time (--job-timeout,
+ * --handler-timeout), and a bound on how long batched output may wait.
  */
 #ifndef SLUA_TIMEOUT_H
 #define SLUA_TIMEOUT_H
@@ -9,6 +9,8 @@
 
 void	timeout_arm(lua_State *, int, int, const char *, void (*)(void));
 void	timeout_disarm(void);
+void	timeout_release(lua_State *);
 int	timeout_fired(void);
+void	timeout_flush(lua_State *, long, void (*)(lua_State *));
 
 #endif

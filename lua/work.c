@@ -26,6 +26,7 @@
 #define WORK_ANSWERS	"slua.work.answers"	/* id -> string or false */
 #define WORK_ERRORS	"slua.work.errors"	/* id -> message */
 #define WORK_PENDING	"slua.work.pending"	/* id -> true */
+#define WORK_BATCH_MS	1	/* batched messages wait at most this */
 
 /* A ring of job ids. */
 struct idring {
@@ -330,21 +331,60 @@ work_wait(lua_State *L)
 		work_brokerdied(L);
 }
 
-/* Queue a message and send it all, taking in answers meanwhile. */
+/* The flush timer: send what waits, without waiting. */
+static void
+work_flushlater(lua_State *L)
+{
+	int	 r;
+
+	if (w.w_dead || w.w_out.o_count == 0)
+		return;
+	if ((r = ipc_out_flush(&w.w_out)) == -1)
+		work_brokerdied(L);
+	else if (r == 1)
+		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
+}
+
+/*
+ * Send what is batched, without waiting; for a process about to block
+ * outside work.* (a client read, a sleep).
+ */
+void
+work_flush(void)
+{
+	if (w.w_fd != -1 && !w.w_dead && w.w_out.o_count > 0)
+		(void)ipc_out_flush(&w.w_out);
+}
+
+/*
+ * Queue a message.  An urgent one is sent at once, all of it, taking in
+ * answers meanwhile.  Others are batched: they leave when a datagram is
+ * full, before the process waits, or WORK_BATCH_MS later, whichever comes
+ * first; so many jobs or answers share a system call.
+ */
 static void
 work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
-    size_t len)
+    size_t len, int urgent)
 {
 	int	 r;
 
 	if (ipc_out_add(&w.w_out, h, data, len) == -1)
 		luaL_error(L, "not enough memory");
-	while (!w.w_dead && (r = ipc_out_flush(&w.w_out)) != 0) {
-		if (r == -1)
-			work_brokerdied(L);
-		else
-			work_wait(L);
+	if (urgent || len > IPC_FRAG) {
+		while (!w.w_dead && (r = ipc_out_flush(&w.w_out)) != 0) {
+			if (r == -1)
+				work_brokerdied(L);
+			else
+				work_wait(L);
+		}
+		return;
 	}
+	if (w.w_out.o_count > 1 && ipc_out_flush(&w.w_out) == -1) {
+		work_brokerdied(L);
+		return;
+	}
+	if (w.w_out.o_count > 0)
+		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
 }
 
 static void
@@ -377,7 +417,7 @@ work_forward(lua_State *L, const char *job, size_t len)
 	h.h_flags = 0;
 	w.w_hasjob = 0;
 	timeout_disarm();
-	work_send(L, &h, job, len);
+	work_send(L, &h, job, len, 0);
 	lua_pushnumber(L, (lua_Number)w.w_job.h_id);
 	return 1;
 }
@@ -410,7 +450,8 @@ work_submit(lua_State *L)
 	w.w_uncollected++;
 	work_hdr(&h, IPC_JOB);
 	h.h_id = id;
-	work_send(L, &h, job, len);
+	/* Alone in the pipeline, a job goes at once: latency over batching. */
+	work_send(L, &h, job, len, w.w_pending == 1);
 	lua_pushnumber(L, (lua_Number)id);
 	return 1;
 }
@@ -534,7 +575,7 @@ work_accept(lua_State *L)
 		h.h_flags = IPC_F_NIL;
 		w.w_hasjob = 0;
 		timeout_disarm();
-		work_send(L, &h, NULL, 0);
+		work_send(L, &h, NULL, 0, 0);
 	}
 	while ((j = STAILQ_FIRST(&w.w_jobs)) == NULL)
 		work_wait(L);
@@ -568,7 +609,7 @@ work_answer(lua_State *L)
 	h.h_flags = s == NULL ? IPC_F_NIL : 0;
 	w.w_hasjob = 0;
 	timeout_disarm();
-	work_send(L, &h, s, len);
+	work_send(L, &h, s, len, 0);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -585,7 +626,7 @@ work_stats(lua_State *L, int which)
 	}
 	work_hdr(&h, IPC_STATS);
 	w.w_havestats = 0;
-	work_send(L, &h, NULL, 0);
+	work_send(L, &h, NULL, 0, 1);
 	while (!w.w_havestats && !w.w_dead)
 		work_wait(L);
 	v = which == 0 ? w.w_stats.s_backlog : which == 1 ?
@@ -610,6 +651,21 @@ static int
 work_pool(lua_State *L)
 {
 	return work_stats(L, 2);
+}
+
+/* After a connection's script: every job it submitted is on its way. */
+void
+work_finish(lua_State *L)
+{
+	int	 r;
+
+	while (!w.w_dead && w.w_out.o_count > 0 &&
+	    (r = ipc_out_flush(&w.w_out)) != 0) {
+		if (r == -1)
+			work_brokerdied(L);
+		else
+			work_wait(L);
+	}
 }
 
 /* After the handler script: let every submitted job finish. */

@@ -13,10 +13,12 @@
 void	work_handler_init(int, int, uint32_t, size_t);
 void	work_worker_init(int, size_t, int, int);
 void	work_drain(lua_State *);
+void	work_finish(lua_State *);
 void	work_reset(lua_State *);
 void	work_worker_abort(const char *, int);
 unsigned long work_accepted(void);
 int	work_brokerdead(void);
+void	work_flush(void);
 int	luaopen_slua_work(lua_State *);
 
 #endif

@@ -215,6 +215,26 @@ run "$SLUA" 'print(1)' 'while true do'
 check "a worker with a syntax error never starts" 1 "" \
     "slua: (command line):1: 'end' expected near '<eof>'"
 
+# Batching: with jobs prefetched, a slow one does not hold back the answer
+# of the one before it.
+cat > "$T/spin.lua" <<'LUA'
+while true do
+  local j = work.accept()
+  if j == "slow" then
+    local t = os.time() while os.time() - t < 3 do end
+  end
+  work.answer(j)
+end
+LUA
+run -t 30 "$SLUA" -W 1 'for i = 1, 200 do work.submit("w") end
+for i = 1, 200 do work.collect() end
+local t = os.time()
+work.submit("fast") work.submit("slow") work.submit("after")
+print(work.collect(), os.time() - t <= 1)
+print(work.collect(), work.collect())' "$T/spin.lua"
+check "a slow prefetched job does not delay the answer before it" 0 "fast	true
+slow	after" ""
+
 # Ctrl-C: SIGINT to slua stops everything at once.
 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$SLUA" -W 2 \
     'print("started") io.stdout:flush() work.submit("spin") work.collect()' \

@@ -228,6 +228,7 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	work_reset(L);
 
 	handler_run(L, he->he_cf, peer);
+	work_finish(L);
 
 	client_close();
 	tls_close(ssl);
@@ -263,6 +264,7 @@ handler_main(struct handler_env *he)
 		handler_serve(L, he, fd);
 		served++;
 	}
+	timeout_release(L);
 	lua_close(L);
 	exit(0);
 }

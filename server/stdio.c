@@ -101,6 +101,7 @@ stdio_handler(struct config *cf, const char *progname,
 	slua_report(L, status);
 	(void)fflush(stdout);
 	work_drain(L);
+	timeout_release(L);
 	lua_close(L);
 	client_close();
 	return status == 0 ? 0 : 1;

@@ -27,6 +27,9 @@
 
 /* Datagrams read from one socket per poll round, so none starves. */
 #define BROKER_READS	64
+/* Prefetch: at most this many jobs, or this much work, per worker. */
+#define BROKER_PREFETCH		32
+#define BROKER_PREFETCH_NS	1000000LL
 
 static void	broker_main(struct broker *) __attribute__((noreturn));
 
@@ -165,53 +168,68 @@ broker_readslot(struct broker *b, int slot)
 	}
 }
 
-/* The worker is done with its job, one way or another. */
+/*
+ * The worker's running job is done, one way or another: the next one it
+ * holds starts, or it is idle.  The run time feeds the prefetch depth.
+ */
 static void
 broker_jobdone(struct broker *b, struct bworker *w)
 {
-	free(w->w_job);
-	w->w_job = NULL;
-	pool_idle(b, w);
+	struct job	*j = TAILQ_FIRST(&w->w_jobs);
+	struct timespec	 now;
+	long long	 ns;
+
+	TAILQ_REMOVE(&w->w_jobs, j, j_entry);
+	free(j);
+	clock_now(&now);
+	if ((ns = clock_ns(&w->w_since, &now)) < 0)
+		ns = 0;
+	b->b_jobns = b->b_jobns ? (7 * b->b_jobns + ns) / 8 : ns;
+	w->w_since = now;
+	if (--w->w_njobs == 0 && !w->w_exiting)
+		pool_idle(b, w);
 }
 
 static void
 broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 {
-	struct job	*j = w->w_job;
+	struct job	*j = TAILQ_FIRST(&w->w_jobs), *fwd;
+	const struct ipc_hdr *h = &m->m_hdr;
 
-	switch (m->m_hdr.h_type) {
-	case IPC_ANSWER:
-	case IPC_ERROR:
-		if (j == NULL)
-			break;
-		broker_reply(b, j, m->m_hdr.h_type,
-		    m->m_hdr.h_flags & IPC_F_NIL, m->m_data, m->m_len);
-		if (m->m_hdr.h_flags & IPC_F_LAST) {
-			w->w_exiting = 1;
-			free(w->w_job);
-			w->w_job = NULL;
-			return;
-		}
-		broker_jobdone(b, w);
-		return;
-	case IPC_FORWARD:
-		if (j == NULL)
-			break;
-		/* The new job answers the old one's submitter. */
-		j = broker_newjob(&j->j_hdr, m->m_data, m->m_len);
-		if (j != NULL)
-			broker_enqueue(b, j, 0);
-		else
-			broker_reply(b, w->w_job, IPC_ERROR, 0,
-			    "not enough memory", 17);
-		broker_jobdone(b, w);
-		return;
-	case IPC_STATS:
-		broker_stats(b, &w->w_peer.p_out, &m->m_hdr);
+	if (h->h_type == IPC_STATS) {
+		broker_stats(b, &w->w_peer.p_out, h);
 		return;
 	}
-	log_warnx("worker %d: unexpected message type %d", (int)w->w_pid,
-	    m->m_hdr.h_type);
+	/* A worker answers its jobs in the order it was given them. */
+	if (j == NULL || j->j_hdr.h_id != h->h_id ||
+	    j->j_hdr.h_pid != h->h_pid || j->j_hdr.h_slot != h->h_slot) {
+		log_warnx("worker %d: unexpected message type %d",
+		    (int)w->w_pid, h->h_type);
+		return;
+	}
+	switch (h->h_type) {
+	case IPC_ANSWER:
+	case IPC_ERROR:
+		broker_reply(b, j, h->h_type, h->h_flags & IPC_F_NIL,
+		    m->m_data, m->m_len);
+		if (h->h_flags & IPC_F_LAST)
+			w->w_exiting = 1;
+		break;
+	case IPC_FORWARD:
+		/* The new job answers the old one's submitter. */
+		if ((fwd = broker_newjob(&j->j_hdr, m->m_data, m->m_len)) !=
+		    NULL)
+			broker_enqueue(b, fwd, 0);
+		else
+			broker_reply(b, j, IPC_ERROR, 0, "not enough memory",
+			    17);
+		break;
+	default:
+		log_warnx("worker %d: unexpected message type %d",
+		    (int)w->w_pid, h->h_type);
+		return;
+	}
+	broker_jobdone(b, w);
 }
 
 /* Take in what a worker sent; pool_reap calls this for the dead too. */
@@ -229,33 +247,75 @@ broker_readworker(struct broker *b, struct bworker *w)
 	}
 }
 
-/* Give queued jobs to idle workers, oldest job first. */
+static int
+broker_give(struct broker *b, struct bworker *w)
+{
+	struct job	*j = TAILQ_FIRST(&b->b_queue);
+
+	if (ipc_out_add(&w->w_peer.p_out, &j->j_hdr, j->j_data,
+	    j->j_len) == -1) {
+		log_warn("dispatch");
+		return -1;
+	}
+	TAILQ_REMOVE(&b->b_queue, j, j_entry);
+	b->b_nqueued--;
+	if (w->w_njobs++ == 0) {
+		TAILQ_REMOVE(&b->b_idle, w, w_idle);
+		b->b_nidle--;
+		clock_now(&w->w_since);
+	}
+	TAILQ_INSERT_TAIL(&w->w_jobs, j, j_entry);
+	w->w_ran++;
+	return 0;
+}
+
+/*
+ * How many jobs a busy worker may hold: about a millisecond's worth, so
+ * that short jobs travel in batches while a job that takes time is never
+ * queued behind another for long.
+ */
+static int
+broker_depth(struct broker *b)
+{
+	long long	 depth;
+
+	if (b->b_jobns <= 0)
+		return 1;
+	depth = BROKER_PREFETCH_NS / b->b_jobns;
+	if (depth < 1)
+		return 1;
+	return depth > BROKER_PREFETCH ? BROKER_PREFETCH : (int)depth;
+}
+
+/*
+ * Queued jobs go to idle workers, oldest first; only when no worker is
+ * idle do busy ones get more, each up to broker_depth().
+ */
 static void
 broker_dispatch(struct broker *b)
 {
-	struct job	*j;
 	struct bworker	*w;
-	struct ipc_hdr	 h;
+	int		 depth, more;
 
-	while ((j = TAILQ_FIRST(&b->b_queue)) != NULL &&
-	    (w = TAILQ_FIRST(&b->b_idle)) != NULL) {
-		TAILQ_REMOVE(&b->b_queue, j, j_entry);
-		b->b_nqueued--;
-		TAILQ_REMOVE(&b->b_idle, w, w_idle);
-		b->b_nidle--;
-		w->w_job = j;
-		w->w_ran++;
-		h = j->j_hdr;
-		h.h_type = IPC_JOB;
-		h.h_flags = 0;
-		if (ipc_out_add(&w->w_peer.p_out, &h, j->j_data,
-		    j->j_len) == -1) {
-			log_warn("dispatch");
-			broker_reply(b, j, IPC_ERROR, 0, "not enough memory",
-			    17);
-			broker_jobdone(b, w);
+	while (!TAILQ_EMPTY(&b->b_queue) &&
+	    (w = TAILQ_FIRST(&b->b_idle)) != NULL)
+		if (broker_give(b, w) == -1)
+			return;
+	if (TAILQ_EMPTY(&b->b_queue) || b->b_nidle > 0)
+		return;
+	depth = broker_depth(b);
+	do {
+		more = 0;
+		TAILQ_FOREACH(w, &b->b_workers, w_entry) {
+			if (TAILQ_EMPTY(&b->b_queue))
+				return;
+			if (w->w_exiting || w->w_njobs >= depth)
+				continue;
+			if (broker_give(b, w) == -1)
+				return;
+			more = 1;
 		}
-	}
+	} while (more);
 }
 
 static void

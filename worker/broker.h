@@ -38,7 +38,9 @@ struct bworker {
 	TAILQ_ENTRY(bworker)	 w_idle;	/* b_idle, while idle */
 	pid_t			 w_pid;
 	struct peer		 w_peer;
-	struct job		*w_job;		/* running, or NULL */
+	struct jobq		 w_jobs;	/* running first, then prefetched */
+	int			 w_njobs;
+	struct timespec		 w_since;	/* when the first one started */
 	unsigned long		 w_ran;		/* jobs given to it */
 	int			 w_exiting;	/* said it exits: no more jobs */
 	struct timespec		 w_started;
@@ -59,6 +61,7 @@ struct broker {
 	int			 b_nqueued;
 	int			 b_stopping;	/* TERM: finish, then exit */
 	struct timespec		 b_deadline;	/* ... at the latest by */
+	long long		 b_jobns;	/* average job run time, ns */
 	int			 b_backoff;	/* ms before the next fork */
 	struct timespec		 b_spawnat;	/* no fork before */
 };

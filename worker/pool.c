@@ -63,6 +63,7 @@ pool_spawn(struct broker *b)
 	}
 	(void)close(sv[1]);
 	w->w_pid = pid;
+	TAILQ_INIT(&w->w_jobs);
 	w->w_peer.p_fd = sv[0];
 	if (ipc_in_init(&w->w_peer.p_in, sv[0], b->b_cf->cf_max_job_size) ==
 	    -1)
@@ -133,6 +134,37 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	free(j);
 }
 
+/*
+ * A dead worker's jobs: the one it was running counts the death against
+ * it; the ones it held but had not started go back to the front of the
+ * queue as they were.
+ */
+static void
+pool_jobsback(struct broker *b, struct bworker *w, const char *how)
+{
+	struct job	*j, *running;
+
+	if ((running = TAILQ_FIRST(&w->w_jobs)) == NULL) {
+		if (!w->w_exiting) {
+			TAILQ_REMOVE(&b->b_idle, w, w_idle);
+			b->b_nidle--;
+		}
+		return;
+	}
+	/* A worker that said it exits had finished its last job. */
+	if (w->w_exiting)
+		running = NULL;
+	else
+		TAILQ_REMOVE(&w->w_jobs, running, j_entry);
+	while ((j = TAILQ_LAST(&w->w_jobs, jobq)) != NULL) {
+		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
+		broker_enqueue(b, j, 1);
+	}
+	w->w_njobs = 0;
+	if (running != NULL)
+		pool_jobdied(b, running, how);
+}
+
 static void
 pool_died(struct broker *b, struct bworker *w, int status)
 {
@@ -151,12 +183,7 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	if (!b->b_stopping)
 		log_warnx("worker %d died: %s", (int)w->w_pid, how);
 
-	if (w->w_job != NULL)
-		pool_jobdied(b, w->w_job, how);
-	else if (!w->w_exiting) {
-		TAILQ_REMOVE(&b->b_idle, w, w_idle);
-		b->b_nidle--;
-	}
+	pool_jobsback(b, w, how);
 	TAILQ_REMOVE(&b->b_workers, w, w_entry);
 	b->b_nworkers--;
 

@@ -34,7 +34,7 @@ worker_run(const struct script *sc, char *err, size_t errlen)
 	if (status == 0)
 		status = lua_pcall(L, 0, 0, 0);
 	late = timeout_fired();
-	timeout_disarm();
+	timeout_release(L);
 	if (status != 0) {
 		msg = lua_tostring(L, -1);
 		(void)snprintf(err, errlen, "%s", msg != NULL ? msg :
