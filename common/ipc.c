@@ -2,6 +2,7 @@
  * Building, sending, receiving and reassembling the records of ipc.h.
  * Sockets are non-blocking everywhere; whoever needs to wait polls.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -52,6 +53,7 @@ ipc_dgram_new(size_t need)
 	}
 	d->d_len = 0;
 	d->d_cap = cap;
+	d->d_fd = -1;
 	return d;
 }
 
@@ -65,7 +67,8 @@ ipc_out_record(struct ipc_out *out, const struct ipc_hdr *hdr,
 	char			*nbuf;
 
 	d = TAILQ_LAST(&out->o_queue, ipc_dgramq);
-	if (d == NULL || d->d_len + need > IPC_DGRAM) {
+	/* A passed descriptor belongs to its record alone. */
+	if (d == NULL || d->d_len + need > IPC_DGRAM || d->d_fd != -1) {
 		if ((d = ipc_dgram_new(need)) == NULL)
 			return -1;
 		TAILQ_INSERT_TAIL(&out->o_queue, d, d_entry);
@@ -122,6 +125,65 @@ ipc_out_add(struct ipc_out *out, const struct ipc_hdr *hdr, const void *data,
 }
 
 /*
+ * Queue a record whose payload of size bytes is in the memfd fd, which
+ * the queue now owns (and closes once sent, or on ipc_out_clear).
+ */
+int
+ipc_out_addfd(struct ipc_out *out, const struct ipc_hdr *hdr, int fd,
+    size_t size)
+{
+	struct ipc_hdr		 h = *hdr;
+	struct ipc_dgram	*d;
+	uint64_t		 sz = size;
+
+	h.h_flags = (h.h_flags & ~IPC_F_MORE) | IPC_F_FD;
+	h.h_len = sizeof(sz);
+	if ((d = ipc_dgram_new(sizeof(h) + sizeof(sz))) == NULL) {
+		(void)close(fd);
+		return -1;
+	}
+	memcpy(d->d_buf, &h, sizeof(h));
+	memcpy(d->d_buf + sizeof(h), &sz, sizeof(sz));
+	d->d_len = sizeof(h) + sizeof(sz);
+	d->d_fd = fd;
+	TAILQ_INSERT_TAIL(&out->o_queue, d, d_entry);
+	out->o_count++;
+	return 0;
+}
+
+static ssize_t
+ipc_sendfd(int sock, const struct ipc_dgram *d)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec	 iov = { .iov_base = d->d_buf, .iov_len = d->d_len };
+	struct msghdr	 msg;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	cm.hdr.cmsg_level = SOL_SOCKET;
+	cm.hdr.cmsg_type = SCM_RIGHTS;
+	cm.hdr.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cm.hdr), &d->d_fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+static void
+ipc_dgram_free(struct ipc_dgram *d)
+{
+	if (d->d_fd != -1)
+		(void)close(d->d_fd);
+	free(d->d_buf);
+	free(d);
+}
+
+/*
  * Send what the socket takes.  Returns 0 when all is sent, 1 when the
  * socket is full (poll for POLLOUT), -1 when the peer is gone.
  */
@@ -132,7 +194,10 @@ ipc_out_flush(struct ipc_out *out)
 	ssize_t			 n;
 
 	while ((d = TAILQ_FIRST(&out->o_queue)) != NULL) {
-		n = send(out->o_fd, d->d_buf, d->d_len, MSG_NOSIGNAL);
+		if (d->d_fd != -1)
+			n = ipc_sendfd(out->o_fd, d);
+		else
+			n = send(out->o_fd, d->d_buf, d->d_len, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -143,8 +208,7 @@ ipc_out_flush(struct ipc_out *out)
 		}
 		TAILQ_REMOVE(&out->o_queue, d, d_entry);
 		out->o_count--;
-		free(d->d_buf);
-		free(d);
+		ipc_dgram_free(d);
 	}
 	return 0;
 }
@@ -156,8 +220,7 @@ ipc_out_clear(struct ipc_out *out)
 
 	while ((d = TAILQ_FIRST(&out->o_queue)) != NULL) {
 		TAILQ_REMOVE(&out->o_queue, d, d_entry);
-		free(d->d_buf);
-		free(d);
+		ipc_dgram_free(d);
 	}
 	out->o_count = 0;
 }
@@ -168,6 +231,7 @@ ipc_in_init(struct ipc_in *in, int fd, size_t max)
 	memset(in, 0, sizeof(*in));
 	in->i_fd = fd;
 	in->i_max = max;
+	in->i_passed = -1;
 	if ((in->i_dgram = malloc(IPC_DGRAM)) == NULL)
 		return -1;
 	return 0;
@@ -176,10 +240,13 @@ ipc_in_init(struct ipc_in *in, int fd, size_t max)
 void
 ipc_in_clear(struct ipc_in *in)
 {
+	if (in->i_passed != -1)
+		(void)close(in->i_passed);
 	free(in->i_dgram);
 	free(in->i_frag);
 	memset(in, 0, sizeof(*in));
 	in->i_fd = -1;
+	in->i_passed = -1;
 }
 
 /*
@@ -189,11 +256,30 @@ ipc_in_clear(struct ipc_in *in)
 int
 ipc_in_read(struct ipc_in *in)
 {
-	ssize_t	 n;
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec	 iov = { .iov_base = in->i_dgram, .iov_len = IPC_DGRAM };
+	struct msghdr	 msg;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+	int		 fds[4];
+	size_t		 i, nfds;
 
+	/* A descriptor nobody's record claimed is closed, not leaked. */
+	if (in->i_passed != -1) {
+		(void)close(in->i_passed);
+		in->i_passed = -1;
+	}
 	in->i_len = in->i_off = 0;
 	for (;;) {
-		n = recv(in->i_fd, in->i_dgram, IPC_DGRAM, MSG_TRUNC);
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(in->i_fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
 		if (n >= 0)
 			break;
 		if (errno == EINTR)
@@ -201,6 +287,20 @@ ipc_in_read(struct ipc_in *in)
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
 		return -1;
+	}
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfds > 4)
+			nfds = 4;
+		memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
+		for (i = 0; i < nfds; i++) {
+			if (in->i_passed == -1)
+				in->i_passed = fds[i];
+			else
+				(void)close(fds[i]);
+		}
 	}
 	/* Nobody of ours sends more than IPC_DGRAM: drop what is not ours. */
 	if (n <= IPC_DGRAM)
@@ -214,6 +314,9 @@ ipc_in_append(struct ipc_in *in, const char *data, size_t len)
 	size_t	 cap;
 	char	*nbuf;
 
+	/* Only a broken peer sends an empty fragment; i_frag may be NULL. */
+	if (len == 0)
+		return 0;
 	if (in->i_fraglen + len > in->i_fragcap) {
 		cap = in->i_fragcap ? in->i_fragcap : IPC_DGRAM;
 		while (cap < in->i_fraglen + len)
@@ -233,6 +336,29 @@ ipc_in_continues(const struct ipc_in *in, const struct ipc_hdr *h)
 {
 	return h->h_type == in->i_fhdr.h_type && h->h_id == in->i_fhdr.h_id &&
 	    h->h_pid == in->i_fhdr.h_pid && h->h_slot == in->i_fhdr.h_slot;
+}
+
+/* A record whose payload is in the descriptor passed with it. */
+static int
+ipc_in_memfd(struct ipc_in *in, const struct ipc_hdr *h, const char *data,
+    struct ipc_msg *msg)
+{
+	uint64_t	 size;
+
+	if (h->h_len != sizeof(size) || in->i_passed == -1)
+		return -1;
+	memcpy(&size, data, sizeof(size));
+	if (size > in->i_max) {
+		(void)close(in->i_passed);
+		in->i_passed = -1;
+		return -1;
+	}
+	msg->m_hdr = *h;
+	msg->m_data = NULL;
+	msg->m_len = size;
+	msg->m_fd = in->i_passed;
+	in->i_passed = -1;
+	return 0;
 }
 
 /*
@@ -261,12 +387,18 @@ ipc_in_next(struct ipc_in *in, struct ipc_msg *msg)
 
 		if (in->i_fragging && !ipc_in_continues(in, &h))
 			in->i_fragging = 0;	/* its sender died */
+		if (h.h_flags & IPC_F_FD) {
+			if (ipc_in_memfd(in, &h, data, msg) == 0)
+				return 1;
+			continue;
+		}
 		if (!in->i_fragging && !(h.h_flags & IPC_F_MORE)) {
 			if (h.h_len > in->i_max)
 				continue;
 			msg->m_hdr = h;
 			msg->m_data = data;
 			msg->m_len = h.h_len;
+			msg->m_fd = -1;
 			return 1;
 		}
 		if (!in->i_fragging) {
@@ -290,8 +422,59 @@ ipc_in_next(struct ipc_in *in, struct ipc_msg *msg)
 		msg->m_hdr.h_len = in->i_fraglen;
 		msg->m_data = in->i_frag;
 		msg->m_len = in->i_fraglen;
+		msg->m_fd = -1;
 		return 1;
 	}
 	in->i_off = in->i_len;
 	return 0;
+}
+
+/*
+ * A memfd holding data: *spare when there is one (taken: -1 after), else
+ * a new one.  Returns the descriptor, or -1.
+ */
+int
+ipc_memfd_put(int *spare, const char *data, size_t len)
+{
+	int	 fd = *spare;
+	ssize_t	 n;
+	size_t	 off = 0;
+
+	*spare = -1;
+	if (fd == -1 && (fd = memfd_create("slua", MFD_CLOEXEC)) == -1)
+		return -1;
+	/* Shrink first: pages past the end are freed, not kept. */
+	if (ftruncate(fd, len) == -1)
+		goto fail;
+	while (off < len) {
+		n = pwrite(fd, data + off, len - off, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += n;
+	}
+	return fd;
+ fail:
+	(void)close(fd);
+	return -1;
+}
+
+/* The len bytes of a memfd, mapped; NULL on failure. */
+void *
+ipc_memfd_map(int fd, size_t len)
+{
+	void	*p;
+
+	if (len == 0)
+		return NULL;
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void
+ipc_memfd_unmap(void *p, size_t len)
+{
+	if (p != NULL)
+		(void)munmap(p, len);
 }

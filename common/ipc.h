@@ -11,6 +11,12 @@
  * socket has a single sender at a time, so fragments arrive in order; a
  * fragment that does not continue the message in progress discards it (its
  * sender died mid-message).
+ *
+ * A payload of IPC_FDMIN bytes or more travels instead in a memfd passed
+ * with SCM_RIGHTS: the record has IPC_F_FD, and its 8-byte payload is the
+ * size.  Every hop then moves a descriptor, not the bytes, and processes
+ * reuse their memfds (see lua/work.c) so their pages are not faulted in
+ * again for each job.
  */
 #ifndef SLUA_IPC_H
 #define SLUA_IPC_H
@@ -45,6 +51,7 @@ enum ipc_type {
 #define IPC_F_MORE	0x0001	/* another fragment follows */
 #define IPC_F_NIL	0x0002	/* IPC_ANSWER: the answer is nil */
 #define IPC_F_LAST	0x0004	/* worker -> broker: I exit; no more jobs */
+#define IPC_F_FD	0x0008	/* the payload is in the passed memfd */
 
 struct ipc_stats {
 	uint32_t	s_backlog;	/* jobs waiting for a worker */
@@ -55,6 +62,7 @@ struct ipc_stats {
 /* The largest datagram we send; the sockets' buffers are sized for it. */
 #define IPC_DGRAM	(64 * 1024)
 #define IPC_FRAG	(IPC_DGRAM - sizeof(struct ipc_hdr))
+#define IPC_FDMIN	(256 * 1024)
 
 /* Outbound: datagrams built and waiting for the socket to take them. */
 struct ipc_dgram {
@@ -62,6 +70,7 @@ struct ipc_dgram {
 	size_t			 d_len;
 	size_t			 d_cap;
 	char			*d_buf;
+	int			 d_fd;		/* passed with it, or -1 */
 };
 TAILQ_HEAD(ipc_dgramq, ipc_dgram);
 
@@ -83,6 +92,7 @@ struct ipc_in {
 	size_t		 i_fragcap;
 	int		 i_fragging;	/* 1 collecting, 2 dropping */
 	size_t		 i_max;		/* largest message accepted */
+	int		 i_passed;	/* fd that came with the datagram */
 };
 
 /* A whole message; m_data stays valid until the next ipc_in call. */
@@ -90,17 +100,23 @@ struct ipc_msg {
 	struct ipc_hdr	 m_hdr;
 	const char	*m_data;
 	size_t		 m_len;
+	int		 m_fd;		/* IPC_F_FD: the memfd, now the
+					   receiver's to close; else -1 */
 };
 
 int	ipc_socketpair(int [2]);
 void	ipc_out_init(struct ipc_out *, int);
 int	ipc_out_add(struct ipc_out *, const struct ipc_hdr *, const void *,
 	    size_t);
+int	ipc_out_addfd(struct ipc_out *, const struct ipc_hdr *, int, size_t);
 int	ipc_out_flush(struct ipc_out *);
 void	ipc_out_clear(struct ipc_out *);
 int	ipc_in_init(struct ipc_in *, int, size_t);
 int	ipc_in_read(struct ipc_in *);
 int	ipc_in_next(struct ipc_in *, struct ipc_msg *);
 void	ipc_in_clear(struct ipc_in *);
+int	ipc_memfd_put(int *, const char *, size_t);
+void	*ipc_memfd_map(int, size_t);
+void	ipc_memfd_unmap(void *, size_t);
 
 #endif

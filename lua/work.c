@@ -40,6 +40,7 @@ struct idring {
 struct wjob {
 	STAILQ_ENTRY(wjob)	 j_entry;
 	struct ipc_hdr		 j_hdr;
+	int			 j_fd;		/* its memfd, or -1 */
 	size_t			 j_len;
 	char			 j_data[];
 };
@@ -56,6 +57,13 @@ struct work {
 	struct ipc_out	 w_out;
 	struct ipc_stats w_stats;
 	int		 w_havestats;
+	/*
+	 * A memfd whose pages are ours to fill again: a handler's last
+	 * answer, a worker's job before the current one (whose answer has
+	 * gone, so no retry can need it).  Reuse spares page faults.
+	 */
+	int		 w_spare;
+	int		 w_curfd;	/* the current job's memfd */
 
 	/* handlers */
 	uint64_t	 w_nextid;
@@ -76,7 +84,9 @@ struct work {
 	size_t		 w_timedoutlen;
 };
 
-static struct work	 w = { .w_fd = -1, .w_brokerfd = -1 };
+static struct work	 w = {
+	.w_fd = -1, .w_brokerfd = -1, .w_spare = -1, .w_curfd = -1
+};
 
 static int
 ring_push(struct idring *r, uint64_t id)
@@ -208,23 +218,53 @@ work_has(lua_State *L, const char *t, uint64_t id)
 	return has;
 }
 
+/* Push a message's payload: its bytes, or its memfd's. */
+static void
+work_pushpayload(lua_State *L, int fd, const char *data, size_t len)
+{
+	void	*p;
+
+	if (fd == -1) {
+		lua_pushlstring(L, data, len);
+		return;
+	}
+	if ((p = ipc_memfd_map(fd, len)) == NULL)
+		luaL_error(L, "mmap: %s", strerror(errno));
+	lua_pushlstring(L, p, len);
+	ipc_memfd_unmap(p, len);
+}
+
+static void
+work_keepspare(int fd)
+{
+	if (w.w_spare != -1)
+		(void)close(w.w_spare);
+	w.w_spare = fd;
+}
+
 /* An answer or an error for one of our pending jobs has come. */
 static void
-work_answered(lua_State *L, uint64_t id, int type, const char *data,
-    size_t len, int isnil)
+work_answered(lua_State *L, const struct ipc_msg *m)
 {
-	if (!work_has(L, WORK_PENDING, id))
+	uint64_t	 id = m->m_hdr.h_id;
+
+	if (!work_has(L, WORK_PENDING, id)) {
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		return;		/* a job of an earlier connection */
+	}
 	lua_pushnil(L);
 	work_set(L, WORK_PENDING, id);
-	if (type == IPC_ERROR) {
-		lua_pushlstring(L, data, len);
+	if (m->m_hdr.h_type == IPC_ERROR) {
+		lua_pushlstring(L, m->m_data, m->m_len);
 		work_set(L, WORK_ERRORS, id);
 	} else {
-		if (isnil)
+		if (m->m_hdr.h_flags & IPC_F_NIL)
 			lua_pushboolean(L, 0);
 		else
-			lua_pushlstring(L, data, len);
+			work_pushpayload(L, m->m_fd, m->m_data, m->m_len);
+		if (m->m_fd != -1)
+			work_keepspare(m->m_fd);
 		work_set(L, WORK_ANSWERS, id);
 	}
 	w.w_pending--;
@@ -236,12 +276,18 @@ static void
 work_queuejob(lua_State *L, const struct ipc_msg *m)
 {
 	struct wjob	*j;
+	size_t		 copy = m->m_fd == -1 ? m->m_len : 0;
 
-	if ((j = malloc(sizeof(*j) + m->m_len)) == NULL)
+	if ((j = malloc(sizeof(*j) + copy)) == NULL) {
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		luaL_error(L, "not enough memory");
+	}
 	j->j_hdr = m->m_hdr;
+	j->j_hdr.h_flags = 0;
+	j->j_fd = m->m_fd;
 	j->j_len = m->m_len;
-	memcpy(j->j_data, m->m_data, m->m_len);
+	memcpy(j->j_data, m->m_data, copy);
 	STAILQ_INSERT_TAIL(&w.w_jobs, j, j_entry);
 }
 
@@ -252,12 +298,15 @@ work_message(lua_State *L, const struct ipc_msg *m)
 	case IPC_ANSWER:
 	case IPC_ERROR:
 		if (w.w_role == ROLE_HANDLER && m->m_hdr.h_pid == w.w_pid)
-			work_answered(L, m->m_hdr.h_id, m->m_hdr.h_type,
-			    m->m_data, m->m_len, m->m_hdr.h_flags & IPC_F_NIL);
+			work_answered(L, m);
+		else if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		break;
 	case IPC_JOB:
 		if (w.w_role == ROLE_WORKER)
 			work_queuejob(L, m);
+		else if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		break;
 	case IPC_STATS:
 		if (m->m_len == sizeof(w.w_stats)) {
@@ -357,6 +406,31 @@ work_flush(void)
 }
 
 /*
+ * A large payload goes in a memfd: all that is queued goes first (so a
+ * job whose memfd we reuse has had its answer sent), then this.  Returns
+ * -1 when no memfd could be had, to send the bytes instead.
+ */
+static int
+work_sendfd(lua_State *L, const struct ipc_hdr *h, const char *data,
+    size_t len)
+{
+	int	 fd, r;
+
+	work_finish(L);
+	if ((fd = ipc_memfd_put(&w.w_spare, data, len)) == -1)
+		return -1;
+	if (ipc_out_addfd(&w.w_out, h, fd, len) == -1)
+		luaL_error(L, "not enough memory");
+	while (!w.w_dead && (r = ipc_out_flush(&w.w_out)) != 0) {
+		if (r == -1)
+			work_brokerdied(L);
+		else
+			work_wait(L);
+	}
+	return 0;
+}
+
+/*
  * Queue a message.  An urgent one is sent at once, all of it, taking in
  * answers meanwhile.  Others are batched: they leave when a datagram is
  * full, before the process waits, or WORK_BATCH_MS later, whichever comes
@@ -368,6 +442,8 @@ work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
 {
 	int	 r;
 
+	if (len >= IPC_FDMIN && work_sendfd(L, h, data, len) == 0)
+		return;
 	if (ipc_out_add(&w.w_out, h, data, len) == -1)
 		luaL_error(L, "not enough memory");
 	if (urgent || len > IPC_FRAG) {
@@ -584,7 +660,11 @@ work_accept(lua_State *L)
 	w.w_hasjob = 1;
 	w.w_accepted++;
 	work_armtimeout(L);
-	lua_pushlstring(L, j->j_data, j->j_len);
+	/* The job before this one is answered: its memfd is ours now. */
+	if (w.w_curfd != -1)
+		work_keepspare(w.w_curfd);
+	w.w_curfd = j->j_fd;
+	work_pushpayload(L, j->j_fd, j->j_data, j->j_len);
 	free(j);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, lua_upvalueindex(1), "job");

@@ -308,17 +308,24 @@ gen_retire(struct gen *g)
 	gen_signal(g, SIGTERM);
 }
 
-/* How a child ended, for the log; returns whether it failed. */
+/*
+ * How a child ended, for the log.  Returns 0 when it ended well, 1 when
+ * something killed it (an operator, the OOM killer), 2 when it crashed or
+ * failed: only crashes at start make the restarts back off.
+ */
 static int
 sup_how(int status, char *buf, size_t len)
 {
+	int	 sig;
+
 	if (WIFSIGNALED(status)) {
-		(void)snprintf(buf, len, "killed by signal %d",
-		    WTERMSIG(status));
-		return 1;
+		sig = WTERMSIG(status);
+		(void)snprintf(buf, len, "killed by signal %d", sig);
+		return sig == SIGKILL || sig == SIGTERM || sig == SIGINT ||
+		    sig == SIGHUP ? 1 : 2;
 	}
 	(void)snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	return WEXITSTATUS(status) != 0;
+	return WEXITSTATUS(status) != 0 ? 2 : 0;
 }
 
 static void
@@ -328,7 +335,7 @@ sup_backoff(struct supervisor *s, struct timespec *started, int *fails,
 	struct timespec	 now;
 
 	clock_now(&now);
-	if (failed && clock_ms(started, &now) < SUP_YOUNG_MS)
+	if (failed == 2 && clock_ms(started, &now) < SUP_YOUNG_MS)
 		(*fails)++;
 	else
 		*fails = 0;
@@ -351,7 +358,7 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 		if (!quiet)
 			log_warnx("broker %d died: %s", (int)pid, how);
 		sup_backoff(s, &g->g_brokerstart, &g->g_brokerfails,
-		    &g->g_brokerat, 1);
+		    &g->g_brokerat, failed);
 		return 1;
 	}
 	for (i = 0; i < g->g_nslots; i++)

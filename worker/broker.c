@@ -31,6 +31,9 @@
 #define BROKER_PREFETCH		32
 #define BROKER_PREFETCH_NS	1000000LL
 
+static void	broker_answer(struct broker *, struct job *, int, int,
+		    const struct ipc_msg *);
+
 static void	broker_main(struct broker *) __attribute__((noreturn));
 
 /*
@@ -74,20 +77,36 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	broker_main(&b);
 }
 
+/* A job of message m's payload (its bytes, or its memfd, taken over). */
 struct job *
-broker_newjob(const struct ipc_hdr *h, const char *data, size_t len)
+broker_newjob(const struct ipc_hdr *h, const struct ipc_msg *m)
 {
 	struct job	*j;
+	size_t		 copy = m->m_fd == -1 ? m->m_len : 0;
 
-	if ((j = malloc(sizeof(*j) + len)) == NULL) {
+	if ((j = malloc(sizeof(*j) + copy)) == NULL) {
 		log_warn("job");
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		return NULL;
 	}
 	j->j_hdr = *h;
+	j->j_hdr.h_type = IPC_JOB;
+	j->j_hdr.h_flags = 0;
 	j->j_kills = 0;
-	j->j_len = len;
-	memcpy(j->j_data, data, len);
+	j->j_fd = m->m_fd;
+	j->j_len = m->m_len;
+	if (copy > 0)
+		memcpy(j->j_data, m->m_data, copy);
 	return j;
+}
+
+void
+broker_freejob(struct job *j)
+{
+	if (j->j_fd != -1)
+		(void)close(j->j_fd);
+	free(j);
 }
 
 void
@@ -105,13 +124,36 @@ void
 broker_reply(struct broker *b, struct job *j, int type, int flags,
     const char *data, size_t len)
 {
-	struct ipc_hdr	 h = j->j_hdr;
+	struct ipc_msg	 m;
 
-	if (h.h_slot >= (uint32_t)b->b_nslots)
+	m.m_data = data;
+	m.m_len = len;
+	m.m_fd = -1;
+	broker_answer(b, j, type, flags, &m);
+}
+
+/* The same, with the payload of a message: its bytes, or its memfd. */
+static void
+broker_answer(struct broker *b, struct job *j, int type, int flags,
+    const struct ipc_msg *m)
+{
+	struct ipc_hdr	 h = j->j_hdr;
+	struct ipc_out	*out;
+	int		 r;
+
+	if (h.h_slot >= (uint32_t)b->b_nslots) {
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		return;
+	}
+	out = &b->b_slots[h.h_slot].p_out;
 	h.h_type = type;
 	h.h_flags = flags;
-	if (ipc_out_add(&b->b_slots[h.h_slot].p_out, &h, data, len) == -1)
+	if (m->m_fd != -1)
+		r = ipc_out_addfd(out, &h, m->m_fd, m->m_len);
+	else
+		r = ipc_out_add(out, &h, m->m_data, m->m_len);
+	if (r == -1)
 		log_warn("answer to job %llu lost", (unsigned long long)h.h_id);
 }
 
@@ -139,7 +181,7 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	h.h_slot = slot;	/* the socket, not the sender, says who */
 	switch (h.h_type) {
 	case IPC_JOB:
-		if ((j = broker_newjob(&h, m->m_data, m->m_len)) == NULL)
+		if ((j = broker_newjob(&h, m)) == NULL)
 			return;
 		broker_enqueue(b, j, 0);
 		break;
@@ -149,6 +191,8 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	default:
 		log_warnx("slot %d: unexpected message type %d", slot,
 		    h.h_type);
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 	}
 }
 
@@ -180,7 +224,7 @@ broker_jobdone(struct broker *b, struct bworker *w)
 	long long	 ns;
 
 	TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-	free(j);
+	broker_freejob(j);
 	clock_now(&now);
 	if ((ns = clock_ns(&w->w_since, &now)) < 0)
 		ns = 0;
@@ -202,32 +246,30 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	}
 	/* A worker answers its jobs in the order it was given them. */
 	if (j == NULL || j->j_hdr.h_id != h->h_id ||
-	    j->j_hdr.h_pid != h->h_pid || j->j_hdr.h_slot != h->h_slot) {
+	    j->j_hdr.h_pid != h->h_pid || j->j_hdr.h_slot != h->h_slot ||
+	    (h->h_type != IPC_ANSWER && h->h_type != IPC_ERROR &&
+	    h->h_type != IPC_FORWARD)) {
 		log_warnx("worker %d: unexpected message type %d",
 		    (int)w->w_pid, h->h_type);
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
 		return;
 	}
 	switch (h->h_type) {
 	case IPC_ANSWER:
 	case IPC_ERROR:
-		broker_reply(b, j, h->h_type, h->h_flags & IPC_F_NIL,
-		    m->m_data, m->m_len);
+		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
 			w->w_exiting = 1;
 		break;
 	case IPC_FORWARD:
 		/* The new job answers the old one's submitter. */
-		if ((fwd = broker_newjob(&j->j_hdr, m->m_data, m->m_len)) !=
-		    NULL)
+		if ((fwd = broker_newjob(&j->j_hdr, m)) != NULL)
 			broker_enqueue(b, fwd, 0);
 		else
 			broker_reply(b, j, IPC_ERROR, 0, "not enough memory",
 			    17);
 		break;
-	default:
-		log_warnx("worker %d: unexpected message type %d",
-		    (int)w->w_pid, h->h_type);
-		return;
 	}
 	broker_jobdone(b, w);
 }
@@ -251,9 +293,19 @@ static int
 broker_give(struct broker *b, struct bworker *w)
 {
 	struct job	*j = TAILQ_FIRST(&b->b_queue);
+	int		 fd, r;
 
-	if (ipc_out_add(&w->w_peer.p_out, &j->j_hdr, j->j_data,
-	    j->j_len) == -1) {
+	/* A memfd job keeps its descriptor here, should the worker die. */
+	if (j->j_fd != -1) {
+		if ((fd = dup(j->j_fd)) == -1)
+			r = -1;
+		else
+			r = ipc_out_addfd(&w->w_peer.p_out, &j->j_hdr, fd,
+			    j->j_len);
+	} else
+		r = ipc_out_add(&w->w_peer.p_out, &j->j_hdr, j->j_data,
+		    j->j_len);
+	if (r == -1) {
 		log_warn("dispatch");
 		return -1;
 	}

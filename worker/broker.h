@@ -21,6 +21,7 @@ struct job {
 	TAILQ_ENTRY(job)	 j_entry;
 	struct ipc_hdr		 j_hdr;		/* who submitted it, its id */
 	int			 j_kills;	/* workers that died running it */
+	int			 j_fd;		/* its memfd, or -1: in j_data */
 	size_t			 j_len;
 	char			 j_data[];
 };
@@ -70,7 +71,8 @@ pid_t	broker_start(struct config *, const struct script *, int *, int);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
 void	broker_enqueue(struct broker *, struct job *, int);
-struct job *broker_newjob(const struct ipc_hdr *, const char *, size_t);
+struct job *broker_newjob(const struct ipc_hdr *, const struct ipc_msg *);
+void	broker_freejob(struct job *);
 void	broker_readworker(struct broker *, struct bworker *);
 
 void	pool_fill(struct broker *);

@@ -131,7 +131,7 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	log_warnx("job %llu failed: %d workers died running it",
 	    (unsigned long long)j->j_hdr.h_id, j->j_kills);
 	broker_reply(b, j, IPC_ERROR, 0, msg, n > 0 ? (size_t)n : 0);
-	free(j);
+	broker_freejob(j);
 }
 
 /*
@@ -188,7 +188,9 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	b->b_nworkers--;
 
 	clock_now(&now);
-	if (w->w_ran == 0 && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS) {
+	/* Killed from outside (SIGKILL, the OOM killer) is no crash loop. */
+	if (w->w_ran == 0 && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		b->b_backoff = b->b_backoff ? b->b_backoff * 2 :
 		    POOL_BACKOFF_MS;
 		if (b->b_backoff > POOL_MAXBACK_MS)
