@@ -4,9 +4,7 @@
  */
 #include <stdio.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-
+#include "openssl.h"
 #include "slualib.h"
 
 struct digest {
@@ -57,6 +55,11 @@ digest_hex(lua_State *L)
 
 	s = luaL_checklstring(L, 1, &len);
 	dg = &digests[lua_tointeger(L, lua_upvalueindex(1))];
+	if (dg->dg_md == NULL && ossl_load(out, sizeof(out)) == -1) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "%s: %s", dg->dg_name, out);
+		return 2;
+	}
 	if (dg->dg_md == NULL &&
 	    (dg->dg_md = EVP_MD_fetch(NULL, dg->dg_algo, NULL)) == NULL)
 		return digest_fail(L, dg);

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include <openssl/ssl.h>
+#include "openssl.h"
 
 struct config;
 struct script;

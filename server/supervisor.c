@@ -111,7 +111,8 @@ gen_free(struct gen *g)
 	free(g->g_slots);
 	script_free(&g->g_handler);
 	script_free(&g->g_worker);
-	SSL_CTX_free(g->g_tls);
+	if (g->g_tls != NULL)
+		SSL_CTX_free(g->g_tls);
 	free(g);
 }
 

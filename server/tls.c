@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
 #include "log.h"
+#include "openssl.h"
 #include "server.h"
 
 static const char *
@@ -32,7 +30,12 @@ SSL_CTX *
 tls_init(const char *cert, const char *key)
 {
 	SSL_CTX	*ctx;
+	char	 err[256];
 
+	if (ossl_load(err, sizeof(err)) == -1) {
+		log_warnx("tls: %s", err);
+		return NULL;
+	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		log_warnx("tls: %s", tls_error());
 		return NULL;
