@@ -232,8 +232,6 @@ ipc_in_init(struct ipc_in *in, int fd, size_t max)
 	in->i_fd = fd;
 	in->i_max = max;
 	in->i_passed = -1;
-	if ((in->i_dgram = malloc(IPC_DGRAM)) == NULL)
-		return -1;
 	return 0;
 }
 
@@ -242,28 +240,18 @@ ipc_in_clear(struct ipc_in *in)
 {
 	if (in->i_passed != -1)
 		(void)close(in->i_passed);
-	free(in->i_dgram);
+	free(in->i_buf);
 	free(in->i_frag);
 	memset(in, 0, sizeof(*in));
 	in->i_fd = -1;
 	in->i_passed = -1;
 }
 
-/*
- * Receive one datagram.  Returns 1 when there is one to parse with
- * ipc_in_next(), 0 when the socket is empty, -1 on error.
- */
-int
-ipc_in_read(struct ipc_in *in)
+/* Keep the first descriptor a datagram brought; close any other. */
+static void
+ipc_in_takefds(struct ipc_in *in, struct msghdr *msg)
 {
-	union {
-		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(4 * sizeof(int))];
-	} cm;
-	struct iovec	 iov = { .iov_base = in->i_dgram, .iov_len = IPC_DGRAM };
-	struct msghdr	 msg;
 	struct cmsghdr	*c;
-	ssize_t		 n;
 	int		 fds[4];
 	size_t		 i, nfds;
 
@@ -272,23 +260,7 @@ ipc_in_read(struct ipc_in *in)
 		(void)close(in->i_passed);
 		in->i_passed = -1;
 	}
-	in->i_len = in->i_off = 0;
-	for (;;) {
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(in->i_fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return -1;
-	}
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -302,10 +274,101 @@ ipc_in_read(struct ipc_in *in)
 				(void)close(fds[i]);
 		}
 	}
+}
+
+/*
+ * Receive one datagram.  Returns 1 when there is one to parse with
+ * ipc_in_next(), 0 when the socket is empty, -1 on error.
+ */
+int
+ipc_in_read(struct ipc_in *in)
+{
+	union ipc_cmsg	 cm;
+	struct iovec	 iov;
+	struct msghdr	 msg;
+	ssize_t		 n;
+
+	if (in->i_buf == NULL && (in->i_buf = malloc(IPC_DGRAM)) == NULL)
+		return -1;
+	iov.iov_base = in->i_buf;
+	iov.iov_len = IPC_DGRAM;
+	in->i_len = in->i_off = 0;
+	in->i_dgram = in->i_buf;
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.c_buf;
+		msg.msg_controllen = sizeof(cm.c_buf);
+		n = recvmsg(in->i_fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -1;
+	}
+	ipc_in_takefds(in, &msg);
 	/* Nobody of ours sends more than IPC_DGRAM: drop what is not ours. */
-	if (n <= IPC_DGRAM)
+	if (n <= IPC_DGRAM && !(msg.msg_flags & MSG_TRUNC))
 		in->i_len = n;
 	return 1;
+}
+
+int
+ipc_batch_init(struct ipc_batch *bt)
+{
+	int	 i;
+
+	memset(bt, 0, sizeof(*bt));
+	for (i = 0; i < IPC_BATCH; i++)
+		if ((bt->bt_bufs[i] = malloc(IPC_DGRAM)) == NULL)
+			return -1;
+	return 0;
+}
+
+/*
+ * Read up to max (at most IPC_BATCH) datagrams from fd in one call.
+ * Returns how many, 0 when the socket is empty, -1 on error.
+ */
+int
+ipc_batch_read(struct ipc_batch *bt, int fd, int max)
+{
+	int	 i, n;
+
+	if (max > IPC_BATCH)
+		max = IPC_BATCH;
+	if (max < 1)
+		max = 1;
+	for (i = 0; i < max; i++) {
+		bt->bt_iov[i].iov_base = bt->bt_bufs[i];
+		bt->bt_iov[i].iov_len = IPC_DGRAM;
+		memset(&bt->bt_msgs[i], 0, sizeof(bt->bt_msgs[i]));
+		bt->bt_msgs[i].msg_hdr.msg_iov = &bt->bt_iov[i];
+		bt->bt_msgs[i].msg_hdr.msg_iovlen = 1;
+		bt->bt_msgs[i].msg_hdr.msg_control = bt->bt_cm[i].c_buf;
+		bt->bt_msgs[i].msg_hdr.msg_controllen =
+		    sizeof(bt->bt_cm[i].c_buf);
+	}
+	while ((n = recvmmsg(fd, bt->bt_msgs, max, MSG_DONTWAIT |
+	    MSG_CMSG_CLOEXEC, NULL)) == -1 && errno == EINTR)
+		;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
+/* Hand datagram i of a batch to in, to parse with ipc_in_next(). */
+void
+ipc_in_feed(struct ipc_in *in, struct ipc_batch *bt, int i)
+{
+	struct mmsghdr	*m = &bt->bt_msgs[i];
+
+	ipc_in_takefds(in, &m->msg_hdr);
+	in->i_dgram = bt->bt_bufs[i];
+	in->i_off = 0;
+	in->i_len = (m->msg_hdr.msg_flags & MSG_TRUNC) ? 0 : m->msg_len;
 }
 
 static int

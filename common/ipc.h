@@ -22,6 +22,7 @@
 #define SLUA_IPC_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <stddef.h>
@@ -63,6 +64,7 @@ struct ipc_stats {
 #define IPC_DGRAM	(64 * 1024)
 #define IPC_FRAG	(IPC_DGRAM - sizeof(struct ipc_hdr))
 #define IPC_FDMIN	(256 * 1024)
+#define IPC_JOBBATCH	32	/* jobs a handler batches in a datagram */
 
 /* Outbound: datagrams built and waiting for the socket to take them. */
 struct ipc_dgram {
@@ -83,7 +85,8 @@ struct ipc_out {
 /* Inbound: the datagram being parsed and the message being reassembled. */
 struct ipc_in {
 	int		 i_fd;
-	char		*i_dgram;
+	char		*i_buf;		/* ipc_in_read's, made on first use */
+	const char	*i_dgram;	/* the datagram being parsed */
 	size_t		 i_len;		/* bytes in i_dgram */
 	size_t		 i_off;		/* next record */
 	struct ipc_hdr	 i_fhdr;	/* first fragment's header */
@@ -93,6 +96,23 @@ struct ipc_in {
 	int		 i_fragging;	/* 1 collecting, 2 dropping */
 	size_t		 i_max;		/* largest message accepted */
 	int		 i_passed;	/* fd that came with the datagram */
+};
+
+/*
+ * Several datagrams read with one recvmmsg(2), for the broker, which
+ * reads many sockets: one set of buffers serves them all, each datagram
+ * handed to its socket's ipc_in with ipc_in_feed().
+ */
+#define IPC_BATCH	16
+union ipc_cmsg {
+	struct cmsghdr	 c_hdr;
+	char		 c_buf[CMSG_SPACE(4 * sizeof(int))];
+};
+struct ipc_batch {
+	struct mmsghdr	 bt_msgs[IPC_BATCH];
+	struct iovec	 bt_iov[IPC_BATCH];
+	union ipc_cmsg	 bt_cm[IPC_BATCH];
+	char		*bt_bufs[IPC_BATCH];
 };
 
 /* A whole message; m_data stays valid until the next ipc_in call. */
@@ -114,6 +134,9 @@ void	ipc_out_clear(struct ipc_out *);
 int	ipc_in_init(struct ipc_in *, int, size_t);
 int	ipc_in_read(struct ipc_in *);
 int	ipc_in_next(struct ipc_in *, struct ipc_msg *);
+int	ipc_batch_init(struct ipc_batch *);
+int	ipc_batch_read(struct ipc_batch *, int, int);
+void	ipc_in_feed(struct ipc_in *, struct ipc_batch *, int);
 void	ipc_in_clear(struct ipc_in *);
 int	ipc_memfd_put(int *, const char *, size_t);
 void	*ipc_memfd_map(int, size_t);

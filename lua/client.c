@@ -289,9 +289,12 @@ client_write(lua_State *L)
 	return 1;
 }
 
-/* client.ip and client.port from the socket fd, when it is one. */
+/*
+ * client.ip and client.port: from peer when the caller knows it, else
+ * from the socket fd, when it is one.
+ */
 void
-client_setpeer(lua_State *L, int fd)
+client_setpeer(lua_State *L, int fd, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
@@ -307,7 +310,9 @@ client_setpeer(lua_State *L, int fd)
 	lua_setfield(L, -2, "ip");
 	lua_pushnil(L);
 	lua_setfield(L, -2, "port");
-	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+	if (peer != NULL)
+		ss = *peer;
+	else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1) {
 		lua_pop(L, 1);
 		return;
 	}

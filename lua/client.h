@@ -20,7 +20,8 @@ struct client_io {
 
 void	client_open(const struct client_io *, int, size_t, size_t);
 void	client_close(void);
-void	client_setpeer(lua_State *, int);
+struct sockaddr_storage;
+void	client_setpeer(lua_State *, int, const struct sockaddr_storage *);
 int	client_writeall(void *, const char *, size_t);
 int	luaopen_slua_client(lua_State *);
 

@@ -184,6 +184,9 @@ timeout_disarm(void)
 {
 	sigset_t	 mask, old;
 
+	/* Nothing armed: the common case costs no system call. */
+	if (!lim_armed && !lim_stage)
+		return;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGALRM);
 	(void)sigprocmask(SIG_BLOCK, &mask, &old);

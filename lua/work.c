@@ -64,6 +64,7 @@ struct work {
 	 */
 	int		 w_spare;
 	int		 w_curfd;	/* the current job's memfd */
+	int		 w_unsent;	/* messages batched since a flush */
 
 	/* handlers */
 	uint64_t	 w_nextid;
@@ -341,15 +342,31 @@ work_brokerdied(lua_State *L)
 	w.w_pending = 0;
 }
 
+/* Take in one datagram, if one is there: 1, or 0. */
+static int
+work_take(lua_State *L)
+{
+	struct ipc_msg	 m;
+	int		 r;
+
+	if ((r = ipc_in_read(&w.w_in)) == -1)
+		luaL_error(L, "receive: %s", strerror(errno));
+	if (r == 1)
+		while (ipc_in_next(&w.w_in, &m))
+			work_message(L, &m);
+	return r;
+}
+
 /*
- * Send what we can, then wait until the socket has something for us (or
- * room, when we have something to send), and take in all that has come.
+ * Send what we can, then wait for a datagram (or room, when we have
+ * something to send) and take it in.  Callers loop until what they wait
+ * for has come; a datagram at a time spares the system call that would
+ * find the socket empty.
  */
 static void
 work_wait(lua_State *L)
 {
 	struct pollfd	 pfd[2];
-	struct ipc_msg	 m;
 	int		 r, n = 1;
 
 	if (w.w_dead)
@@ -371,11 +388,8 @@ work_wait(lua_State *L)
 			return;
 		luaL_error(L, "poll: %s", strerror(errno));
 	}
-	while ((r = ipc_in_read(&w.w_in)) == 1)
-		while (ipc_in_next(&w.w_in, &m))
-			work_message(L, &m);
-	if (r == -1)
-		luaL_error(L, "receive: %s", strerror(errno));
+	if (pfd[0].revents & POLLIN)
+		(void)work_take(L);
 	if (n == 2 && pfd[1].revents)
 		work_brokerdied(L);
 }
@@ -455,11 +469,16 @@ work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
 		}
 		return;
 	}
-	if (w.w_out.o_count > 1 && ipc_out_flush(&w.w_out) == -1) {
-		work_brokerdied(L);
-		return;
+	if ((++w.w_unsent >= IPC_JOBBATCH || w.w_out.o_count > 1) &&
+	    (r = ipc_out_flush(&w.w_out)) != 1) {
+		w.w_unsent = 0;
+		if (r == -1) {
+			work_brokerdied(L);
+			return;
+		}
 	}
-	if (w.w_out.o_count > 0)
+	/* A worker's next step is accept(), which sends or arms the timer. */
+	if (w.w_out.o_count > 0 && w.w_role == ROLE_HANDLER)
 		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
 }
 
@@ -653,6 +672,8 @@ work_accept(lua_State *L)
 		timeout_disarm();
 		work_send(L, &h, NULL, 0, 0);
 	}
+	if (STAILQ_FIRST(&w.w_jobs) != NULL && w.w_out.o_count > 0)
+		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
 	while ((j = STAILQ_FIRST(&w.w_jobs)) == NULL)
 		work_wait(L);
 	STAILQ_REMOVE_HEAD(&w.w_jobs, j_entry);

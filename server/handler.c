@@ -139,10 +139,18 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 	return -1;
 }
 
-/* A connection's script stuck in C past its time and grace. */
+/*
+ * A connection's script past its time and grace, stuck in C (or in code
+ * LuaJIT compiled, where hooks do not run): say so, with only write(2),
+ * and go; the supervisor starts another handler.
+ */
+static char	 handler_lastwords[128];
+static size_t	 handler_lastlen;
+
 static void
 handler_killed(void)
 {
+	(void)!write(STDERR_FILENO, handler_lastwords, handler_lastlen);
 	_exit(1);
 }
 
@@ -150,7 +158,7 @@ handler_killed(void)
 static void
 handler_run(lua_State *L, const struct config *cf, const char *peer)
 {
-	int	 status;
+	int	 status, n;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
 	lua_newtable(L);
@@ -159,6 +167,12 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 	lua_setmetatable(L, -2);
 	lua_setfenv(L, -2);
+	if (cf->cf_handler_timeout > 0) {
+		n = snprintf(handler_lastwords, sizeof(handler_lastwords),
+		    "slua: handler: %s: handler timed out\n", peer);
+		handler_lastlen = n > 0 && (size_t)n < sizeof(handler_lastwords) ?
+		    (size_t)n : 0;
+	}
 	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
 	    "handler timed out", handler_killed);
 	status = slua_pcall(L, 0, 0);
@@ -206,6 +220,8 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
+	else
+		ss.ss_family = AF_UNSPEC;
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
 		    sizeof(err));
@@ -220,7 +236,7 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	}
 	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
 	    he->he_cf->cf_max_job_size);
-	client_setpeer(L, fd);
+	client_setpeer(L, fd, &ss);
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
 	lua_setfield(L, -2, "tls");

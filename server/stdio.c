@@ -87,7 +87,7 @@ stdio_handler(struct config *cf, const char *progname,
 	client_open(&io, timeout, cf->cf_max_line, cf->cf_max_job_size);
 
 	L = slua_newstate(ROLE_HANDLER);
-	client_setpeer(L, STDIN_FILENO);
+	client_setpeer(L, STDIN_FILENO, NULL);
 	stdio_args(L, progname, cf);
 	status = script_load(L, sc);
 	if (status == 0) {

@@ -25,8 +25,6 @@
 #include "slualib.h"
 #include "util.h"
 
-/* Datagrams read from one socket per poll round, so none starves. */
-#define BROKER_READS	64
 /* Prefetch: at most this many jobs, or this much work, per worker. */
 #define BROKER_PREFETCH		32
 #define BROKER_PREFETCH_NS	1000000LL
@@ -74,6 +72,8 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	TAILQ_INIT(&b.b_workers);
 	TAILQ_INIT(&b.b_idle);
 	TAILQ_INIT(&b.b_queue);
+	if (ipc_batch_init(&b.b_batch) == -1)
+		fatal("broker");
 	broker_main(&b);
 }
 
@@ -196,17 +196,23 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	}
 }
 
+/*
+ * A handler batches at most IPC_JOBBATCH jobs a datagram, so reading no
+ * more datagrams than the queue has room for batches keeps the queue
+ * close to max-jobs.
+ */
 static void
 broker_readslot(struct broker *b, int slot)
 {
 	struct peer	*p = &b->b_slots[slot];
 	struct ipc_msg	 m;
-	int		 n;
+	int		 i, n, room;
 
-	for (n = 0; n < BROKER_READS && b->b_nqueued < b->b_cf->cf_max_jobs;
-	    n++) {
-		if (ipc_in_read(&p->p_in) != 1)
-			return;
+	room = (b->b_cf->cf_max_jobs - b->b_nqueued) / IPC_JOBBATCH;
+	if ((n = ipc_batch_read(&b->b_batch, p->p_fd, room)) <= 0)
+		return;
+	for (i = 0; i < n; i++) {
+		ipc_in_feed(&p->p_in, &b->b_batch, i);
 		while (ipc_in_next(&p->p_in, &m))
 			broker_fromslot(b, slot, &m);
 	}
@@ -274,19 +280,24 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	broker_jobdone(b, w);
 }
 
-/* Take in what a worker sent; pool_reap calls this for the dead too. */
+/*
+ * Take in what a worker sent: one batch, or, for a dead worker (all), so
+ * that no answer it sent is lost.
+ */
 void
-broker_readworker(struct broker *b, struct bworker *w)
+broker_readworker(struct broker *b, struct bworker *w, int all)
 {
 	struct ipc_msg	 m;
-	int		 n;
+	int		 i, n;
 
-	for (n = 0; n < BROKER_READS; n++) {
-		if (ipc_in_read(&w->w_peer.p_in) != 1)
-			return;
-		while (ipc_in_next(&w->w_peer.p_in, &m))
-			broker_fromworker(b, w, &m);
-	}
+	do {
+		n = ipc_batch_read(&b->b_batch, w->w_peer.p_fd, IPC_BATCH);
+		for (i = 0; i < n; i++) {
+			ipc_in_feed(&w->w_peer.p_in, &b->b_batch, i);
+			while (ipc_in_next(&w->w_peer.p_in, &m))
+				broker_fromworker(b, w, &m);
+		}
+	} while (all && n > 0);
 }
 
 static int
@@ -492,7 +503,7 @@ broker_poll(struct broker *b)
 			broker_readslot(b, i - 1);
 	for (; i < n; i++)
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
-			broker_readworker(b, who[i]);
+			broker_readworker(b, who[i], 0);
 	/* Last: reaping frees workers that who[] points at. */
 	if (pfd[0].revents & POLLIN)
 		broker_signals(b);

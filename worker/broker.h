@@ -63,6 +63,7 @@ struct broker {
 	int			 b_stopping;	/* TERM: finish, then exit */
 	struct timespec		 b_deadline;	/* ... at the latest by */
 	long long		 b_jobns;	/* average job run time, ns */
+	struct ipc_batch	 b_batch;	/* for recvmmsg(2) */
 	int			 b_backoff;	/* ms before the next fork */
 	struct timespec		 b_spawnat;	/* no fork before */
 };
@@ -73,7 +74,7 @@ void	broker_reply(struct broker *, struct job *, int, int, const char *,
 void	broker_enqueue(struct broker *, struct job *, int);
 struct job *broker_newjob(const struct ipc_hdr *, const struct ipc_msg *);
 void	broker_freejob(struct job *);
-void	broker_readworker(struct broker *, struct bworker *);
+void	broker_readworker(struct broker *, struct bworker *, int);
 
 void	pool_fill(struct broker *);
 void	pool_reap(struct broker *);

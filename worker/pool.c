@@ -172,7 +172,7 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	char		 how[64];
 
 	/* Its last answer may still be in the socket. */
-	broker_readworker(b, w);
+	broker_readworker(b, w, 1);
 
 	if (WIFSIGNALED(status))
 		(void)snprintf(how, sizeof(how), "killed by signal %d",
