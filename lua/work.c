@@ -288,7 +288,8 @@ work_queuejob(lua_State *L, const struct ipc_msg *m)
 	j->j_hdr.h_flags = 0;
 	j->j_fd = m->m_fd;
 	j->j_len = m->m_len;
-	memcpy(j->j_data, m->m_data, copy);
+	if (copy > 0)
+		memcpy(j->j_data, m->m_data, copy);
 	STAILQ_INSERT_TAIL(&w.w_jobs, j, j_entry);
 }
 
