@@ -152,10 +152,13 @@ config_fail(const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (config_L != NULL) {
-		luaL_where(config_L, 1);
-		lua_pushstring(config_L, msg);
-		lua_concat(config_L, 2);
-		lua_error(config_L);
+		lua_State	*L = config_L;
+
+		config_L = NULL;	/* the error leaves config_setting */
+		luaL_where(L, 1);
+		lua_pushstring(L, msg);
+		lua_concat(L, 2);
+		lua_error(L);
 	}
 	log_warnx("%s", msg);
 	exit(EXIT_USAGE);

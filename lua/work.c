@@ -85,6 +85,9 @@ struct work {
 	size_t		 w_timedoutlen;
 };
 
+static int	work_answered_p(lua_State *, uint64_t);
+static int	work_outstanding_p(lua_State *, uint64_t);
+
 static struct work	 w = {
 	.w_fd = -1, .w_brokerfd = -1, .w_spare = -1, .w_curfd = -1
 };
@@ -119,6 +122,26 @@ ring_pop(struct idring *r)
 	r->r_head = (r->r_head + 1) % r->r_cap;
 	r->r_len--;
 	return id;
+}
+
+/*
+ * Drop the ids that keep(L, id) rejects, keeping the order.  Rings are
+ * trimmed from their head as ids are used; collect(id) and collect()
+ * leave ids behind in the other ring, which this clears out.
+ */
+static void
+ring_compact(struct idring *r, lua_State *L, int (*keep)(lua_State *,
+    uint64_t))
+{
+	size_t		 i, n = 0;
+	uint64_t	 id;
+
+	for (i = 0; i < r->r_len; i++) {
+		id = r->r_ids[(r->r_head + i) % r->r_cap];
+		if (keep(L, id))
+			r->r_ids[(r->r_head + n++) % r->r_cap] = id;
+	}
+	r->r_len = n;
 }
 
 static void
@@ -269,6 +292,9 @@ work_answered(lua_State *L, const struct ipc_msg *m)
 		work_set(L, WORK_ANSWERS, id);
 	}
 	w.w_pending--;
+	/* Only collectany() takes from w_ready: keep it to what is left. */
+	if (w.w_ready.r_len > 2 * w.w_uncollected + 64)
+		ring_compact(&w.w_ready, L, work_answered_p);
 	if (ring_push(&w.w_ready, id) == -1)
 		luaL_error(L, "not enough memory");
 }
@@ -540,6 +566,9 @@ work_submit(lua_State *L)
 	id = ++w.w_nextid;
 	lua_pushboolean(L, 1);
 	work_set(L, WORK_PENDING, id);
+	/* collect(id) leaves its id in w_order: keep it to what is left. */
+	if (w.w_order.r_len > 2 * w.w_uncollected + 64)
+		ring_compact(&w.w_order, L, work_outstanding_p);
 	if (ring_push(&w.w_order, id) == -1)
 		return luaL_error(L, "not enough memory");
 	w.w_pending++;
@@ -581,6 +610,13 @@ static int
 work_answered_p(lua_State *L, uint64_t id)
 {
 	return work_has(L, WORK_ANSWERS, id) || work_has(L, WORK_ERRORS, id);
+}
+
+/* Submitted and not yet collected. */
+static int
+work_outstanding_p(lua_State *L, uint64_t id)
+{
+	return work_has(L, WORK_PENDING, id) || work_answered_p(L, id);
 }
 
 static void

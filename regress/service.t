@@ -144,6 +144,12 @@ n=$(pgrep -P "$srv" -f 'slua: handler' | wc -l)
 is "$n" 1 "the old handlers are gone"
 is "$(pgrep -P "$srv" -f 'slua: broker' | wc -l)" 1 "one broker after the reload"
 
+kill -USR1 "$srv"
+sleep 0.3
+like "$(cat "$T/log")" "slua: status: generation 3, 1 handlers, [0-9]+ restarts" "USR1: the supervisor's status line"
+like "$(cat "$T/log")" "slua: broker: jobs: 0 queued, 0 at workers, [0-9]+ done; workers: 1, 1 idle" "USR1: the broker's jobs and workers"
+like "$(cat "$T/log")" "slua: handler: status: [0-9]+ connections served" "USR1: each handler's connections"
+
 echo 'while true do' > "$T/v.lua"
 kill -HUP "$srv"
 sleep 0.3

@@ -34,12 +34,15 @@
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
 
 static volatile sig_atomic_t	 handler_quit;
+static volatile sig_atomic_t	 handler_status;
 
 static void
 handler_signal(int sig)
 {
-	(void)sig;
-	handler_quit = 1;
+	if (sig == SIGUSR1)
+		handler_status = 1;
+	else
+		handler_quit = 1;
 }
 
 static long
@@ -65,12 +68,14 @@ handler_signals(sigset_t *waitmask)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR1, &sa, NULL) == -1)
 		fatal("sigaction");
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &block, waitmask) == -1)
 		fatal("sigprocmask");
 }
@@ -274,8 +279,13 @@ handler_main(struct handler_env *he)
 	   the new one. */
 	while (!handler_quit && (max == 0 || served < max) &&
 	    !work_brokerdead()) {
-		if ((fd = handler_accept(he->he_listen, brokerfd,
-		    he->he_spare, &waitmask)) == -1)
+		fd = handler_accept(he->he_listen, brokerfd, he->he_spare,
+		    &waitmask);
+		if (handler_status) {
+			handler_status = 0;
+			log_info("status: %d connections served", served);
+		}
+		if (fd == -1)
 			continue;
 		handler_serve(L, he, fd);
 		served++;

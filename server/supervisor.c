@@ -477,13 +477,17 @@ sup_status(struct supervisor *s)
 	struct gen	*g;
 	int		 n = 0;
 
-	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
+	TAILQ_FOREACH(g, &s->s_gens, g_entry)
 		n += gen_handlers(g);
+	log_info("status: generation %d, %d handlers, %lu restarts",
+	    s->s_gen ? s->s_gen->g_id : 0, n, s->s_restarts);
+	/* Each knows its own counts: the broker its jobs, handlers their
+	   connections. */
+	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
+		gen_signal(g, SIGUSR1);
 		if (g->g_broker != 0)
 			(void)kill(g->g_broker, SIGUSR1);
 	}
-	log_info("generation %d, %d handlers, %lu restarts",
-	    s->s_gen ? s->s_gen->g_id : 0, n, s->s_restarts);
 }
 
 static void

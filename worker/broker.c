@@ -231,6 +231,7 @@ broker_jobdone(struct broker *b, struct bworker *w)
 
 	TAILQ_REMOVE(&w->w_jobs, j, j_entry);
 	broker_freejob(j);
+	b->b_done++;
 	clock_now(&now);
 	if ((ns = clock_ns(&w->w_since, &now)) < 0)
 		ns = 0;
@@ -395,6 +396,19 @@ broker_flush(struct broker *b)
 }
 
 static void
+broker_status(struct broker *b)
+{
+	struct bworker	*w;
+	int		 running = 0;
+
+	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+		running += w->w_njobs;
+	log_info("jobs: %d queued, %d at workers, %llu done; workers: %d, "
+	    "%d idle", b->b_nqueued, running, b->b_done, b->b_nworkers,
+	    b->b_nidle);
+}
+
+static void
 broker_signals(struct broker *b)
 {
 	struct signalfd_siginfo	 si;
@@ -415,8 +429,7 @@ broker_signals(struct broker *b)
 			}
 			break;
 		case SIGUSR1:
-			log_info("%d jobs queued, %d workers, %d idle",
-			    b->b_nqueued, b->b_nworkers, b->b_nidle);
+			broker_status(b);
 			break;
 		}
 	}

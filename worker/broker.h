@@ -60,6 +60,7 @@ struct broker {
 	int			 b_nidle;
 	struct jobq		 b_queue;	/* waiting for a worker */
 	int			 b_nqueued;
+	unsigned long long	 b_done;	/* jobs answered or failed */
 	int			 b_stopping;	/* TERM: finish, then exit */
 	struct timespec		 b_deadline;	/* ... at the latest by */
 	long long		 b_jobns;	/* average job run time, ns */
