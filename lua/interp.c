@@ -184,6 +184,10 @@ interp_prompt(lua_State *L)
 {
 	int	 status;
 
+	if (isatty(STDIN_FILENO)) {
+		(void)printf("slua %s (%s)\n", SLUA_VERSION, LUA_NAME);
+		(void)fflush(stdout);
+	}
 	while ((status = interp_loadline(L)) != -1) {
 		if (status == 0)
 			status = interp_call(L, 0, LUA_MULTRET);

@@ -57,6 +57,16 @@ run -i '=y' "$SLUA" -i "$T/y.lua"
 check "-i after the script" 0 "> 5
 > " ""
 
+if command -v script >/dev/null; then
+	printf 'x = 6 *\n7\n=x\n' > "$T/tty.in"
+	script -qec "$SLUA" /dev/null < "$T/tty.in" > "$T/tty.out" 2>&1
+	like "$(tr -d '\r' < "$T/tty.out")" "^slua [0-9.]+ \((Lua|LuaJIT)" "on a terminal, the prompt starts with a banner"
+	like "$(tr -d '\r' < "$T/tty.out")" ">> > 42" "and reads continuation lines and =expr"
+else
+	skip "a terminal" "script(1) not installed"
+	skip "a terminal" "script(1) not installed"
+fi
+
 run "$SLUA" 'error("boom")'
 check "runtime error: exit 1" 1 ""
 is "$(head -1 "$T/err")" "slua: (command line):1: boom" "runtime error message"

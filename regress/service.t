@@ -72,7 +72,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	is "$(echo $users | tr ' ' '\n' | sort -u | tr '\n' ' ')" "nobody " "-u nobody: handlers, broker and workers run as nobody"
 	is "$(ps -o user= -p "$srv")" "root" "the supervisor keeps root"
 	is "$(curl -s "$url/u")" "/u" "and it serves"
-	like "$(cat "$T/log")" "slua: started on port $port, pid $srv" "a line on stderr at start"
+	like "$(cat "$T/log")" "slua: supervisor: started on port $port, pid $srv" "a line on stderr at start"
 	stop "$srv"
 	serve srv "$SLUA" -p "$port" -l 127.0.0.1 -H 1 "$EX/http-handler.lua" 2> "$T/log"
 	wait_port "$port"
@@ -146,7 +146,7 @@ is "$(pgrep -P "$srv" -f 'slua: broker' | wc -l)" 1 "one broker after the reload
 
 kill -USR1 "$srv"
 sleep 0.3
-like "$(cat "$T/log")" "slua: status: generation 3, 1 handlers, [0-9]+ restarts" "USR1: the supervisor's status line"
+like "$(cat "$T/log")" "slua: supervisor: status: generation 3, 1 handlers, [0-9]+ restarts" "USR1: the supervisor's status line"
 like "$(cat "$T/log")" "slua: broker: jobs: 0 queued, 0 at workers, [0-9]+ done; workers: 1, 1 idle" "USR1: the broker's jobs and workers"
 like "$(cat "$T/log")" "slua: handler: status: [0-9]+ connections served" "USR1: each handler's connections"
 

@@ -675,6 +675,7 @@ supervisor_main(struct config *cli, struct config *cf)
 	    -1)
 		fatal("signalfd");
 	setproctitle("%s", "supervisor");
+	log_setrole("supervisor");
 	log_info("started on port %d, pid %d", cf->cf_port, (int)getpid());
 
 	sup_loop(&s);
