@@ -1,5 +1,6 @@
 /* Small helpers every process uses. */
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/types.h>
 
 #include <fcntl.h>
@@ -144,6 +145,30 @@ fd_keep(int *keep, int n)
 		from = keep[i] + 1;
 	}
 	(void)close_range(from, ~0U, 0);
+}
+
+/*
+ * A parent's signals, read from a descriptor in its poll loop rather than
+ * in handlers: CHLD, TERM, INT, HUP and USR1, blocked and returned by a
+ * signalfd.  Its children unblock them in proc_child().
+ */
+int
+proc_signalfd(void)
+{
+	sigset_t	 mask;
+	int		 fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	return fd;
 }
 
 /* Point fd at /dev/null. */

@@ -12,6 +12,7 @@ long long	 clock_ns(const struct timespec *, const struct timespec *);
 void		 clock_add(struct timespec *, long long);
 void		 proc_child(const char *, pid_t);
 int		 proc_setuser(const char *);
+int		 proc_signalfd(void);
 int		 fd_devnull(int);
 void		 fd_keep(int *, int);
 

@@ -618,7 +618,6 @@ int
 supervisor_main(struct config *cli, struct config *cf)
 {
 	struct supervisor	 s;
-	sigset_t		 mask;
 	char			 hpath[PATH_MAX], wpath[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
@@ -663,17 +662,7 @@ supervisor_main(struct config *cli, struct config *cf)
 	if (s.s_pidfh != NULL && pidfile_write(s.s_pidfh) == -1)
 		log_warn("%s", cf->cf_pidfile);
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		fatal("sigprocmask");
-	if ((s.s_sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1)
-		fatal("signalfd");
+	s.s_sigfd = proc_signalfd();
 	setproctitle("%s", "supervisor");
 	log_setrole("supervisor");
 	log_info("started on port %d, pid %d", cf->cf_port, (int)getpid());

@@ -525,19 +525,7 @@ broker_poll(struct broker *b)
 static void
 broker_main(struct broker *b)
 {
-	sigset_t	 mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		fatal("sigprocmask");
-	if ((b->b_sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1)
-		fatal("signalfd");
+	b->b_sigfd = proc_signalfd();
 
 	for (;;) {
 		pool_fill(b);
