@@ -126,6 +126,28 @@ sleep 0.3
 is "$(fds)" "$before" "descriptors after 10,000 connections and 100,000 jobs: as many as before ($before)"
 stop "$srv"
 
+# Out of descriptors: accept backs off, and serves again once it can.
+port=$(free_port)
+start_slua -H 1 'print("ok " .. tostring(client.line()))'
+h=$(pgrep -P "$srv")
+if prlimit --pid "$h" --nofile="$(ls /proc/$h/fd | wc -l)": 2>/dev/null; then
+	(echo x | timeout 5 nc -q 1 127.0.0.1 "$port" > "$T/emfile") &
+	client=$!
+	sleep 0.3
+	t1=$(awk '{print $14 + $15}' /proc/$h/stat)
+	sleep 1
+	t2=$(awk '{print $14 + $15}' /proc/$h/stat)
+	ok "EMFILE: accept backs off instead of spinning ($((t2 - t1)) ticks in 1 s)" [ $((t2 - t1)) -lt 20 ]
+	n=$(grep -c "accept (pausing 100 ms): Too many open files" "$T/log")
+	ok "EMFILE: logged, at most once a second ($n lines)" [ "$n" -ge 1 ] && [ "$n" -le 3 ]
+	prlimit --pid "$h" --nofile=1024:
+	wait $client
+	is "$(cat "$T/emfile")" "ok x" "EMFILE: the waiting client is served once descriptors are free"
+else
+	for i in 1 2 3; do skip "EMFILE" "prlimit cannot lower the limit here"; done
+fi
+stop "$srv"
+
 # TLS garbage: plain text, a truncated handshake, a client that stalls.
 port=$(free_port)
 url="http://127.0.0.1:$port"

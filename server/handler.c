@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -26,6 +27,7 @@
 #include "server.h"
 #include "slualib.h"
 #include "timeout.h"
+#include "util.h"
 #include "work.h"
 
 #define HANDLER_CHUNK	"slua.handler.chunk"
@@ -93,6 +95,22 @@ handler_prepare(lua_State *L, const struct script *sc)
 	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 }
 
+/* accept(2) failed for want of resources: say so (once a second), wait. */
+static void
+handler_pause(void)
+{
+	static struct timespec	 last;
+	struct timespec		 now, pause = { 0, HANDLER_EMFILE_MS * 1000000L };
+
+	clock_now(&now);
+	if (last.tv_sec == 0 || clock_ms(&last, &now) >= 1000) {
+		log_warn("accept (pausing %d ms)", HANDLER_EMFILE_MS);
+		last = now;
+	}
+	while (nanosleep(&pause, &pause) == -1 && errno == EINTR)
+		;
+}
+
 /*
  * The next client, or -1 when a signal or a failed accept came first, or
  * the broker died (brokerfd, a pidfd, is readable then).
@@ -135,8 +153,7 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 		/* Out of descriptors: pause rather than spin on accept. */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
-			log_warn("accept");
-			(void)usleep(HANDLER_EMFILE_MS * 1000);
+			handler_pause();
 			return -1;
 		}
 		/* EAGAIN: a sibling took it; others: the client left. */
