@@ -24,7 +24,12 @@ sup=$(pidof_file "$T/pid")
 _pids="$_pids $sup"
 ok "the pidfile names a live process" kill -0 "$sup"
 is "$(tr '\0' '\n' < /proc/$sup/cmdline | head -1)" "slua: supervisor" "supervisor title"
-titles=$(for p in $(pgrep -P "$sup"); do tr '\0' '\n' < /proc/$p/cmdline | head -1; done | sort | uniq -c | awk '{print $2, $3, $1}' | tr '\n' ,)
+# A child names itself just after fork: give slow builds a moment.
+for i in $(seq 1 40); do
+	titles=$(for p in $(pgrep -P "$sup"); do tr '\0' '\n' < /proc/$p/cmdline | head -1; done | sort | uniq -c | awk '{print $2, $3, $1}' | tr '\n' ,)
+	[ "$titles" = "slua: broker 1,slua: handler 2," ] && break
+	sleep 0.05
+done
 is "$titles" "slua: broker 1,slua: handler 2," "broker and handler titles"
 broker=$(pgrep -P "$sup" -f 'slua: broker')
 is "$(tr '\0' '\n' < /proc/$(pgrep -P "$broker" | head -1)/cmdline | head -1)" "slua: worker" "worker title"
