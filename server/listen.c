@@ -72,8 +72,6 @@ listen_one(struct listener *l, const struct addrinfo *ai)
 		(void)close(fd);
 		return -1;
 	}
-	if (listen(fd, LISTEN_BACKLOG) == -1)
-		goto fail;
 	if (l->l_n == LISTEN_MAX) {
 		log_warnx("too many listening sockets");
 		(void)close(fd);
@@ -214,6 +212,24 @@ listen_open(struct listener *l, const struct config *cf)
  fail:
 	listen_close(l);
 	return -1;
+}
+
+/*
+ * Start listening.  Binding comes first, where errors can still reach the
+ * terminal; listening comes once slua has detached and written its
+ * pidfile, so whoever finds the port open finds the pid too.
+ */
+int
+listen_start(struct listener *l)
+{
+	int	 i;
+
+	for (i = 0; i < l->l_n; i++)
+		if (listen(l->l_fds[i], LISTEN_BACKLOG) == -1) {
+			log_warn("listen");
+			return -1;
+		}
+	return 0;
 }
 
 void

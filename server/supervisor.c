@@ -661,6 +661,8 @@ supervisor_main(struct config *cli, struct config *cf)
 		sup_detach();
 	if (s.s_pidfh != NULL && pidfile_write(s.s_pidfh) == -1)
 		log_warn("%s", cf->cf_pidfile);
+	if (listen_start(&s.s_listen) == -1)
+		return 1;
 
 	s.s_sigfd = proc_signalfd();
 	setproctitle("%s", "supervisor");
