@@ -22,32 +22,11 @@
 
 #include <libgearman/gearman.h>
 
+#include "benchutil.h"
+
 #define GEAR_HOST	"127.0.0.1"
 #define GEAR_FUNC	"echo"
 #define GEAR_JOB	64
-
-static long
-number(const char *s, long lo, long hi, const char *what)
-{
-	char	*end;
-	long	 n;
-
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || n < lo || n > hi)
-		errx(100, "%s: %s: must be %ld to %ld", what, s, lo, hi);
-	return n;
-}
-
-static double
-now(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		err(111, "clock_gettime");
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void *
 echo(gearman_job_st *job, void *ctx, size_t *len, gearman_return_t *ret)

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define PREFORK_MAX	64
 #define PREFORK_REQ	8192
 
@@ -43,19 +45,6 @@ onsignal(int sig)
 {
 	(void)sig;
 	quit = 1;
-}
-
-static long
-number(const char *s, long lo, long hi, const char *what)
-{
-	char	*end;
-	long	 n;
-
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || n < lo || n > hi)
-		errx(100, "%s: %s: must be %ld to %ld", what, s, lo, hi);
-	return n;
 }
 
 /* Has buf[0..len) reached the blank line that ends the request head? */

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define RELAY_MAXWORKERS	16
 #define RELAY_JOB		64	/* bytes in a job: an id and filler */
 #define COPY_DGRAM		(64 * 1024)
@@ -41,29 +43,6 @@ struct job {
 	uint64_t	 id;
 	char		 pad[RELAY_JOB - sizeof(uint64_t)];
 };
-
-static long
-number(const char *s, long lo, long hi, const char *what)
-{
-	char	*end;
-	long	 n;
-
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || n < lo || n > hi)
-		errx(100, "%s: %s: must be %ld to %ld", what, s, lo, hi);
-	return n;
-}
-
-static double
-now(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		err(111, "clock_gettime");
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 pair(int sv[2])

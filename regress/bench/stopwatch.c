@@ -25,27 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static long
-number(const char *s, long lo, long hi, const char *what)
-{
-	char	*end;
-	long	 n;
-
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || n < lo || n > hi)
-		errx(100, "%s: %s: must be %ld to %ld", what, s, lo, hi);
-	return n;
-}
+#include "benchutil.h"
 
 static double
 now_us(void)
 {
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		err(111, "clock_gettime");
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+	return now() * 1e6;
 }
 
 static int
