@@ -4,6 +4,7 @@
  * lines from different processes never interleave.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,25 @@ vlog_errno(int pri, int saved, const char *fmt, va_list ap)
 	}
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	logit(pri, "%s: %s", msg, strerror(saved));
+}
+
+/*
+ * A line a script wrote to standard error (eprint): to syslog when
+ * detached, as a notice naming the role; returns -1 when not detached,
+ * for the caller to write it to stderr itself.
+ */
+int
+log_script(const char *buf, size_t len)
+{
+	if (!log_to_syslog)
+		return -1;
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > INT_MAX)
+		len = INT_MAX;
+	syslog(LOG_NOTICE, "%s%s%.*s", log_procrole ? log_procrole : "",
+	    log_procrole ? ": " : "", (int)len, buf);
+	return 0;
 }
 
 void

@@ -7,12 +7,14 @@
 #define SLUA_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void	log_init(int verbose);
 void	log_syslog(void);
 void	log_setrole(const char *role);
 const char *log_role(void);
 int	log_verbose(void);
+int	log_script(const char *, size_t);
 
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -2,13 +2,14 @@
  * print and eprint: Lua's print, except that each call writes its whole
  * line at once, so lines from different processes never interleave.
  * print goes through a writer that the handler can point at its client;
- * eprint always goes to standard error.
+ * eprint goes to standard error, or to syslog once slua is a daemon.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "slualib.h"
 
 static int	 print_stdout(void *, const char *, size_t);
@@ -58,6 +59,9 @@ static int
 print_stderr(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
+	/* A daemon's standard error is /dev/null: its eprint goes to syslog. */
+	if (log_script(buf, len) == 0)
+		return 0;
 	if (fflush(stderr) == EOF)
 		return -1;
 	return print_fdwrite(STDERR_FILENO, buf, len);
