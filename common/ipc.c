@@ -3,6 +3,7 @@
  * Sockets are non-blocking everywhere; whoever needs to wait polls.
  */
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -523,21 +524,65 @@ ipc_memfd_put(int *spare, const char *data, size_t len)
 	return -1;
 }
 
-/* The len bytes of a memfd, mapped; NULL on failure. */
-void *
+/*
+ * The mappings of the memfds a process reads.  The same few memfds come
+ * back again and again (see lua/work.c), so a mapping is kept, by inode,
+ * and reused: mapping 16 MiB anew costs as much as copying it.
+ */
+#define IPC_MAPS	4
+#define IPC_MAPMAX	(32 * 1024 * 1024)
+
+static struct ipc_map {
+	dev_t	 m_dev;
+	ino_t	 m_ino;
+	void	*m_addr;
+	size_t	 m_len;
+} ipc_maps[IPC_MAPS];
+static int	 ipc_mapnext;
+
+/* The first len bytes of a memfd, mapped; NULL on failure. */
+const void *
 ipc_memfd_map(int fd, size_t len)
 {
-	void	*p;
+	struct stat	 st;
+	struct ipc_map	*m;
+	void		*p;
+	int		 i;
 
-	if (len == 0)
+	if (len == 0 || fstat(fd, &st) == -1)
 		return NULL;
+	for (i = 0; i < IPC_MAPS; i++) {
+		m = &ipc_maps[i];
+		if (m->m_addr != NULL && m->m_dev == st.st_dev &&
+		    m->m_ino == st.st_ino && m->m_len >= len)
+			return m->m_addr;
+	}
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Keeping a mapping keeps its pages: only moderate ones are kept. */
+	if (len > IPC_MAPMAX)
+		return p;
+	m = &ipc_maps[ipc_mapnext];
+	ipc_mapnext = (ipc_mapnext + 1) % IPC_MAPS;
+	if (m->m_addr != NULL)
+		(void)munmap(m->m_addr, m->m_len);
+	m->m_dev = st.st_dev;
+	m->m_ino = st.st_ino;
+	m->m_addr = p;
+	m->m_len = len;
+	return p;
 }
 
+/* Done with a mapping: it goes unless it is kept for next time. */
 void
-ipc_memfd_unmap(void *p, size_t len)
+ipc_memfd_unmap(const void *p, size_t len)
 {
+	int	 i;
+
+	for (i = 0; i < IPC_MAPS; i++)
+		if (ipc_maps[i].m_addr == p)
+			return;
 	if (p != NULL)
-		(void)munmap(p, len);
+		(void)munmap((void *)p, len);
 }

@@ -139,7 +139,7 @@ int	ipc_batch_read(struct ipc_batch *, int, int);
 void	ipc_in_feed(struct ipc_in *, struct ipc_batch *, int);
 void	ipc_in_clear(struct ipc_in *);
 int	ipc_memfd_put(int *, const char *, size_t);
-void	*ipc_memfd_map(int, size_t);
-void	ipc_memfd_unmap(void *, size_t);
+const void *ipc_memfd_map(int, size_t);
+void	ipc_memfd_unmap(const void *, size_t);
 
 #endif

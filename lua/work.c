@@ -60,7 +60,7 @@ work_worker_init(int fd, size_t max, int jobtimeout, int grace)
 void
 work_pushpayload(lua_State *L, int fd, const char *data, size_t len)
 {
-	void	*p;
+	const void	*p;
 
 	if (fd == -1) {
 		lua_pushlstring(L, data, len);
