@@ -143,7 +143,7 @@ check_roundtrip(struct fuzz *f, const struct ipc_msg *msg)
 {
 	const struct expect	*e;
 	const char		*data = msg->m_data;
-	void			*map = NULL;
+	const void		*map = NULL;
 
 	check_raw(f, msg);
 	/* Those over the limit are dropped on the way in. */
