@@ -429,9 +429,10 @@ config_args(struct config *cf, int argc, char **argv)
 
 /*
  * Once the config file has been read: -l names listen addresses when
- * there is a port to listen on, modules otherwise.
+ * there is a port to listen on, modules otherwise.  -1 (logged) when
+ * addresses are given but no port.
  */
-void
+int
 config_resolve(struct config *cf)
 {
 	int	 i;
@@ -448,8 +449,9 @@ config_resolve(struct config *cf)
 		cf->cf_npre = n;
 	} else if (cf->cf_nlisten > 0) {
 		log_warnx("--listen needs --port");
-		exit(EXIT_USAGE);
+		return -1;
 	}
+	return 0;
 }
 
 #define MERGE(f, unset) do {				\

@@ -71,7 +71,7 @@ void	config_merge(struct config *, const struct config *);
 int	config_file(struct config *, const char *, int);
 void	config_file_free(void);
 int	config_args(struct config *, int, char **);
-void	config_resolve(struct config *);
+int	config_resolve(struct config *);
 void	config_defaults(struct config *);
 void	usage(void) __attribute__((noreturn));
 

@@ -61,7 +61,10 @@ main(int argc, char *argv[])
 		if (config_file(&cf, CONFIG_DEFAULT_FILE, 0) == -1)
 			return 1;
 	}
-	config_resolve(&cf);
+	if (config_resolve(&cf) == -1) {
+		config_file_free();
+		return EXIT_USAGE;
+	}
 	log_init(cf.cf_verbose);
 
 	/* A peer that goes away is an error to report, never a signal. */

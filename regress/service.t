@@ -163,6 +163,18 @@ like "$(cat "$T/log")" "reload failed: still running generation" "and logs why"
 like "$(cat "$T/log")" "v.lua:2: 'end' expected" "naming the error"
 stop "$srv"
 
+# A reloaded config that no longer names a port: the reload fails, the
+# running generation goes on.
+printf 'port = %s\nhandler = "%s"\n' "$port" "$EX/http-handler.lua" > "$T/p.conf"
+serve srv "$SLUA" -f "$T/p.conf" --listen 127.0.0.1 -H 1 2> "$T/log"
+wait_port "$port"
+printf 'handler = "%s"\n' "$EX/http-handler.lua" > "$T/p.conf"
+kill -HUP "$srv"
+sleep 0.3
+is "$(curl -s "$url/kept")" "hello /kept" "HUP with a config without a port keeps serving"
+like "$(cat "$T/log")" "supervisor: --listen needs --port" "and says why"
+stop "$srv"
+
 # The LSB init script, on a temporary pidfile.
 init="$TOP/rc.d/slua.init"
 export DAEMON="$SLUA" CONFIG="$T/slua.conf" PIDFILE="$T/init.pid"

@@ -425,7 +425,8 @@ sup_config(const struct config *cli, struct config *cf)
 			return -1;
 	} else if (config_file(cf, CONFIG_DEFAULT_FILE, 0) == -1)
 		return -1;
-	config_resolve(cf);
+	if (config_resolve(cf) == -1)
+		return -1;
 	config_defaults(cf);
 	return 0;
 }
