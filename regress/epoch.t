@@ -1,5 +1,6 @@
 # string.epoch: strptime to a UNIX timestamp.
 . "$(dirname "$0")/lib.sh"
+plan 16
 
 run "$SLUA" 'print(string.epoch("2024-01-02 03:04:05", "%Y-%m-%d %H:%M:%S"))'
 check "a date and time, as UTC" 0 "1704164645" ""

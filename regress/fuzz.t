@@ -6,14 +6,16 @@
 . "$(dirname "$0")/lib.sh"
 
 BUILD=$(dirname "$SLUA")
+# One test point for each seed, and one for each crash below.
+plan $(($(find "$REGRESS/fuzz/corpus" -type f ! -name 'crash-*' | wc -l) + 1))
 for name in json ipc line config; do
 	bin=$BUILD/replay_$name
-	if [ ! -x "$bin" ]; then
-		skip "fuzz_$name inputs" "no $bin (make regress builds it)"
-		continue
-	fi
 	for f in "$REGRESS/fuzz/corpus/$name"/*; do
 		case $f in */crash-*) continue ;; esac
+		if [ ! -x "$bin" ]; then
+			skip "fuzz_$name: $(basename "$f")" "no $bin (make regress builds it)"
+			continue
+		fi
 		run "$bin" "$f"
 		check "fuzz_$name: $(basename "$f")" 0
 	done

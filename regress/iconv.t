@@ -1,5 +1,6 @@
 # string.iconv: character set conversion.
 . "$(dirname "$0")/lib.sh"
+plan 22
 
 run "$SLUA" 'print(string.iconv("caf\233", "ISO-8859-1", "UTF-8"))'
 check "Latin-1 to UTF-8" 0 "café" ""

@@ -1,5 +1,6 @@
 # json.encode and json.decode.
 . "$(dirname "$0")/lib.sh"
+plan 81
 
 # Decode s and print the result re-encoded, or the error.
 dec() {

@@ -1,16 +1,33 @@
-# The regress harness: sourced by every regress/*.t, which prints TAP.
+# The regress harness: sourced by every regress/*.t, which prints TAP on
+# descriptor 3 (run.sh keeps it apart from what servers and commands print,
+# which goes to standard error, the file's log).
 #
-#   run [-i input] [-t secs] cmd...	run cmd; leaves $T/out, $T/err, $rc
+#   plan n				the number of test points this file has;
+#					done_testing fails when another number ran
+#   run [-i input] [-t secs] cmd...	run cmd, bounded; leaves $T/out, $T/err,
+#					$rc; whatever it leaves running is killed
+#					and is a failure
 #   check desc rc [stdout [stderr]]	compare the last run exactly; a
 #					non-empty text is one line or more,
 #					each ending in a newline
-#   is got expected desc, like got regex desc, ok desc cmd...
+#   is got expected desc, like got regex desc
+#   ok desc 'condition'			one shell condition, evaluated whole
 #   skip desc why			a test that cannot run here
+#   wait_for secs 'condition'		poll until the condition holds; false
+#					once secs have passed
 #   free_port				print a free loopback TCP port
-#   serve pidvar cmd...			start a server in the background
+#   serve pidvar cmd...			start a server in a process group of
+#					its own, in the background
+#   adopt pid				a server that detached itself (-d):
+#					ended with the others at exit
 #   wait_port port			wait until 127.0.0.1:port accepts
-#   stop pid				TERM, then KILL, a server we started
-#   done_testing			print the plan; exit non-zero on failure
+#   stop pid [desc]			TERM a slua we started; a test point:
+#					it exits 0, and nothing of its process
+#					group is left
+#   halt pid				end a helper server (socat, inetd) and
+#					its group; not a test point
+#   done_testing			compare with the plan; exit non-zero on
+#					failure
 #
 # $SLUA is the binary under test; $T a private directory, removed at exit.
 
@@ -20,22 +37,48 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/slua-regress.XXXXXX")
 REGRESS=$(cd "$(dirname "$0")" && pwd)
 _n=0
 _failed=0
+_plan=""
 _pids=""
+
+# TAP goes to descriptor 3; run alone (bash x.t) it is the terminal.
+if ! { true >&3; } 2>/dev/null; then exec 3>&1; fi
+exec 1>&2
 
 _cleanup() {
 	for p in $_pids; do
+		kill -KILL -- "-$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
 	rm -rf "$T"
 }
 trap _cleanup EXIT
 
-_pass() { _n=$((_n + 1)); echo "ok $_n - $1"; }
+_pass() { _n=$((_n + 1)); echo "ok $_n - $1" >&3; }
 _fail() {
 	_n=$((_n + 1)); _failed=$((_failed + 1))
-	echo "not ok $_n - $1"
+	echo "not ok $_n - $1" >&3
 	shift
-	for line in "$@"; do printf '#   %s\n' "$line"; done
+	for line in "$@"; do printf '#   %s\n' "$line" >&3; done
+}
+diag() { printf '# %s\n' "$*" >&3; }
+
+plan() {
+	_plan=$1
+	echo "1..$1" >&3
+}
+
+# A group's members, but for zombies waiting for their reaper.
+_members() {
+	ps -o pid=,stat= -g "$1" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
+}
+
+# Wait for a process group to empty; kill what is still there.  Prints
+# what had to be killed.
+_reap_group() {	# pgid secs
+	if wait_for "$2" '[ -z "$(_members "$1")" ]'; then return 0; fi
+	_left=$(_members "$1" | tr '\n' ' ')
+	kill -KILL -- "-$1" 2>/dev/null
+	echo "$_left"
 }
 
 run() {
@@ -48,8 +91,16 @@ run() {
 		*) break ;;
 		esac
 	done
-	timeout -k 2 "$_secs" "$@" < "$_input" > "$T/out" 2> "$T/err"
+	# timeout leads a process group of its own: what the command leaves
+	# behind is found there.
+	timeout -k 2 "$_secs" "$@" < "$_input" > "$T/out" 2> "$T/err" 3>&- &
+	_tpid=$!
+	wait "$_tpid"
 	rc=$?
+	_left=$(_reap_group "$_tpid" 3)
+	if [ -n "$_left" ]; then
+		_fail "$1 ${2:-} left processes behind" "pids: $_left"
+	fi
 }
 
 _text() {
@@ -94,13 +145,29 @@ like() {
 		_fail "$3" "got:      $1" "expected: /$2/"; fi
 }
 
+# One condition string, so that `ok d [ a ] && [ b ]` cannot record only
+# its first part: that spelling is a failure of its own.
 ok() {
-	_desc=$1; shift
-	if "$@"; then _pass "$_desc"; else _fail "$_desc" "failed: $*"; fi
+	if [ $# -ne 2 ]; then
+		_fail "$1" "ok takes one condition string, got $(($# - 1)) words"
+		return 1
+	fi
+	if eval "$2"; then _pass "$1"; return 0; fi
+	_fail "$1" "failed: $2"
+	return 1
 }
 
 skip() {
-	_n=$((_n + 1)); echo "ok $_n - $1 # SKIP $2"
+	_n=$((_n + 1)); echo "ok $_n - $1 # SKIP $2" >&3
+}
+
+wait_for() {	# secs condition
+	_end=$(($(date +%s%N) + $1 * 1000000000))
+	while :; do
+		if eval "$2"; then return 0; fi
+		[ "$(date +%s%N)" -lt "$_end" ] || return 1
+		sleep 0.02
+	done
 }
 
 free_port() {
@@ -112,39 +179,66 @@ free_port() {
 	done
 }
 
+# setsid makes the server the leader of a group of its own (it does not
+# fork: a background job of a script leads no group), so stop and the exit
+# trap end everything it started.
 serve() {
 	_var=$1; shift
-	"$@" &
+	setsid "$@" 3>&- &
 	_pid=$!
 	_pids="$_pids $_pid"
 	eval "$_var=$_pid"
 }
 
+adopt() { _pids="$_pids $1"; }
+
 wait_port() {
-	_i=0
-	while [ $_i -lt 100 ]; do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	return 1
+	wait_for 5 "(exec 4<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
 }
 
-stop() {
-	kill -TERM "$1" 2>/dev/null || return 0
-	_i=0
-	while kill -0 "$1" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-	done
+_gone() { ! kill -0 "$1" 2>/dev/null || [ -z "$(_members "$1")" ]; }
+
+stop() {	# pid [desc]
+	_desc=${2:-"the server $1 stops on TERM"}
+	_status=""
+	if ! kill -TERM "$1" 2>/dev/null; then
+		_fail "$_desc" "it was not running"
+		return 1
+	fi
+	if wait_for 15 "_gone $1"; then
+		wait "$1" 2>/dev/null
+		_status=$?
+	fi
+	_left=$(_reap_group "$1" 5)
 	kill -KILL "$1" 2>/dev/null
+	if [ -z "$_status" ]; then
+		_fail "$_desc" "still running 15 s after TERM"
+	elif [ -n "$_left" ]; then
+		_fail "$_desc" "exit status $_status" "left behind: $_left"
+	elif [ "$_status" != 0 ] && [ "$_status" != 127 ]; then
+		# 127: not our child (it detached); its status is not ours.
+		_fail "$_desc" "exit status $_status, expected 0"
+	else
+		_pass "$_desc"
+	fi
+}
+
+halt() {
+	kill -TERM -- "-$1" 2>/dev/null
+	_reap_group "$1" 5 > /dev/null
 	wait "$1" 2>/dev/null
 	return 0
 }
 
 done_testing() {
-	echo "1..$_n"
+	if [ -z "$_plan" ]; then
+		echo "1..$_n" >&3
+		diag "no plan: $_n test points ran"
+		exit 1
+	fi
+	if [ "$_n" != "$_plan" ]; then
+		diag "planned $_plan test points, ran $_n"
+		exit 1
+	fi
 	[ "$_failed" -eq 0 ]
 }

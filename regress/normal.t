@@ -1,5 +1,6 @@
 # Normal mode: slua as a stand-alone Lua interpreter.
 . "$(dirname "$0")/lib.sh"
+plan 46
 
 run "$SLUA" 'print("hi")'
 check "inline code" 0 "hi" ""

@@ -1,5 +1,6 @@
 # string.pcrematch: PCRE2 matching.
 . "$(dirname "$0")/lib.sh"
+plan 31
 
 run "$SLUA" 'print(string.pcrematch("hello world", [[(\w+) (\w+)]]))'
 check "whole match, then the captures" 0 "hello world	hello	world" ""
