@@ -29,6 +29,15 @@
 #   done_testing			compare with the plan; exit non-zero on
 #					failure
 #
+# For slua servers:
+#
+#   start_slua args...			slua -p $port -l 127.0.0.1 args, its
+#					pid in $srv, its stderr in $T/log; waits
+#					for the port
+#   procs pid role			the pids of pid's descendants titled
+#					"slua: role", one a line
+#   alive pid				running, and not a zombie
+#
 # $SLUA is the binary under test; $T a private directory, removed at exit.
 
 set -u
@@ -228,6 +237,24 @@ halt() {
 	_reap_group "$1" 5 > /dev/null
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+start_slua() {
+	serve srv "$SLUA" -p "$port" -l 127.0.0.1 "$@" 2> "$T/log"
+	wait_port "$port" || diag "the server did not start: $(tail -3 "$T/log")"
+}
+
+procs() {	# pid role
+	for _c in $(pgrep -P "$1"); do
+		if [ "$(tr '\0' '\n' < "/proc/$_c/cmdline" 2>/dev/null | head -1)" = "slua: $2" ]; then
+			echo "$_c"
+		fi
+		procs "$_c" "$2"
+	done
+}
+
+alive() {
+	[ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
 done_testing() {
