@@ -47,6 +47,11 @@ enum ipc_type {
 			   the worker's current job */
 	IPC_STATS,	/* any -> broker: asks; broker -> any: struct
 			   ipc_stats as the payload */
+	IPC_READY,	/* worker -> broker: my script reached its first
+			   work.accept(); no payload */
+	IPC_STARTFAIL,	/* worker -> broker: my script failed before its
+			   first work.accept(), and I exit; the payload is
+			   the Lua error */
 };
 
 #define IPC_F_MORE	0x0001	/* another fragment follows */

@@ -112,6 +112,8 @@ proc_child(const char *role, pid_t parent)
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGPIPE)
 			(void)signal(sig, SIG_DFL);
+	/* A status asked for before the child can give it is not fatal. */
+	(void)signal(SIGUSR1, SIG_IGN);
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
 		fatal("sigprocmask");

@@ -9,6 +9,9 @@
  *		period later, calls the caller's last resort, which must be
  *		async-signal-safe and not return.
  *	flush	batched output has waited long enough: the hook sends it.
+ *	status	USR1 asks for a status line: the hook logs it, or the wait
+ *		the signal interrupted does (timeout_status_run()), so a
+ *		busy process answers as soon as an idle one.
  */
 #include <sys/time.h>
 
@@ -34,6 +37,10 @@ static void			(*fl_fn)(lua_State *);
 static struct timespec		 fl_at;
 static volatile sig_atomic_t	 fl_armed;
 static volatile sig_atomic_t	 fl_due;
+
+/* The status line. */
+static void			(*st_fn)(void);
+static volatile sig_atomic_t	 st_due;
 
 static void
 tmo_add(struct timespec *ts, long ms)
@@ -82,6 +89,15 @@ static void
 tmo_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
+	if (st_due) {
+		st_due = 0;
+		if (!lim_stage && !fl_due) {
+			lua_sethook(L, NULL, 0, 0);
+			tmo_installed = 0;
+		}
+		if (st_fn != NULL)
+			st_fn();
+	}
 	if (fl_due) {
 		fl_due = 0;
 		if (!lim_stage) {
@@ -148,6 +164,7 @@ tmo_init(lua_State *L)
 	sa.sa_handler = tmo_alarm;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR1);
 	(void)sigaction(SIGALRM, &sa, NULL);
 	done = 1;
 }
@@ -166,6 +183,7 @@ timeout_arm(lua_State *L, int secs, int grace, const char *msg,
 		return;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGALRM);
+	sigaddset(&mask, SIGUSR1);
 	(void)sigprocmask(SIG_BLOCK, &mask, &old);
 	tmo_init(L);
 	lim_msg = msg;
@@ -189,13 +207,14 @@ timeout_disarm(void)
 		return;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGALRM);
+	sigaddset(&mask, SIGUSR1);
 	(void)sigprocmask(SIG_BLOCK, &mask, &old);
 	if (lim_armed || lim_stage) {
 		lim_armed = 0;
 		lim_stage = 0;
 		tmo_schedule();
 	}
-	if (tmo_installed && tmo_L != NULL && !fl_due) {
+	if (tmo_installed && tmo_L != NULL && !fl_due && !st_due) {
 		lua_sethook(tmo_L, NULL, 0, 0);
 		tmo_installed = 0;
 	}
@@ -212,10 +231,11 @@ timeout_release(lua_State *L)
 		return;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGALRM);
+	sigaddset(&mask, SIGUSR1);
 	(void)sigprocmask(SIG_BLOCK, &mask, &old);
 	lim_armed = lim_stage = 0;
 	fl_armed = fl_due = 0;
-	tmo_L = NULL;
+	tmo_L = NULL;	/* a status asked for now waits for the next state */
 	tmo_installed = 0;
 	tmo_schedule();
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
@@ -241,6 +261,7 @@ timeout_flush(lua_State *L, long ms, void (*fn)(lua_State *))
 		return;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGALRM);
+	sigaddset(&mask, SIGUSR1);
 	(void)sigprocmask(SIG_BLOCK, &mask, &old);
 	tmo_init(L);
 	fl_fn = fn;
@@ -248,4 +269,58 @@ timeout_flush(lua_State *L, long ms, void (*fn)(lua_State *))
 	fl_armed = 1;
 	tmo_schedule();
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* L runs now: a status asked for is logged at its next instruction. */
+void
+timeout_state(lua_State *L)
+{
+	sigset_t	 mask, old;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGALRM);
+	sigaddset(&mask, SIGUSR1);
+	(void)sigprocmask(SIG_BLOCK, &mask, &old);
+	tmo_init(L);
+	if (st_due)
+		tmo_install();
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void
+tmo_usr1(int sig)
+{
+	(void)sig;
+	st_due = 1;
+	tmo_install();
+}
+
+/*
+ * USR1 calls fn, which logs the process's status, outside the signal
+ * handler: in the hook, or in timeout_status_run().  SA_RESTART keeps the
+ * script's reads whole; poll(2), where slua waits, returns EINTR anyway.
+ */
+void
+timeout_status(void (*fn)(void))
+{
+	struct sigaction	 sa;
+
+	st_fn = fn;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tmo_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGALRM);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* For a wait that a signal interrupted: log the status asked for. */
+void
+timeout_status_run(void)
+{
+	if (!st_due)
+		return;
+	st_due = 0;
+	if (st_fn != NULL)
+		st_fn();
 }

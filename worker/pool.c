@@ -1,9 +1,10 @@
 /*
  * The worker pool: the broker forks its workers, so it learns of a death
- * first-hand (SIGCHLD) and knows which job died with the worker.  Such a job
- * is run once more on another worker; a job that kills two workers fails.
- * Workers that die right after they start, before any job, are restarted
- * with a growing back-off, so a broken script cannot make the pool spin.
+ * first-hand (SIGCHLD).  What becomes of the dead worker's jobs is told at
+ * the top of worker/broker.c.  Workers that die before their script
+ * reaches accept() are restarted with a growing back-off, so a broken
+ * script cannot make the pool spin; POOL_STARTFAILS of them in a row fail
+ * the queue.
  */
 #include <sys/wait.h>
 
@@ -23,6 +24,7 @@
 #define POOL_BACKOFF_MS	100
 #define POOL_MAXBACK_MS	10000
 #define POOL_KILLS	2	/* workers a job may kill before it fails */
+#define POOL_STARTFAILS	3	/* workers in a row that cannot start */
 
 void
 pool_idle(struct broker *b, struct bworker *w)
@@ -123,7 +125,7 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	if (++j->j_kills < POOL_KILLS) {
 		log_warnx("job %llu lost its worker (%s): running it again",
 		    (unsigned long long)j->j_hdr.h_id, how);
-		broker_enqueue(b, j, 1);
+		broker_quarantine(b, j);
 		return;
 	}
 	n = snprintf(msg, sizeof(msg), "job failed: %d workers died running "
@@ -132,37 +134,61 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	    (unsigned long long)j->j_hdr.h_id, j->j_kills);
 	broker_reply(b, j, IPC_ERROR, 0, msg, n > 0 ? (size_t)n : 0);
 	broker_freejob(j);
+	b->b_done++;
 }
 
 /*
- * A dead worker's jobs: the one it was running counts the death against
- * it; the ones it held but had not started go back to the front of the
- * queue as they were.
+ * A dead worker's unanswered jobs (all it answered has been read).  Alone
+ * at a worker that ran it, a job is charged the death; several are not
+ * told apart but go to quarantine, each to run alone.  A worker that never
+ * started its script, said it exits, or was killed for a deadline, ran
+ * none of them: they go back to the queue as they were.
  */
 static void
 pool_jobsback(struct broker *b, struct bworker *w, const char *how)
 {
-	struct job	*j, *running;
+	struct job	*j;
+	int		 innocent = !w->w_ready || w->w_exiting;
 
-	if ((running = TAILQ_FIRST(&w->w_jobs)) == NULL) {
+	if (w->w_njobs == 0) {
 		if (!w->w_exiting) {
 			TAILQ_REMOVE(&b->b_idle, w, w_idle);
 			b->b_nidle--;
 		}
 		return;
 	}
-	/* A worker that said it exits had finished its last job. */
-	if (w->w_exiting)
-		running = NULL;
-	else
-		TAILQ_REMOVE(&w->w_jobs, running, j_entry);
+	if (w->w_njobs == 1 && !innocent) {
+		j = TAILQ_FIRST(&w->w_jobs);
+		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
+		w->w_njobs = 0;
+		pool_jobdied(b, j, how);
+		return;
+	}
 	while ((j = TAILQ_LAST(&w->w_jobs, jobq)) != NULL) {
 		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-		broker_enqueue(b, j, 1);
+		if (innocent && !j->j_alone)
+			broker_enqueue(b, j, 1);
+		else
+			broker_quarantine(b, j);
 	}
 	w->w_njobs = 0;
-	if (running != NULL)
-		pool_jobdied(b, running, how);
+}
+
+/*
+ * A worker died before its script reached accept(): one more in a row.
+ * Enough of them fail the queue until one starts.
+ */
+static void
+pool_startfailed(struct broker *b, struct bworker *w, const char *how)
+{
+	if (!w->w_startfail)
+		(void)snprintf(b->b_starterr, sizeof(b->b_starterr), "%s",
+		    how);
+	if (++b->b_startfails < POOL_STARTFAILS || b->b_broken)
+		return;
+	b->b_broken = 1;
+	log_warnx("workers cannot start (%s): jobs fail until one does",
+	    b->b_starterr);
 }
 
 static void
@@ -189,7 +215,10 @@ pool_died(struct broker *b, struct bworker *w, int status)
 
 	clock_now(&now);
 	/* Killed from outside (SIGKILL, the OOM killer) is no crash loop. */
-	if (w->w_ran == 0 && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS &&
+	if (!w->w_ready && !b->b_stopping &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+		pool_startfailed(b, w, how);
+	if (!w->w_ready && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS &&
 	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		b->b_backoff = b->b_backoff ? b->b_backoff * 2 :
 		    POOL_BACKOFF_MS;
