@@ -72,11 +72,14 @@ static void	broker_answer(struct broker *, struct job *, int, int,
 static void	broker_main(struct broker *) __attribute__((noreturn));
 
 /*
- * Fork the broker; fds are the broker's ends of the handler slots.
- * Returns its pid in the parent.
+ * Fork the broker; fds are the broker's ends of the handler slots.  When
+ * readyfd is not -1, the broker writes there "ready" once a worker has
+ * reached work.accept(), or why workers cannot start, and closes it: a
+ * reload waits for that (server/gen.c).  Returns its pid in the parent.
  */
 pid_t
-broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
+broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
+    int readyfd)
 {
 	struct broker	 b;
 	pid_t		 parent = getpid(), pid;
@@ -89,11 +92,14 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
-	if ((keep = reallocarray(NULL, nfds, sizeof(*keep))) == NULL)
+	if ((keep = reallocarray(NULL, nfds + 1, sizeof(*keep))) == NULL)
 		fatal("broker");
 	memcpy(keep, fds, nfds * sizeof(*keep));
-	fd_keep(keep, nfds);
+	if (readyfd != -1)
+		keep[nfds] = readyfd;
+	fd_keep(keep, nfds + (readyfd != -1));
 	free(keep);
+	b.b_readyfd = readyfd;
 	b.b_cf = cf;
 	b.b_script = sc;
 	b.b_nslots = nfds;
@@ -178,6 +184,18 @@ broker_fail(struct broker *b, struct job *j, const char *msg)
 	broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
 	broker_freejob(j);
 	b->b_done++;
+}
+
+/* Tell the supervisor, once, whether workers start. */
+void
+broker_tell(struct broker *b, const char *what)
+{
+	if (b->b_readyfd == -1)
+		return;
+	if (write(b->b_readyfd, what, strlen(what)) == -1)
+		log_warn("to the supervisor");
+	(void)close(b->b_readyfd);
+	b->b_readyfd = -1;
 }
 
 /* Workers cannot start: every queued job fails, saying why. */
@@ -454,6 +472,7 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	case IPC_READY:
 		w->w_ready = 1;
 		b->b_startfails = 0;
+		broker_tell(b, "ready");
 		if (b->b_broken) {
 			b->b_broken = 0;
 			log_info("a worker started: jobs run again");

@@ -92,10 +92,13 @@ struct broker {
 	int			 b_startfails;	/* workers in a row that died
 						   before accept() */
 	int			 b_broken;	/* ... enough: jobs fail */
+	int			 b_readyfd;	/* to the supervisor: "ready"
+						   or why not, once; or -1 */
 	char			 b_starterr[1024]; /* the last one's why */
 };
 
-pid_t	broker_start(struct config *, const struct script *, int *, int);
+pid_t	broker_start(struct config *, const struct script *, int *, int, int);
+void	broker_tell(struct broker *, const char *);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
 void	broker_enqueue(struct broker *, struct job *, int);

@@ -189,6 +189,7 @@ pool_startfailed(struct broker *b, struct bworker *w, const char *how)
 	b->b_broken = 1;
 	log_warnx("workers cannot start (%s): jobs fail until one does",
 	    b->b_starterr);
+	broker_tell(b, b->b_starterr);
 }
 
 static void
