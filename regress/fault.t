@@ -1,87 +1,171 @@
 # Faults: processes killed with SIGKILL, clients that vanish.
 . "$(dirname "$0")/lib.sh"
+plan 21
 
-EX="$REGRESS/../conf/examples"
 port=$(free_port)
 url="http://127.0.0.1:$port"
-worker='while true do work.answer("job " .. work.accept()) end'
 
-start_slua() {
-	serve srv "$SLUA" -p "$port" -l 127.0.0.1 "$@" 2> "$T/log"
-	wait_port "$port" || echo "# server did not start"
-}
-children() {	# role: pids of the server's processes in that role
-	for p in $(pgrep -P "$srv") $(pgrep -P "$(pgrep -P "$srv" -f 'slua: broker' | head -1)" 2>/dev/null); do
-		if tr '\0' '\n' < /proc/$p/cmdline 2>/dev/null | head -1 | grep -qx "slua: $1"; then
-			echo "$p"
-		fi
-	done
-}
-alive() {	# pid: running, not a zombie waiting for its reaper
-	[ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
-}
-urls() {	# n: a curl config for n requests
-	: > "$T/urls"
-	for i in $(seq 1 "$1"); do echo "url = \"$url/$i\""; done > "$T/urls"
+# The tests' own handler and worker, with no fallback: every request
+# submits its path as a job and answers what collect gave, "job <path>" or
+# "failed <path>: <reason>".  The handler marks each job it submitted
+# ("sub <path>") and the worker each job it runs ("run <path>") in
+# $T/marks.  A job under /slow/ takes 5 s, any other 20 ms (so the broker
+# hands a busy worker no more jobs).
+: > "$T/marks"
+cat > "$T/handler.lua" <<LUA
+local req = client.line()
+if not req then return end
+local path = req:match("^GET (%S+)") or "?"
+repeat local h = client.line() until h == nil or h == ""
+local body, err
+local id, e = work.submit(path)
+if id then
+  local f = io.open("$T/marks", "a") f:write("sub ", path, "\n") f:close()
+  body, err = work.collect()
+else
+  err = e
+end
+if body == nil then body = "failed " .. path .. ": " .. tostring(err) end
+client.write("HTTP/1.0 200 OK\r\nContent-Length: " .. #body + 1 ..
+  "\r\nConnection: close\r\n\r\n" .. body .. "\n")
+LUA
+cat > "$T/worker.lua" <<LUA
+while true do
+  local j = work.accept()
+  local f = io.open("$T/marks", "a") f:write("run ", j, "\n") f:close()
+  os.usleep(j:match("^/slow/") and 5000000 or 20000)
+  work.answer("job " .. j)
+end
+LUA
+
+urls() {	# name n: a curl config for $url/name/1..n, each body in $T/name/i
+	mkdir -p "$T/$1"
+	for i in $(seq 1 "$2"); do
+		printf 'url = "%s/%s/%d"\noutput = "%s/%s/%d"\n' \
+		    "$url" "$1" "$i" "$T" "$1" "$i"
+	done > "$T/$1.urls"
 }
 
-# The broker killed under load: outstanding jobs fail, new ones work.
-start_slua -H 2 -W 2 "$EX/http-handler.lua" "$worker"
-urls 600
-curl -s --parallel --parallel-max 8 -K "$T/urls" > "$T/bodies" 2>/dev/null &
+finish() {	# pid secs: wait for a background job, bounded; its status in $rc
+	wait_for "$2" "! alive $1" || kill -KILL "$1" 2>/dev/null
+	wait "$1"
+	rc=$?
+}
+
+# With both slow jobs at the workers: print every job in flight, the slow
+# ones and those submitted that no worker took.
+inflight() {
+	awk '$1 == "sub" { s[$2] = 1 } $1 == "run" { r[$2] = 1 }
+	    END {
+		if (!r["/slow/1"] || !r["/slow/2"] || !s["/slow/1"] || !s["/slow/2"])
+			exit
+		for (p in s) if (p ~ /^\/slow\// || !(p in r)) print p
+	    }' "$T/marks" | sort
+}
+
+# The broker killed under load, with jobs known to be in flight: both
+# workers run a slow job and other jobs wait behind them.  Each of those
+# fails with "broker died", every request gets its answer or that failure,
+# and new jobs work.
+start_slua -H 6 -W 2 "$T/handler.lua" "$T/worker.lua"
+wait_for 5 '[ -n "$(procs "$srv" broker)" ]'
+old=$(procs "$srv" broker)
+urls load 200
+curl -s -m 30 --parallel --parallel-max 4 -K "$T/load.urls" 2>/dev/null &
 load=$!
-sleep 0.3
-old=$(children broker)
-kill -9 "$old"
-wait $load
-total=$(wc -l < "$T/bodies")
-good=$(grep -c '^job /' "$T/bodies")
-failed=$(grep -c '^job failed$' "$T/bodies")
-is "$total" 600 "broker killed under load: every request answered"
-is "$((good + failed))" 600 "each with its job's answer or its failure"
-sleep 1
-is "$(curl -s "$url/after")" "job /after" "new jobs work within a second"
-new=$(children broker)
-ok "a new broker replaced the old" [ -n "$new" ] && [ "$new" != "$old" ]
+wait_for 10 '[ "$(grep -c "^run /load/" "$T/marks")" -ge 20 ]'
+mkdir "$T/slow"
+curl -s -m 20 -o "$T/slow/1" "$url/slow/1" &
+slow1=$!
+curl -s -m 20 -o "$T/slow/2" "$url/slow/2" &
+slow2=$!
+wait_for 10 'inflight > "$T/inflight"; [ "$(wc -l < "$T/inflight")" -ge 3 ]'
+alive "$old" && kill -KILL "$old"
+killed=$(date +%s%N)
+diag "broker $old killed with $(wc -l < "$T/inflight") jobs in flight"
+if wait_for 5 '[ "$(curl -s -m 3 "$url/after")" = "job /after" ]'; then
+	ms=$((($(date +%s%N) - killed) / 1000000))
+else
+	ms=never
+fi
+finish "$load" 30
+finish "$slow1" 10
+finish "$slow2" 10
+sed 's|.*|failed &: broker died|' "$T/inflight" > "$T/want"
+got=$(while read -r p; do cat "$T$p" 2>/dev/null || echo "$p: no answer"; done \
+    < "$T/inflight")
+ok "2 slow jobs running and at least one queued when the broker was killed" \
+    '[ "$(grep -c "^/slow/" "$T/inflight")" = 2 ] && [ "$(wc -l < "$T/inflight")" -ge 3 ]'
+is "$got" "$(cat "$T/want")" "each job in flight fails in its handler with \"broker died\""
+bad=""
+good=0
+for p in $(seq 1 200 | sed 's|^|load/|') slow/1 slow/2; do
+	b=$(cat "$T/$p" 2>/dev/null)
+	case "$b" in
+	"job /$p") good=$((good + 1)) ;;
+	"failed /$p: broker died") ;;
+	*) bad="$bad /$p:[$b]" ;;
+	esac
+done
+diag "$good of 202 requests answered by a job"
+is "$bad" "" "broker killed under load: each request gets its job's answer or \"broker died\""
+new=$(procs "$srv" broker)
+ok "a new broker ($new) replaced the old ($old)" \
+    '[ -n "$new" ] && [ "$new" != "$old" ] && ! alive "$old"'
 like "$(cat "$T/log")" "broker $old died: killed by signal 9" "the broker's death is logged"
-stop "$srv"
+ok "new jobs work within a second of the kill ($ms ms; 3 s allowed)" \
+    '[ "$ms" != never ] && [ "$ms" -lt 3000 ]'
+stop "$srv" "the server stops on TERM after its broker died"
 
 # The supervisor killed: nothing is left behind.
-start_slua -H 2 -W 2 "$EX/http-handler.lua" "$worker"
-sleep 0.3
-kids="$(children handler) $(children broker) $(children worker)"
+start_slua -H 2 -W 2 "$T/handler.lua" "$T/worker.lua"
+kids() { procs "$srv" handler; procs "$srv" broker; procs "$srv" worker; }
+wait_for 5 '[ "$(kids | wc -l)" = 5 ]'
+kids=$(kids | tr '\n' ' ')
 is "$(echo $kids | wc -w)" 5 "2 handlers, a broker, 2 workers"
-kill -9 "$srv"
-sleep 0.5
-left=""
-for p in $kids; do alive "$p" && left="$left $p"; done
-is "$left" "" "supervisor killed: every child exits"
+kill -KILL "$srv"
+wait "$srv" 2>/dev/null
+left() { for p in $kids; do if alive "$p"; then echo "$p"; fi; done; }
+wait_for 5 '[ -z "$(left)" ]'
+is "$(left | tr '\n' ' ')" "" "supervisor killed: every child exits"
 
-# Handlers and workers killed at random under load.
-start_slua -H 3 -W 2 "$EX/http-handler.lua" "$worker"
-urls 300
-sed -i 's|$|\noutput = /dev/null|' "$T/urls"
-end=$(($(date +%s) + 10))
+# Handlers and workers killed at random under load: each kill hits a live
+# process, which dies, and both pools come back to full size.
+start_slua -H 3 -W 2 "$T/handler.lua" "$T/worker.lua"
+wait_for 5 '[ "$(procs "$srv" handler | wc -l)" = 3 ] && [ "$(procs "$srv" worker | wc -l)" = 2 ]'
+seq 1 200 | sed "s|.*|url = \"$url/r/&\"\noutput = /dev/null|" > "$T/r.urls"
+end=$(($(date +%s) + 6))
 while [ "$(date +%s)" -lt "$end" ]; do
-	curl -s --parallel --parallel-max 8 -K "$T/urls" > /dev/null 2>&1
+	curl -s -m 10 --parallel --parallel-max 6 -K "$T/r.urls" > /dev/null 2>&1
 done &
 load=$!
-kills=0
+hits=0
+missed=""
 while [ "$(date +%s)" -lt "$end" ]; do
-	role=handler; [ $((kills % 2)) = 0 ] && role=worker
-	victim=$(children $role | shuf -n 1)
-	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && kills=$((kills + 1))
+	role=handler
+	[ $((hits % 2)) = 0 ] && role=worker
+	victim=$(procs "$srv" $role | shuf -n 1)
+	if [ -n "$victim" ] && alive "$victim" && kill -KILL "$victim" 2>/dev/null; then
+		if wait_for 3 "! alive $victim"; then
+			hits=$((hits + 1))
+		else
+			missed="$missed $victim"
+		fi
+	fi
 	sleep 0.1
 done
-wait $load
-sleep 1.5
-ok "killed $kills processes in 10 s" [ "$kills" -gt 10 ]
-is "$(children handler | wc -l)" 3 "the handler pool is back at full size"
-is "$(children worker | wc -l)" 2 "the worker pool is back at full size"
-is "$(curl -s "$url/end")" "job /end" "the server answers afterwards"
-stop "$srv"
+finish "$load" 20
+ok "killed $hits handlers and workers in 6 s, each died (not:$missed)" \
+    '[ "$hits" -ge 10 ] && [ -z "$missed" ]'
+wait_for 5 '[ "$(procs "$srv" handler | wc -l)" = 3 ]'
+is "$(procs "$srv" handler | wc -l)" 3 "the handler pool is back at full size"
+wait_for 5 '[ "$(procs "$srv" worker | wc -l)" = 2 ]'
+is "$(procs "$srv" worker | wc -l)" 2 "the worker pool is back at full size"
+is "$(curl -s -m 10 "$url/end")" "job /end" "the server answers afterwards"
+stop "$srv" "the server stops on TERM after the kills"
 
-# Workers killed at random under a job load: exactly one outcome per job.
+# Workers killed at random under a job load: exactly one outcome per job,
+# its answer or the failure of a job two workers died running.
 cat > "$T/jobs.lua" <<'LUA'
 local n = 3000
 for i = 1, n do work.submit(tostring(i)) end
@@ -89,7 +173,8 @@ local answers, errors, bad = 0, 0, 0
 for i = 1, n do
   local a, err = work.collect()
   if a == "job " .. i then answers = answers + 1
-  elseif a == nil and err then errors = errors + 1
+  elseif a == nil and tostring(err):match("^job failed: 2 workers died running it ")
+  then errors = errors + 1
   else bad = bad + 1 end
 end
 print(answers + errors, bad, work.collect())
@@ -103,16 +188,25 @@ end
 LUA
 "$SLUA" -W 3 "$T/jobs.lua" "$T/slowworker.lua" > "$T/out" 2> "$T/err" &
 jobs=$!
-sleep 0.5
-broker=$(pgrep -P $jobs | head -1)
-kills=0
-while kill -0 $jobs 2>/dev/null && [ $kills -lt 40 ]; do
-	victim=$(pgrep -P "$broker" | shuf -n 1)
-	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && kills=$((kills + 1))
+wait_for 5 '[ "$(procs "$jobs" worker | wc -l)" = 3 ]'
+hits=0
+missed=""
+while alive "$jobs" && [ "$hits" -lt 40 ]; do
+	victim=$(procs "$jobs" worker | shuf -n 1)
+	if [ -n "$victim" ] && alive "$victim" && kill -KILL "$victim" 2>/dev/null; then
+		if wait_for 3 "! alive $victim"; then
+			hits=$((hits + 1))
+		else
+			missed="$missed $victim"
+		fi
+	fi
 	sleep 0.1
 done
-wait $jobs
-is "$(cat "$T/out")" "3000	0	nil" "workers killed at random: 3000 jobs, 3000 outcomes, none lost or doubled"
+finish "$jobs" 60
+is "$rc $(cat "$T/out")" "0 3000	0	nil" \
+    "workers killed at random: 3000 jobs, 3000 outcomes, none lost or doubled"
+ok "killed $hits workers while the jobs ran, each died (not:$missed)" \
+    '[ "$hits" -ge 5 ] && [ -z "$missed" ]'
 
 # Clients that vanish: mid-write, mid-read, half-close.
 cat > "$T/big.lua" <<'LUA'
@@ -127,15 +221,19 @@ else
 end
 LUA
 start_slua -H 1 "$T/big.lua"
-echo big | timeout 5 nc 127.0.0.1 "$port" | head -c 1000 > /dev/null
-sleep 0.5
+wait_for 5 '[ -n "$(procs "$srv" handler)" ]'
+handler=$(procs "$srv" handler)
+echo big | timeout 5 nc -w 5 127.0.0.1 "$port" | head -c 1000 > /dev/null
+wait_for 5 'grep -q "write:" "$T/log"'
 like "$(cat "$T/log")" "write:	nil	(Broken pipe|Connection reset by peer)" \
     "a client gone mid-write: client.write returns nil and why"
-printf 'read\nabc' | timeout 5 nc -q 0 127.0.0.1 "$port" > /dev/null
-sleep 0.3
+printf 'read\nabc' | timeout 5 nc -w 5 -q 0 127.0.0.1 "$port" > /dev/null
+wait_for 5 'grep -q "read:" "$T/log"'
 like "$(cat "$T/log")" "read:	abc" "a client gone mid-read: the read returns what came"
-is "$(printf 'half\n' | nc -N 127.0.0.1 "$port")" "echo half	nil" "a half-close: the handler reads the end and answers"
-ok "the handler survived every one" kill -0 "$(children handler)"
-stop "$srv"
+is "$(printf 'half\n' | timeout 5 nc -w 5 -N 127.0.0.1 "$port")" "echo half	nil" \
+    "a half-close: the handler reads the end and answers"
+ok "the handler ($handler) survived every one" \
+    '[ -n "$handler" ] && [ "$(procs "$srv" handler)" = "$handler" ]'
+stop "$srv" "the server stops on TERM"
 
 done_testing

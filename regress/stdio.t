@@ -1,5 +1,6 @@
 # stdio mode: a handler on stdin/stdout, the broker, a pool of workers.
 . "$(dirname "$0")/lib.sh"
+plan 41
 
 EX="$REGRESS/../conf/examples"
 hello="hello world
@@ -148,18 +149,31 @@ run "$SLUA" -W 2 'for i = 1, 50 do work.submit(tostring(i)) end' \
     'while true do local j = work.accept() print("job " .. j) work.answer("") end'
 sort -n -k2 "$T/out" > "$T/sorted"
 seq 1 50 | sed 's/^/job /' > "$T/want"
-ok "handler exit: submitted jobs still run to their end" cmp -s "$T/sorted" "$T/want"
+ok "handler exit: submitted jobs still run to their end, and slua exits 0" \
+    '[ "$rc" = 0 ] && cmp -s "$T/sorted" "$T/want"'
 
 run "$SLUA" 'work.submit("x") error("handler fails")' "$T/bang.lua"
 check "the handler's error is slua's exit status" 1 ""
 is "$(head -1 "$T/err")" "slua: (command line):1: handler fails" "the handler's error"
 
-run "$SLUA" -W 3 'print(work.pool(), work.idle(), work.backlog(), work.active())
-work.submit("slow") work.submit("slow") work.submit("slow") work.submit("slow")
-os.execute("sleep 0.1")
+# Jobs that wait for $T/release: three at the workers, one in the queue.
+cat > "$T/hold.lua" <<LUA
+while true do
+  local j = work.accept()
+  while not io.open("$T/release") do os.usleep(10000) end
+  work.answer(j)
+end
+LUA
+run "$SLUA" -W 3 "print(work.pool(), work.idle(), work.backlog(), work.active())
+for i = 1, 4 do work.submit('hold') end
+local n = 0
+while (work.idle() > 0 or work.backlog() < 1) and n < 500 do
+  os.usleep(10000) n = n + 1
+end
 print(work.pool(), work.idle(), work.backlog(), work.active())
+io.open('$T/release', 'w'):close()
 for i = 1, 4 do work.collect() end
-print(work.active())' "$T/slow.lua"
+print(work.active())" "$T/hold.lua"
 check "work.pool, idle, backlog and active" 0 "3	3	0	false
 3	0	1	true
 false" ""
@@ -173,6 +187,81 @@ run "$SLUA" 'local id = work.submit("x") print(id == 1, work.collect())' \
     'while true do local j = work.accept()
       if j == "x" then work.submit("y") else work.answer(j .. "!") end end'
 check "submit in a worker forwards: the new job answers the old" 0 "true	y!" ""
+
+run "$SLUA" -W 1 'work.submit("a") print(work.collect()) work.submit("b") print(work.collect())' \
+    'local before = tostring(work.job)
+    while true do
+      local j = work.accept()
+      local now = work.job
+      work.answer(before .. " " .. now .. " " .. tostring(now == j))
+      before = tostring(work.job)
+    end'
+check "work.job: nil before the first accept, then the last job accept returned" 0 \
+    "nil a true
+a b true" ""
+
+run "$SLUA" -W 1 'for _, j in ipairs{"a", "f", "b"} do work.submit(j) print(work.collect()) end' \
+    'while true do
+      local j = work.accept()
+      if j == "a" then work.answer("first") work.answer("second") end
+      if j == "f" then work.submit("g") work.answer("f!") end
+      work.answer(j .. "!")
+    end'
+check "answering twice, or after a forward, is an error; the job keeps its answer" 0 \
+    "first
+g!
+b!" "slua: worker: (command line):3: work.answer: no job to answer
+slua: worker: (command line):4: work.answer: no job to answer"
+
+run "$SLUA" 'print(pcall(work.accept)) print(pcall(work.answer, "x"))
+work.submit("x") print(work.collect())' \
+    'while true do
+      local j = work.accept()
+      local _, e1 = pcall(work.collect)
+      local _, e2 = pcall(work.collectany)
+      work.answer(e1 .. "|" .. e2)
+    end'
+check "accept and answer are for workers, collect and collectany for handlers" 0 \
+    "false	work.accept: only workers accept jobs
+false	work.answer: only workers answer jobs
+work.collect: only handlers collect|work.collectany: only handlers collect" ""
+
+run "$SLUA" -W 1 'for _, j in ipairs{"a", "boom", "b"} do work.submit(j) print(work.collect()) end' \
+    'local fresh = not started
+    started = true
+    while true do
+      local j = work.accept()
+      if j == "boom" then error("kaboom") end
+      work.answer(j .. " " .. tostring(fresh))
+    end'
+check "after a worker error its script starts again in a fresh Lua state" 0 \
+    "a true
+nil	worker error: (command line):5: kaboom
+b true" "slua: worker: (command line):5: kaboom"
+
+# The broker killed (by the worker running "kill"): the job at the worker
+# and the one queued fail with "broker died", and so does a later submit;
+# the broker is not replaced.
+run "$SLUA" -W 1 'local a = work.submit("a")
+print(work.collect(a))
+local k = work.submit("kill")
+local q = work.submit("queued")
+print(work.collect())
+local id, r, e = work.collectany()
+print(id == q, r, e)
+print(work.submit("later"))
+print(work.collect(), work.active())' \
+    'while true do
+      local j = work.accept()
+      if j == "kill" then os.execute("kill -9 $(ps -o ppid= -p $PPID)") end
+      work.answer(j .. "!")
+    end'
+check "the broker killed: its jobs fail with \"broker died\", and later submits" 0 \
+    "a!
+nil	broker died
+true	nil	broker died
+nil	broker died
+nil	false"
 
 run -i "$(printf 'line one\nline two\r\nlast')" "$SLUA" 'while true do local l = client.line() if not l then break end
   client.write("[" .. l .. "]\n") end' "$T/bang.lua"
@@ -203,7 +292,7 @@ if command -v socat >/dev/null; then
 	got=$(echo hi | timeout 10 socat - TCP:127.0.0.1:$port)
 	is "$got" "127.0.0.1
 hi" "client.ip from getpeername(0) when stdin is a socket"
-	stop "$sp"
+	halt "$sp"
 else
 	skip "client.ip under socat" "socat not installed"
 fi
@@ -221,11 +310,11 @@ check "a worker that dies at start: no hang" 0
 like "$(cat "$T/out")" "^nil	job failed: 2 workers died running it \(last exit status [0-9]+\)$" \
     "the job fails after two deaths"
 run -t 20 "$SLUA" -W 1 'os.execute("sleep 1")' 'os.exit(3)'
-is "$(grep -o 'next in [0-9]* ms' "$T/err" | head -3 | tr '\n' ,)" \
-    "next in 100 ms,next in 200 ms,next in 400 ms," \
+is "$rc: $(grep -o 'next in [0-9]* ms' "$T/err" | head -3 | tr '\n' ,)" \
+    "0: next in 100 ms,next in 200 ms,next in 400 ms," \
     "workers that die at start are restarted with a growing pause"
 n=$(grep -cE "died: exit status [0-9]+" "$T/err")
-ok "not in a spin ($n restarts in a second)" [ "$n" -lt 8 ]
+ok "not in a spin ($n restarts in a second)" '[ "$n" -lt 8 ]'
 
 # Batching: with jobs prefetched, a slow one does not hold back the answer
 # of the one before it.
@@ -247,25 +336,25 @@ print(work.collect(), work.collect())' "$T/spin.lua"
 check "a slow prefetched job does not delay the answer before it" 0 "fast	true
 slow	after" ""
 
-# Ctrl-C: SIGINT to slua stops everything at once.
+# Ctrl-C: SIGINT to slua stops everything at once, the workers too while
+# they spin in Lua.
 perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV' "$SLUA" -W 2 \
     'print("started") io.stdout:flush() work.submit("spin") work.collect()' \
     'while true do work.accept() while true do end end' > "$T/int.out" 2>&1 &
 pid=$!
-n=0
-while [ ! -s "$T/int.out" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-kids=$(pgrep -P "$pid" | tr '\n' ' ')
-grandkids=""
-for k in $kids; do grandkids="$grandkids $(pgrep -P "$k" | tr '\n' ' ')"; done
+kids() { procs "$pid" broker; procs "$pid" worker; }
+wait_for 10 '[ -s "$T/int.out" ] && [ "$(kids | wc -l)" = 3 ]'
+kids=$(kids | tr '\n' ' ')
 kill -INT "$pid"
+wait_for 10 "! alive $pid" || kill -KILL "$pid"
 wait "$pid"
 status=$?
-sleep 0.3
-left=""
-for p in $kids $grandkids; do
-	if kill -0 "$p" 2>/dev/null; then left="$left $p"; fi
-done
+left() { for p in $kids; do if alive "$p"; then echo "$p"; fi; done; }
+wait_for 3 '[ -z "$(left)" ]'
+left=$(left | tr '\n' ' ')
+[ -n "$left" ] && kill -KILL $left
 is "$status" 130 "SIGINT: slua dies of it"
-ok "SIGINT: broker and workers ($kids$grandkids) are gone" [ -n "$kids" ] && [ -z "$left" ]
+ok "SIGINT: the broker and 2 workers ($kids) are gone (left: $left)" \
+    '[ "$(echo $kids | wc -w)" = 3 ] && [ -z "$left" ]'
 
 done_testing
