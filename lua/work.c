@@ -55,7 +55,7 @@ work_worker_init(int fd, size_t max, int jobtimeout, int grace)
 	wk.w_grace = grace;
 	work_common_init(fd, max);
 	/* os.exit() in the script: what it answered still goes. */
-	if (atexit(work_worker_drain) != 0)
+	if (atexit(work_worker_exit) != 0)
 		fatalx("atexit");
 }
 

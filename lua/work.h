@@ -18,6 +18,7 @@ void	work_reset(lua_State *);
 void	work_worker_abort(const char *, int);
 void	work_worker_startfail(const char *);
 void	work_worker_drain(void);
+void	work_worker_exit(void);
 void	work_worker_status(void);
 unsigned long work_accepted(void);
 int	work_brokerdead(void);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,16 @@
 
 /*
  * The job's time and the grace after it are up, and the script is stuck
- * in C: fail the job and die.  Called from a signal handler: send(2) and
- * _exit(2) only.  The broker reads the error before it reaps us.
+ * in C: fail the job and die, with whatever the job started (a worker
+ * leads its process group).  Called from a signal handler: send(2),
+ * kill(2) and _exit(2) only.  The broker reads the error before it reaps
+ * us.
  */
 static void
 work_killed(void)
 {
 	(void)!send(wk.w_fd, wk.w_timedout, wk.w_timedoutlen, MSG_DONTWAIT);
+	(void)kill(0, SIGKILL);
 	_exit(1);
 }
 
@@ -192,6 +196,25 @@ work_worker_drain(void)
 	pfd.events = POLLOUT;
 	while (ipc_out_flush(&wk.w_out) == 1)
 		(void)poll(&pfd, 1, 1000);
+}
+
+/*
+ * The process exits (os.exit() in the script): what it answered goes, and
+ * the broker learns that the jobs it has not accepted never started.
+ */
+void
+work_worker_exit(void)
+{
+	struct ipc_hdr	 h;
+
+	if (wk.w_role != ROLE_WORKER || wk.w_fd == -1)
+		return;
+	work_hdr(&h, IPC_EXIT);
+	if (wk.w_hasjob)
+		h.h_flags = IPC_F_RUNNING;
+	if (ipc_out_add(&wk.w_out, &h, NULL, 0) == -1)
+		return;
+	work_worker_drain();
 }
 
 /* The payload of a message to the broker, bounded. */

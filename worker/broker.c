@@ -410,7 +410,7 @@ broker_expire(struct broker *b)
 		broker_fail(b, j, "job timed out");
 		w->w_killed = 1;
 		w->w_exiting = 1;
-		(void)kill(w->w_pid, SIGKILL);
+		(void)kill(-w->w_pid, SIGKILL);	/* and what its job started */
 	}
 }
 
@@ -478,6 +478,14 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 			log_info("a worker started: jobs run again");
 		}
 		return;
+	case IPC_EXIT:
+		if (w->w_njobs == 0 && !w->w_exiting) {
+			TAILQ_REMOVE(&b->b_idle, w, w_idle);
+			b->b_nidle--;
+		}
+		w->w_exiting = w->w_said = 1;
+		w->w_saidrunning = (h->h_flags & IPC_F_RUNNING) != 0;
+		return;
 	case IPC_STARTFAIL:
 		w->w_startfail = 1;
 		(void)snprintf(b->b_starterr, sizeof(b->b_starterr), "%.*s",
@@ -500,7 +508,7 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	case IPC_ERROR:
 		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
-			w->w_exiting = 1;
+			w->w_exiting = w->w_said = 1;
 		break;
 	case IPC_FORWARD:
 		broker_forward(b, j, m);
@@ -599,12 +607,14 @@ broker_depth(struct broker *b)
  * Queued jobs go to idle workers, quarantined ones first, then the
  * oldest; only when no worker is idle do busy ones get more, each up to
  * broker_depth(), and never a quarantined job or one to a worker that
- * runs one.
+ * runs one, or to one whose job has run longer than a prefetch's worth
+ * (it may be stuck, or stopped).
  */
 static void
 broker_dispatch(struct broker *b)
 {
 	struct bworker	*w;
+	struct timespec	 now;
 	int		 depth, more;
 
 	while (b->b_nqueued > 0 && (w = TAILQ_FIRST(&b->b_idle)) != NULL)
@@ -614,13 +624,15 @@ broker_dispatch(struct broker *b)
 	    b->b_nidle > 0)
 		return;
 	depth = broker_depth(b);
+	clock_now(&now);
 	do {
 		more = 0;
 		TAILQ_FOREACH(w, &b->b_workers, w_entry) {
 			if (TAILQ_EMPTY(&b->b_queue))
 				return;
 			if (w->w_exiting || w->w_alone ||
-			    w->w_njobs >= depth)
+			    w->w_njobs >= depth ||
+			    clock_ns(&w->w_since, &now) > BROKER_PREFETCH_NS)
 				continue;
 			if (broker_give(b, w) == -1)
 				return;

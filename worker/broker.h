@@ -61,6 +61,9 @@ struct bworker {
 	unsigned long		 w_ran;		/* jobs given to it */
 	int			 w_exiting;	/* said it exits, or killed for
 						   a deadline: no more jobs */
+	int			 w_said;	/* it said it exits: of its
+						   jobs, only the first ... */
+	int			 w_saidrunning;	/* ... may have run: did it? */
 	int			 w_ready;	/* its script reached accept() */
 	int			 w_startfail;	/* it said why it cannot start */
 	int			 w_killed;	/* killed for its job's deadline */

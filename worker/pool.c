@@ -57,6 +57,9 @@ pool_spawn(struct broker *b)
 		return -1;
 	}
 	if (pid == 0) {
+		/* A group of its own: a kill for a deadline ends what the
+		   job started too. */
+		(void)setpgid(0, 0);
 		/* Keep stdio and our end of the socket, as fd 3, only. */
 		if (dup2(sv[1], 3) == -1)
 			fatal("dup2");
@@ -64,6 +67,7 @@ pool_spawn(struct broker *b)
 		worker_main(b->b_cf, b->b_script, 3, broker);
 	}
 	(void)close(sv[1]);
+	(void)setpgid(pid, pid);	/* whichever of us is first */
 	w->w_pid = pid;
 	TAILQ_INIT(&w->w_jobs);
 	w->w_peer.p_fd = sv[0];
@@ -138,17 +142,18 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 }
 
 /*
- * A dead worker's unanswered jobs (all it answered has been read).  Alone
- * at a worker that ran it, a job is charged the death; several are not
- * told apart but go to quarantine, each to run alone.  A worker that never
- * started its script, said it exits, or was killed for a deadline, ran
- * none of them: they go back to the queue as they were.
+ * A dead worker's unanswered jobs (all it answered has been read).  A job
+ * is charged the death when its worker said it was running it, or when it
+ * was alone at a worker that said nothing; several at a worker that said
+ * nothing are not told apart but go to quarantine, each to run alone.  The
+ * others never started: a worker that never reached accept(), or was
+ * killed for a deadline, or said so.  They go back to the queue.
  */
 static void
 pool_jobsback(struct broker *b, struct bworker *w, const char *how)
 {
-	struct job	*j;
-	int		 innocent = !w->w_ready || w->w_exiting;
+	struct job	*j, *charged = NULL;
+	int		 unknown;
 
 	if (w->w_njobs == 0) {
 		if (!w->w_exiting) {
@@ -157,21 +162,22 @@ pool_jobsback(struct broker *b, struct bworker *w, const char *how)
 		}
 		return;
 	}
-	if (w->w_njobs == 1 && !innocent) {
-		j = TAILQ_FIRST(&w->w_jobs);
-		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-		w->w_njobs = 0;
-		pool_jobdied(b, j, how);
-		return;
+	unknown = w->w_ready && !w->w_killed && !w->w_said;
+	if ((unknown && w->w_njobs == 1) || (w->w_said && w->w_saidrunning &&
+	    !w->w_killed)) {
+		charged = TAILQ_FIRST(&w->w_jobs);
+		TAILQ_REMOVE(&w->w_jobs, charged, j_entry);
 	}
 	while ((j = TAILQ_LAST(&w->w_jobs, jobq)) != NULL) {
 		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-		if (innocent && !j->j_alone)
-			broker_enqueue(b, j, 1);
-		else
+		if (unknown || j->j_alone)
 			broker_quarantine(b, j);
+		else
+			broker_enqueue(b, j, 1);
 	}
 	w->w_njobs = 0;
+	if (charged != NULL)
+		pool_jobdied(b, charged, how);
 }
 
 /*
@@ -271,7 +277,7 @@ pool_stop(struct broker *b)
 			(void)usleep(10000);
 	}
 	TAILQ_FOREACH(w, &b->b_workers, w_entry)
-		(void)kill(w->w_pid, SIGKILL);
+		(void)kill(-w->w_pid, SIGKILL);
 	while (b->b_nworkers > 0 && waitpid(-1, NULL, 0) > 0)
 		pool_reap(b);
 }
