@@ -13,7 +13,9 @@
 jobs=${1:-200000}
 workers=${2:-4}
 T=$(mktemp -d "${TMPDIR:-/tmp}/slua-chaos.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+pid=""
+trap '[ -n "$pid" ] && pkill -KILL -s "$pid"; rm -rf "$T"' EXIT
+trap 'exit 143' TERM
 
 # One job in 200 calls os.exit, one in 200 raises an error; the rest are
 # answered.  A job's kind is in its text, so the ledger knows what to expect.

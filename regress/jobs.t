@@ -3,6 +3,12 @@
 . "$(dirname "$0")/lib.sh"
 plan 37
 
+# Under AddressSanitizer everything is slower, and the leak check at exit
+# changes an os.exit status: bounds and expectations say so.
+asan=0
+grep -q __asan_init "$SLUA" && asan=1
+slow() { if [ $asan = 1 ]; then echo $(($1 * 4)); else echo "$1"; fi; }
+
 # A handler that submits n jobs "1".."n" and prints a ledger: answers, then
 # each failure as "job<TAB>error", then anything answered wrongly.
 cat > "$T/ledger.lua" <<'LUA'
@@ -91,12 +97,12 @@ for i = 1, 3 do print(work.collect()) end' "$bad"
 	case $bad in
 	require*) why="(command line):1: module 'no_such_module' not found:" ;;
 	error*) why="(command line):1: cannot load" ;;
-	os.exit*) why="exit status 3" ;;
+	os.exit*) why="exit status 3"; [ $asan = 1 ] && why="exit status" ;;
 	*) why="the worker script ended before work.accept()" ;;
 	esac
 	is "$rc|$(grep -cF "nil	worker cannot start: $why" "$T/out")" "0|3" \
 	    "a worker that cannot start ($bad): every job fails, naming why"
-	ok "... within 3 s ($ms ms)" '[ "$ms" -lt 3000 ]'
+	ok "... within 3 s ($ms ms)" '[ "$ms" -lt "$(slow 3000)" ]'
 done
 
 # Deadlines the broker keeps: a stopped worker, a worker stuck in C.
@@ -188,8 +194,10 @@ stop "$srv" "the server stops on TERM"
 
 # A short chaos run (make chaos runs a long one): workers killed, stopped
 # and continued at random while jobs exit their worker or fail.
-run -t 120 bash "$REGRESS/chaos.sh" 50000 4
-like "$rc|$(cat "$T/out")" "^0\|chaos: 50000 jobs: 49500 answered, 500 failed as meant, 0 innocent failed, 0 wrong, left nil; " \
+n=50000
+[ $asan = 1 ] && n=5000
+run -t 120 bash "$REGRESS/chaos.sh" $n 4
+like "$rc|$(cat "$T/out")" "^0\|chaos: $n jobs: $((n - n / 100)) answered, $((n / 100)) failed as meant, 0 innocent failed, 0 wrong, left nil; " \
     "chaos: every job ended once, none failed that should not have"
 
 # HUP with a worker that cannot start keeps the running generation; a
