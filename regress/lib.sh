@@ -4,8 +4,9 @@
 #
 #   plan n				the number of test points this file has;
 #					done_testing fails when another number ran
-#   run [-i input] [-t secs] cmd...	run cmd, bounded; leaves $T/out, $T/err,
-#					$rc; whatever it leaves running is killed
+#   run [-i input] [-t secs] cmd...	run cmd, bounded, in a session of its
+#					own; leaves $T/out, $T/err, $rc;
+#					whatever it leaves running is killed
 #					and is a failure
 #   check desc rc [stdout [stderr]]	compare the last run exactly; a
 #					non-empty text is one line or more,
@@ -16,16 +17,16 @@
 #   wait_for secs 'condition'		poll until the condition holds; false
 #					once secs have passed
 #   free_port				print a free loopback TCP port
-#   serve pidvar cmd...			start a server in a process group of
-#					its own, in the background
+#   serve pidvar cmd...			start a server in a session of its
+#					own, in the background
 #   adopt pid				a server that detached itself (-d):
 #					ended with the others at exit
 #   wait_port port			wait until 127.0.0.1:port accepts
 #   stop pid [desc]			TERM a slua we started; a test point:
-#					it exits 0, and nothing of its process
-#					group is left
+#					it exits 0, and nothing of its session
+#					is left
 #   halt pid				end a helper server (socat, inetd) and
-#					its group; not a test point
+#					its session; not a test point
 #   done_testing			compare with the plan; exit non-zero on
 #					failure
 #
@@ -55,12 +56,13 @@ exec 1>&2
 
 _cleanup() {
 	for p in $_pids; do
-		kill -KILL -- "-$p" 2>/dev/null
+		pkill -KILL -s "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
 	rm -rf "$T"
 }
 trap _cleanup EXIT
+trap 'exit 143' TERM	# run.sh's time limit: clean up all the same
 
 _pass() { _n=$((_n + 1)); echo "ok $_n - $1" >&3; }
 _fail() {
@@ -76,17 +78,19 @@ plan() {
 	echo "1..$1" >&3
 }
 
-# A group's members, but for zombies waiting for their reaper.
+# A session's members, but for zombies waiting for their reaper.  (A
+# session, not a process group: slua puts each worker in a group of its
+# own.)
 _members() {
-	ps -o pid=,stat= -g "$1" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
+	ps -o pid=,stat= -s "$1" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
 }
 
-# Wait for a process group to empty; kill what is still there.  Prints
-# what had to be killed.
-_reap_group() {	# pgid secs
+# Wait for a session to empty; kill what is still there.  Prints what had
+# to be killed.
+_reap_session() {	# sid secs
 	if wait_for "$2" '[ -z "$(_members "$1")" ]'; then return 0; fi
 	_left=$(_members "$1" | tr '\n' ' ')
-	kill -KILL -- "-$1" 2>/dev/null
+	pkill -KILL -s "$1" 2>/dev/null
 	echo "$_left"
 }
 
@@ -100,13 +104,14 @@ run() {
 		*) break ;;
 		esac
 	done
-	# timeout leads a process group of its own: what the command leaves
-	# behind is found there.
-	timeout -k 2 "$_secs" "$@" < "$_input" > "$T/out" 2> "$T/err" 3>&- &
+	# A session of its own (setsid does not fork: a background job leads
+	# no group): what the command leaves behind is found there.
+	setsid timeout -k 2 "$_secs" "$@" < "$_input" > "$T/out" \
+	    2> "$T/err" 3>&- &
 	_tpid=$!
 	wait "$_tpid"
 	rc=$?
-	_left=$(_reap_group "$_tpid" 3)
+	_left=$(_reap_session "$_tpid" 3)
 	if [ -n "$_left" ]; then
 		_fail "$1 ${2:-} left processes behind" "pids: $_left"
 	fi
@@ -188,7 +193,7 @@ free_port() {
 	done
 }
 
-# setsid makes the server the leader of a group of its own (it does not
+# setsid makes the server the leader of a session of its own (it does not
 # fork: a background job of a script leads no group), so stop and the exit
 # trap end everything it started.
 serve() {
@@ -218,7 +223,7 @@ stop() {	# pid [desc]
 		wait "$1" 2>/dev/null
 		_status=$?
 	fi
-	_left=$(_reap_group "$1" 5)
+	_left=$(_reap_session "$1" 5)
 	kill -KILL "$1" 2>/dev/null
 	if [ -z "$_status" ]; then
 		_fail "$_desc" "still running 15 s after TERM"
@@ -233,8 +238,8 @@ stop() {	# pid [desc]
 }
 
 halt() {
-	kill -TERM -- "-$1" 2>/dev/null
-	_reap_group "$1" 5 > /dev/null
+	pkill -TERM -s "$1" 2>/dev/null
+	_reap_session "$1" 5 > /dev/null
 	wait "$1" 2>/dev/null
 	return 0
 }
