@@ -105,12 +105,14 @@ ok "2 slow jobs running and at least one queued when the broker was killed" \
 is "$got" "$(cat "$T/want")" "each job in flight fails in its handler with \"broker died\""
 bad=""
 good=0
+nl='
+'
 for p in $(seq 1 120 | sed 's|^|load/|') slow/1 slow/2; do
 	b=""
-	if [ -e "$T/$p" ]; then read -r b < "$T/$p"; fi
+	if [ -e "$T/$p" ]; then IFS= read -r -d '' b < "$T/$p"; fi
 	case "$b" in
-	"job /$p") good=$((good + 1)) ;;
-	"failed /$p: broker died") ;;
+	"job /$p$nl") good=$((good + 1)) ;;
+	"failed /$p: broker died$nl") ;;
 	*) bad="$bad /$p:[$b]" ;;
 	esac
 done
