@@ -1,164 +1,265 @@
-# Running as a service: -d, pidfile, -u, config file, signals, rc scripts,
-# inetd, socket activation, make install.
+# Running as a service: -d, pidfile, syslog, -u and its groups, signals, the
+# LSB init script, inetd with the shipped line, socket activation, make
+# install.  The config file's settings are config.t's.
 . "$(dirname "$0")/lib.sh"
+plan 58
 
 EX="$REGRESS/../conf/examples"
 TOP="$REGRESS/.."
 port=$(free_port)
 url="http://127.0.0.1:$port"
+root=0
+[ "$(id -u)" = 0 ] && root=1
+warn=""
+[ $root = 1 ] && warn="slua: running as root: consider -u"
 
-pidof_file() { cat "$1" 2>/dev/null; }
-gone() {	# pid: wait up to 5 s for it to exit
-	_i=0
-	while kill -0 "$1" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.05; _i=$((_i + 1)); done
-	! kill -0 "$1" 2>/dev/null
+# slua -d (and the init script's start, which runs it) detaches by design:
+# not for run, which counts what a command leaves running as a failure.
+# Bounded; leaves $rc, $T/out and $T/err as run does.
+detach() {
+	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
+	rc=$?
+}
+# A daemon that detached: adopt it, and at exit end the slua processes of
+# its session too (with -u, children outlive a killed supervisor).
+daemon_sids=""
+adopt_daemon() {	# pid
+	[ -n "$1" ] || return 0
+	adopt "$1"
+	daemon_sids="$daemon_sids $(ps -o sid= -p "$1")"
+}
+end_daemons() {
+	for _s in $daemon_sids; do pkill -KILL -s "$_s" -x slua; done
+}
+descendants() {
+	for _c in $(pgrep -P "$1"); do echo "$_c"; descendants "$_c"; done
+}
+all_gone() {	# pids...: none of them is running
+	for _p in "$@"; do alive "$_p" && return 1; done
+	return 0
+}
+count() {	# pid role
+	procs "$1" "$2" | wc -l
+}
+roles() {	# pid: how many brokers, handlers and workers it has
+	echo "$(count "$1" broker) broker, $(count "$1" handler) handlers, $(count "$1" worker) worker"
+}
+title() {
+	tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | head -1
+}
+ask() {		# line: one request to $port, bounded
+	echo "$1" | nc -N -w 10 127.0.0.1 "$port"
+}
+get() {		# path: one HTTP request to $port, bounded
+	curl -s -m 10 "$url$1"
 }
 
-# -d: detaches only once bound, writes the pidfile, names its processes.
-run "$SLUA" -d -p "$port" -l 127.0.0.1 -H 2 -W 1 --pidfile "$T/pid" \
-    "$EX/http-handler.lua" 'while true do work.answer("w " .. work.accept()) end'
-check "-d returns at once, exit 0" 0 ""
-wait_port "$port"
-sup=$(pidof_file "$T/pid")
-_pids="$_pids $sup"
-ok "the pidfile names a live process" kill -0 "$sup"
-is "$(tr '\0' '\n' < /proc/$sup/cmdline | head -1)" "slua: supervisor" "supervisor title"
-# A child names itself just after fork: give slow builds a moment.
-for i in $(seq 1 40); do
-	titles=$(for p in $(pgrep -P "$sup"); do tr '\0' '\n' < /proc/$p/cmdline | head -1; done | sort | uniq -c | awk '{print $2, $3, $1}' | tr '\n' ,)
-	[ "$titles" = "slua: broker 1,slua: handler 2," ] && break
-	sleep 0.05
+# ---------------------------------------------------------------------------
+# A syslog of our own: a perl listener on a socket in $T, bind-mounted on
+# /dev/log in a private mount namespace where the daemon runs (the
+# machine's /dev and /dev/log, whether a syslog daemon owns it or not, stay
+# untouched).
+syslog=0
+if [ $root = 1 ]; then
+	serve logd perl -MIO::Socket::UNIX -MSocket -e '
+		my ($path, $file) = @ARGV;
+		my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
+		    or die "$path: $!";
+		open(my $out, ">>", $file) or die "$file: $!";
+		$out->autoflush(1);
+		my $m;
+		print $out "$m\n" while defined $s->recv($m, 65536);
+	' "$T/log.sock" "$T/syslog"
+	wait_for 5 '[ -S "$T/log.sock" ]'
+	mkdir "$T/dev"
+	for f in null zero random urandom log; do : > "$T/dev/$f"; done
+	cat > "$T/inns.sh" <<'SH'
+d=$1; shift
+for f in null zero random urandom; do
+	mount --bind "/dev/$f" "$d/dev/$f" || exit 99
 done
-is "$titles" "slua: broker 1,slua: handler 2," "broker and handler titles"
-broker=$(pgrep -P "$sup" -f 'slua: broker')
-is "$(tr '\0' '\n' < /proc/$(pgrep -P "$broker" | head -1)/cmdline | head -1)" "slua: worker" "worker title"
-is "$(curl -s "$url/d")" "w /d" "the daemon serves"
-is "$(readlink /proc/$sup/cwd)" "/" "the daemon works from /"
+mount --bind "$d/log.sock" "$d/dev/log" && mount --rbind "$d/dev" /dev || exit 99
+exec "$@"
+SH
+	inns=(unshare -m --propagation private sh "$T/inns.sh" "$T")
+	timeout 10 "${inns[@]}" sh -c '[ -S /dev/log ] && [ -c /dev/null ]' && syslog=1
+fi
+[ $syslog = 1 ] || inns=()
+# The lines a process sent to syslog, without their timestamps.
+logged() {	# pid
+	sed -n -E "s/^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} (slua\\[$1\\]: )/\\1\\2/p" \
+	    "$T/syslog" 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# -d: detaches only once bound, writes the pidfile, names its processes,
+# logs to syslog (facility daemon, ident slua, each line naming the role).
+cat > "$T/h.lua" <<LUA
+local l = client.line()
+if not l then return end	-- wait_port's probe
+eprint("request " .. l)
+if l == "slow" then
+  io.open("$T/began", "w"):close()
+  os.usleep(1000000)
+  print("finished")
+  return
+end
+work.submit(l)
+print(work.collect())
+LUA
+cat > "$T/w.lua" <<'LUA'
+while true do
+  local j = work.accept()
+  eprint("job " .. j)
+  work.answer("w " .. j)
+end
+LUA
+detach "${inns[@]}" "$SLUA" -d -p "$port" -l 127.0.0.1 -H 2 -W 1 --pidfile "$T/pid" \
+    "$T/h.lua" "$T/w.lua"
+check "-d: exit 0, and on the terminal only what comes before detaching" 0 "" "$warn"
+wait_port "$port" || diag "the daemon did not start"
+sup=$(cat "$T/pid" 2>/dev/null)
+adopt_daemon "$sup"
+ok "the pidfile names a live process" 'alive "$sup"'
+ok "in a session of its own, not our child" \
+    '[ "$(ps -o sid= -p "$sup")" != "$(ps -o sid= -p $$)" ] && [ "$(ps -o ppid= -p "$sup" | tr -d " ")" != $$ ]'
+is "$(title "$sup")" "slua: supervisor" "supervisor title"
+wait_for 5 '[ "$(roles "$sup")" = "1 broker, 2 handlers, 1 worker" ]'
+is "$(roles "$sup")" "1 broker, 2 handlers, 1 worker" "broker, handler and worker titles"
+is "$(ask hi)" "w hi" "the daemon serves"
+is "$(readlink "/proc/$sup/cwd")" "/" "the daemon works from /"
 
 run "$SLUA" -d -p "$port" -l 127.0.0.1 --pidfile "$T/pid" "$EX/http-handler.lua"
 check "a second instance with the same pidfile is refused" 1 "" \
     "slua: already running as pid $sup ($T/pid)"
 
-# TERM with a connection in flight: it finishes, then the pidfile goes.
-cat > "$T/slow.lua" <<'LUA'
-client.line()
-os.usleep(700000)
-print("finished")
-LUA
-kill -TERM "$sup"
-ok "TERM stops the daemon" gone "$sup"
-ok "TERM removes the pidfile" [ ! -e "$T/pid" ]
-
-"$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 --pidfile "$T/pid" "$T/slow.lua"
-wait_port "$port"
-sup=$(pidof_file "$T/pid")
-_pids="$_pids $sup"
-(echo hi | nc -q 2 127.0.0.1 "$port" > "$T/inflight") &
-client=$!
-sleep 0.3
-kill -TERM "$sup"
-wait $client
-is "$(cat "$T/inflight")" "finished" "a connection in flight at TERM finishes"
-ok "then the daemon exits" gone "$sup"
-ok "and its pidfile is gone" [ ! -e "$T/pid" ]
-
-# Foreground: a line on stderr at start; -u nobody: no child runs as root.
-if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
-	serve srv "$SLUA" -p "$port" -l 127.0.0.1 -H 2 -W 1 -u nobody \
-	    "$EX/http-handler.lua" 'while true do work.answer(work.accept()) end' 2> "$T/log"
-	wait_port "$port"
-	sleep 0.2
-	users=""
-	for p in $(pgrep -P "$srv"); do
-		users="$users $(ps -o user= -p "$p")"
-		for q in $(pgrep -P "$p"); do users="$users $(ps -o user= -p "$q")"; done
-	done
-	is "$(echo $users | tr ' ' '\n' | sort -u | tr '\n' ' ')" "nobody " "-u nobody: handlers, broker and workers run as nobody"
-	is "$(ps -o user= -p "$srv")" "root" "the supervisor keeps root"
-	is "$(curl -s "$url/u")" "/u" "and it serves"
-	like "$(cat "$T/log")" "slua: supervisor: started on port $port, pid $srv" "a line on stderr at start"
-	stop "$srv"
-	serve srv "$SLUA" -p "$port" -l 127.0.0.1 -H 1 "$EX/http-handler.lua" 2> "$T/log"
-	wait_port "$port"
-	like "$(cat "$T/log")" "running as root: consider -u" "root without -u warns"
-	stop "$srv"
+if [ $syslog = 1 ]; then
+	wait_for 5 'grep -q "supervisor: started" "$T/syslog" && grep -q "handler: request hi" "$T/syslog" && grep -q "worker: job hi" "$T/syslog"'
+	is "$(logged "$sup")" "<30>slua[$sup]: supervisor: started on port $port, pid $sup" \
+	    "syslog: the start, daemon.info, ident slua with the pid, the role"
+	hp=$(sed -n 's/^.* slua\[\([0-9]*\)\]: handler: request hi$/\1/p' "$T/syslog")
+	is "$(logged "$hp")|$(procs "$sup" handler | grep -cx "${hp:-x}")" \
+	    "<29>slua[$hp]: handler: request hi|1" "syslog: a handler's eprint, daemon.notice"
+	wp=$(sed -n 's/^.* slua\[\([0-9]*\)\]: worker: job hi$/\1/p' "$T/syslog")
+	is "$(logged "$wp")|$(procs "$sup" worker | grep -cx "${wp:-x}")" \
+	    "<29>slua[$wp]: worker: job hi|1" "syslog: a worker's eprint"
 else
-	skip "-u nobody" "not root"
-	skip "-u nobody" "not root"
-	skip "-u nobody" "not root"
-	skip "-u nobody" "not root"
-	skip "root without -u" "not root"
+	for i in 1 2 3; do skip "syslog" "needs root for a mount namespace"; done
 fi
+
+# TERM with a connection in flight: it finishes, then the daemon, its
+# children and its pidfile go.
+kids=$(descendants "$sup")
+(ask slow > "$T/inflight") &
+client=$!
+wait_for 5 '[ -e "$T/began" ]' || diag "the slow request did not begin"
+kill -TERM "$sup"
+wait_for 15 '! alive $client'
+is "$(cat "$T/inflight")" "finished" "a connection in flight at TERM finishes"
+ok "then the daemon and its children exit" "wait_for 15 'all_gone $sup $(echo $kids)'"
+ok "and its pidfile is gone" '[ ! -e "$T/pid" ]'
+if [ $syslog = 1 ]; then
+	wait_for 5 'logged "$sup" | grep -q stopping'
+	is "$(logged "$sup" | tail -1)" "<30>slua[$sup]: supervisor: stopping" "syslog: the stop"
+	halt "$logd"
+else
+	skip "syslog" "needs root for a mount namespace"
+fi
+
+# ---------------------------------------------------------------------------
+# -u: handlers, broker and workers run as the user, with exactly its groups;
+# the supervisor keeps root.  A throwaway user in two groups of its own.
+u="sluat$$"
+cleanup_user() {
+	# -f: a zombie of the user's, not yet reaped, is no reason to stay.
+	userdel -f "$u" 2>/dev/null
+	groupdel "${u}a" 2>/dev/null
+	groupdel "${u}b" 2>/dev/null
+}
+trap 'end_daemons; _cleanup; cleanup_user' EXIT
+if [ $root = 1 ] && groupadd "${u}a" && groupadd "${u}b" &&
+    useradd -M -N -g "${u}a" -G "${u}b" -d /nonexistent -s /usr/sbin/nologin "$u"; then
+	start_slua -H 2 -W 1 -u "$u" "$EX/http-handler.lua" 'while true do work.answer(work.accept()) end'
+	wait_for 5 '[ "$(roles "$srv")" = "1 broker, 2 handlers, 1 worker" ]'
+	ids() {	# pid: its uids, gids and groups
+		_f=/proc/$1/status
+		printf 'Uid: %s; Gid: %s; Groups: %s\n' \
+		    "$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "$_f")" \
+		    "$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "$_f")" \
+		    "$(awk '$1 == "Groups:" { for (i = 2; i <= NF; i++) print $i }' "$_f" | sort -n | tr '\n' ' ' | sed 's/ $//')"
+	}
+	uid=$(id -u "$u") gid=$(id -g "$u")
+	want="Uid: $uid $uid $uid $uid; Gid: $gid $gid $gid $gid; Groups: $(id -G "$u" | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')"
+	got=$(for p in $(descendants "$srv"); do ids "$p"; done | sort | uniq -c | sed 's/^ *//')
+	is "$got" "4 $want" "-u: handlers, broker and worker run as the user, with its groups only"
+	is "$(ids "$srv" | sed 's/;.*//')" "Uid: 0 0 0 0" "the supervisor keeps root"
+	is "$(get /u)" "/u" "and it serves"
+	like "$(cat "$T/log")" "slua: supervisor: started on port $port, pid $srv" "a line on stderr at start"
+	ok "no warning about root with -u" '! grep -q "running as root" "$T/log"'
+	stop "$srv"
+	# Children die with the supervisor, dropped to the user or not.
+	start_slua -H 1 -W 1 -u "$u" "$EX/http-handler.lua" 'while true do work.answer(work.accept()) end'
+	wait_for 5 '[ "$(roles "$srv")" = "1 broker, 1 handlers, 1 worker" ]'
+	kids=$(descendants "$srv")
+	kill -KILL "$srv"
+	ok "-u: when the supervisor is killed, its children ($(echo $kids)) die too" \
+	    "[ -n '$(echo $kids)' ] && wait_for 5 'all_gone $(echo $kids)'"
+	halt "$srv"
+else
+	for i in 1 2 3 4 5 6 7; do skip "-u" "not root, or no useradd"; done
+fi
+cleanup_user
 run "$SLUA" -p "$port" -u no-such-user-here 'print(1)'
 check "an unknown user" 1 "" "slua: user no-such-user-here: no such user"
 
-# The config file: settings, errors with file and line, -n.
+# ---------------------------------------------------------------------------
+# Signals on a server started from a config file.
 cat > "$T/slua.conf" <<CONF
--- a test configuration
 port = $port
 listen = { "127.0.0.1" }
 handler = "$EX/http-handler.lua"
 worker = "$T/v.lua"
-handlers = 2
+handlers = 1
 workers = 1
-max_job_size = "1m"
 CONF
 echo 'while true do work.answer("v1 " .. work.accept()) end' > "$T/v.lua"
-run "$SLUA" -n -f "$T/slua.conf"
-check "-n on a good config" 0 "configuration OK" ""
-printf 'port = 80\nhandlers = 2\nbogus = 1\n' > "$T/bad.conf"
-run "$SLUA" -n -f "$T/bad.conf"
-check "-n on an unknown setting: file and line" 1 "" "slua: $T/bad.conf:3: unknown setting 'bogus'"
-printf 'port = 80\nhandlers = "many"\n' > "$T/bad.conf"
-run "$SLUA" -n -f "$T/bad.conf"
-check "-n on a bad value: file and line" 1 "" "slua: $T/bad.conf:2: handlers many: invalid"
-printf 'port = 80\nhandlers = = 2\n' > "$T/bad.conf"
-run "$SLUA" -n -f "$T/bad.conf"
-check "-n on a syntax error" 1 "" "slua: $T/bad.conf:2: unexpected symbol near '='"
-printf 'port = 80\nhandler = "%s/broken.lua"\n' "$T" > "$T/bad.conf"
-printf 'local x = \n' > "$T/broken.lua"
-run "$SLUA" -n -f "$T/bad.conf"
-check "-n on a script with a syntax error" 1 "" "slua: $T/broken.lua:2: unexpected symbol near '<eof>'"
-run "$SLUA" -n -f "$T/missing.conf"
-check "-n on a missing config file" 1 "" "slua: $T/missing.conf: No such file or directory"
-run "$SLUA" -n "$EX/hello-handler.lua" "$EX/hello-worker.lua"
-check "-n in stdio mode" 0 "configuration OK" ""
+serve srv "$SLUA" -f "$T/slua.conf" 2> "$T/log"
+wait_port "$port" || diag "the server did not start: $(tail -3 "$T/log")"
+is "$(get /c)" "v1 /c" "a server from a config file"
 
-serve srv "$SLUA" -f "$T/slua.conf" -H 1 2> "$T/log"
-wait_port "$port"
-is "$(curl -s "$url/c")" "v1 /c" "the config file's settings apply"
-is "$(pgrep -P "$srv" -f 'slua: handler' | wc -l)" 1 "the command line wins over the file"
-
-# HUP under load: no failed request, no lost job, the new script runs.
-: > "$T/urls"
-for i in $(seq 1 1500); do echo "url = \"$url/$i\"" >> "$T/urls"; done
-curl -s --parallel --parallel-max 8 -K "$T/urls" -w '%{http_code}\n' > "$T/codes" 2>/dev/null &
+# HUP twice under load: no failed request, no lost job, each script runs.
+for i in $(seq 1 3000); do echo "url = \"$url/$i\""; done > "$T/urls"
+stdbuf -oL curl -s -m 60 --parallel --parallel-max 8 -K "$T/urls" -w '%{http_code}\n' \
+    > "$T/codes" 2>/dev/null &
 load=$!
-sleep 0.2
+wait_for 10 '[ "$(grep -c "^v1 /" "$T/codes")" -ge 100 ]'
 echo 'while true do work.answer("v2 " .. work.accept()) end' > "$T/v.lua"
 kill -HUP "$srv"
-sleep 0.3
+wait_for 10 'grep -q "^v2 /" "$T/codes"'
+echo 'while true do work.answer("v3 " .. work.accept()) end' > "$T/v.lua"
 kill -HUP "$srv"
-wait $load
-is "$(grep -c '^200$' "$T/codes")" 1500 "HUP twice under load: every request answered"
-is "$(grep -c '^v[12] /' "$T/codes")" 1500 "and every request's job answered"
-sleep 0.5
-is "$(curl -s "$url/new")" "v2 /new" "the reloaded worker script runs"
-n=$(pgrep -P "$srv" -f 'slua: handler' | wc -l)
-is "$n" 1 "the old handlers are gone"
-is "$(pgrep -P "$srv" -f 'slua: broker' | wc -l)" 1 "one broker after the reload"
+during=$(alive "$load" && echo yes)
+wait_for 60 '! alive "$load"' || kill "$load"
+wait "$load"
+is "$during" "yes" "the second HUP came while the requests ran"
+is "$(grep -c '^200$' "$T/codes")" 3000 "HUP twice under load: every request answered"
+is "$(grep -c '^v[123] /' "$T/codes")" 3000 "and every request's job answered"
+ok "by the first worker script, then the second" 'grep -q "^v1 /" "$T/codes" && grep -q "^v2 /" "$T/codes"'
+wait_for 10 '[ "$(get /new)" = "v3 /new" ]'
+is "$(get /new)" "v3 /new" "the script of the second reload runs"
+wait_for 10 '[ "$(roles "$srv")" = "1 broker, 1 handlers, 1 worker" ]'
+is "$(roles "$srv")" "1 broker, 1 handlers, 1 worker" "the old generations are gone"
 
 kill -USR1 "$srv"
-sleep 0.3
+wait_for 5 'grep -q "supervisor: status:" "$T/log" && grep -q "broker: jobs:" "$T/log" && grep -q "handler: status:" "$T/log"'
 like "$(cat "$T/log")" "slua: supervisor: status: generation 3, 1 handlers, [0-9]+ restarts" "USR1: the supervisor's status line"
 like "$(cat "$T/log")" "slua: broker: jobs: 0 queued, 0 at workers, [0-9]+ done; workers: 1, 1 idle" "USR1: the broker's jobs and workers"
 like "$(cat "$T/log")" "slua: handler: status: [0-9]+ connections served" "USR1: each handler's connections"
 
 echo 'while true do' > "$T/v.lua"
 kill -HUP "$srv"
-sleep 0.3
-is "$(curl -s "$url/still")" "v2 /still" "HUP with a broken script keeps serving"
+wait_for 10 'grep -q "reload failed" "$T/log"'
+is "$(get /still)" "v3 /still" "HUP with a broken script keeps serving"
 like "$(cat "$T/log")" "reload failed: still running generation" "and logs why"
 like "$(cat "$T/log")" "v.lua:2: 'end' expected" "naming the error"
 stop "$srv"
@@ -167,53 +268,85 @@ stop "$srv"
 # running generation goes on.
 printf 'port = %s\nhandler = "%s"\n' "$port" "$EX/http-handler.lua" > "$T/p.conf"
 serve srv "$SLUA" -f "$T/p.conf" --listen 127.0.0.1 -H 1 2> "$T/log"
-wait_port "$port"
+wait_port "$port" || diag "the server did not start: $(tail -3 "$T/log")"
 printf 'handler = "%s"\n' "$EX/http-handler.lua" > "$T/p.conf"
 kill -HUP "$srv"
-sleep 0.3
-is "$(curl -s "$url/kept")" "hello /kept" "HUP with a config without a port keeps serving"
+wait_for 10 'grep -q "needs --port" "$T/log"'
+is "$(get /kept)" "hello /kept" "HUP with a config without a port keeps serving"
 like "$(cat "$T/log")" "supervisor: --listen needs --port" "and says why"
 stop "$srv"
 
+# ---------------------------------------------------------------------------
 # The LSB init script, on a temporary pidfile.
 init="$TOP/rc.d/slua.init"
 export DAEMON="$SLUA" CONFIG="$T/slua.conf" PIDFILE="$T/init.pid"
 echo 'while true do work.answer("v1 " .. work.accept()) end' > "$T/v.lua"
-run sh "$init" start
+detach sh "$init" start
 check "init script: start" 0
-wait_port "$port"
+wait_port "$port" || diag "the init script's daemon did not start"
+ipid=$(cat "$T/init.pid" 2>/dev/null)
+adopt_daemon "$ipid"
 run sh "$init" status
-check "init script: status" 0 "slua is running (pid $(cat "$T/init.pid"))"
-_pids="$_pids $(cat "$T/init.pid")"
-echo 'while true do work.answer("v3 " .. work.accept()) end' > "$T/v.lua"
+check "init script: status" 0 "slua is running (pid $ipid)"
+echo 'while true do work.answer("v2 " .. work.accept()) end' > "$T/v.lua"
 run sh "$init" reload
 check "init script: reload" 0
-sleep 0.5
-is "$(curl -s "$url/r")" "v3 /r" "init script: reload took effect"
+wait_for 10 '[ "$(get /r)" = "v2 /r" ]'
+is "$(get /r)" "v2 /r" "init script: reload took effect"
+echo 'while true do work.answer("v3 " .. work.accept()) end' > "$T/v.lua"
+kids=$(descendants "$ipid")
+detach sh "$init" restart
+check "init script: restart" 0
+wait_port "$port" || diag "the restarted daemon does not listen"
+new=$(cat "$T/init.pid" 2>/dev/null)
+adopt_daemon "$new"
+ok "restart: a new pid ($ipid, then $new), the old one and its children gone" \
+    "[ -n '$ipid' ] && [ -n '$new' ] && [ '$new' != '$ipid' ] && wait_for 15 'all_gone $ipid $(echo $kids)'"
+is "$(get /rr)" "v3 /rr" "restart: the new daemon serves, with the script as it is now"
+run sh "$init" status
+check "init script: status after restart" 0 "slua is running (pid $new)"
+kids=$(descendants "$new")
 run sh "$init" stop
 check "init script: stop" 0
+ok "stop: the daemon and its children are gone" "wait_for 15 'all_gone ${new:-x} $(echo $kids)'"
 run sh "$init" status
 check "init script: status when stopped" 3 "slua is not running"
 unset DAEMON CONFIG PIDFILE
 
-# A real inetd, nowait: slua in stdio mode on each connection.
+# ---------------------------------------------------------------------------
+# A real inetd, with the shipped conf/inetd.conf line: the port made ours,
+# its paths moved under $T by make install's substitution (PREFIX and
+# SYSCONFDIR); the user stays nobody when we are root.
 if command -v inetd >/dev/null; then
-	printf '127.0.0.1:%s stream tcp nowait %s %s slua %s %s\n' "$port" \
-	    "$(id -un)" "$SLUA" "$T/peer.lua" "$T/v.lua" > "$T/inetd.conf"
-	cat > "$T/peer.lua" <<'LUA'
+	pfx="$T/pfx" etc="$T/etc"
+	mkdir -p "$pfx/bin" "$etc/slua"
+	ln -s "$SLUA" "$pfx/bin/slua"
+	user=nobody
+	[ $root = 1 ] || user=$(id -un)
+	grep -v '^#' "$TOP/conf/inetd.conf" |
+	    sed -e "s|/usr/local|$pfx|g" -e "s|/etc/|$etc/|g" \
+		-e "s|^9000\\([[:space:]]\\)|127.0.0.1:$port\\1|" \
+		-e "s|\\([[:space:]]\\)nobody\\([[:space:]]\\)|\\1$user\\2|" > "$T/inetd.conf"
+	diag "inetd.conf: $(cat "$T/inetd.conf")"
+	cat > "$etc/slua/handler.lua" <<'LUA'
 local l = client.line()
 work.submit(l)
-print(client.ip, work.collect())
+local f = io.open("/proc/self/status")
+local uid = f:read("*a"):match("\nUid:%s*(%d+)")
+f:close()
+print(client.ip, work.collect(), uid)
 LUA
-	serve inetd inetd -d "$T/inetd.conf" 2>/dev/null
-	wait_port "$port"
+	echo 'while true do work.answer("w " .. work.accept()) end' > "$etc/slua/worker.lua"
+	chmod 755 "$T"		# for nobody
+	serve inetd inetd -d "$T/inetd.conf"
+	wait_port "$port" || diag "inetd does not listen"
 	good=0
-	for i in $(seq 1 20); do
-		got=$(echo "n$i" | nc -q 2 127.0.0.1 "$port")
-		[ "$got" = "127.0.0.1	v3 n$i" ] && good=$((good + 1))
+	for i in 1 2 3 4 5; do
+		[ "$(ask "n$i")" = "127.0.0.1	w n$i	$(id -u "$user")" ] && good=$((good + 1))
 	done
-	is "$good" 20 "inetd: 20 connections served by slua in stdio mode"
-	stop "$inetd"
+	is "$good" 5 "inetd with conf/inetd.conf: 5 connections served by slua in stdio mode, as $user"
+	halt "$inetd"
+	chmod 700 "$T"
 else
 	skip "inetd" "openbsd-inetd not installed"
 fi
@@ -222,18 +355,19 @@ fi
 if command -v systemd-socket-activate >/dev/null; then
 	serve act systemd-socket-activate -l "127.0.0.1:$port" \
 	    "$SLUA" -p "$port" -H 1 "$EX/http-handler.lua"
-	sleep 0.3
-	is "$(curl -s "$url/act")" "hello /act" "socket activation: slua serves the passed socket"
+	wait_port "$port" || diag "systemd-socket-activate does not listen"
+	is "$(get /act)" "hello /act" "socket activation: slua serves the passed socket"
 	stop "$act"
 else
 	skip "socket activation" "systemd-socket-activate not installed"
+	skip "socket activation" "systemd-socket-activate not installed"
 fi
 
+# ---------------------------------------------------------------------------
 # make install
-rm -rf "$T/root"
-make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local > /dev/null 2>&1
-(cd "$T/root" && find . -type f | sort) > "$T/files"
-is "$(cat "$T/files")" "./etc/init.d/slua
+run -t 120 make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local
+check "make install DESTDIR=: exit 0" 0
+is "$(cd "$T/root" && find . -type f | sort)" "./etc/init.d/slua
 ./etc/slua.conf
 ./usr/local/bin/slua
 ./usr/local/lib/systemd/system/slua.service
@@ -246,9 +380,9 @@ is "$(cat "$T/files")" "./etc/init.d/slua
 ./usr/local/share/slua/examples/inetd.conf
 ./usr/local/share/slua/rc.d/slua" "make install DESTDIR=: the files"
 echo "-- mine" > "$T/root/etc/slua.conf"
-make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local > /dev/null 2>&1
-is "$(cat "$T/root/etc/slua.conf")" "-- mine" "make install keeps an existing slua.conf"
-make -s -C "$TOP" uninstall DESTDIR="$T/root" PREFIX=/usr/local > /dev/null 2>&1
-is "$(cd "$T/root" && find . -type f | sort)" "./etc/slua.conf" "make uninstall leaves only the config"
+run -t 120 make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr/local
+is "$rc $(cat "$T/root/etc/slua.conf")" "0 -- mine" "make install keeps an existing slua.conf"
+run -t 120 make -s -C "$TOP" uninstall DESTDIR="$T/root" PREFIX=/usr/local
+is "$rc $(cd "$T/root" && find . -type f | sort)" "0 ./etc/slua.conf" "make uninstall leaves only the config"
 
 done_testing

@@ -7,6 +7,14 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# The pids of $srv's handlers once n of them are up (a handler may not
+# have started, or named itself, when the port first answers).
+hpids() {
+	wait_for 5 "[ \$(procs $srv handler | wc -l) -ge $1 ]"
+	procs "$srv" handler
+}
+# The handlers of $srv are just the one(s) named, still.
+same() { [ -n "$1" ] && [ "$(procs "$srv" handler)" = "$1" ]; }
 # Server-side connections to $port that a process has accepted (ss names
 # the owner of an accepted socket, not of one still in the listen queue).
 accepted() { ss -Htnp state established "( sport = :$port )" | grep -c 'users:'; }
@@ -23,7 +31,7 @@ is "$(curl -s -m 10 "$url/one")" "hello /one" "curl gets an answer"
 urls 1000 null
 timeout 60 curl -s -m 10 --parallel --parallel-max 16 -K "$T/urls" -w '%{http_code}\n' > "$T/codes" 2>/dev/null
 is "$(grep -c '^200$' "$T/codes")" 1000 "1,000 requests, 16 in parallel, all answered"
-is "$(procs "$srv" handler | wc -l)" 2 "-H 2: two handler processes"
+is "$(hpids 2 | wc -l)" 2 "-H 2: two handler processes"
 titles=$(for p in $srv $(pgrep -P "$srv"); do tr '\0' '\n' < "/proc/$p/cmdline" | head -1; done | sort | uniq -c | tr -s ' ')
 is "$titles" " 2 slua: handler
  1 slua: supervisor" "the supervisor and its handlers are titled"
@@ -47,11 +55,11 @@ if l == "boom" then error("bad request") end
 print("ok " .. l)
 LUA
 start_slua -H 1 "$T/err.lua"
-h=$(procs "$srv" handler)
+h=$(hpids 1)
 a=$(echo boom | nc -N -w 5 127.0.0.1 "$port")
 b=$(echo fine | nc -N -w 5 127.0.0.1 "$port")
 is "$a|$b" "|ok fine" "after an error the handler serves the next client"
-is "$(procs "$srv" handler)" "$h" "the same handler process"
+ok "the same handler process" 'same "$h"'
 like "$(cat "$T/log")" "slua: handler: 127\.0\.0\.1:[0-9]+: .*err\.lua:2: bad request" \
     "the error is logged with the client's address"
 stop "$srv" "the error server stops on TERM"
@@ -95,7 +103,7 @@ p2=$(nc -N -w 5 127.0.0.1 "$port" < /dev/null)
 p3=$(nc -N -w 5 127.0.0.1 "$port" < /dev/null)
 ok "--max-requests 2: same handler twice, then a new one ($p1 $p2 $p3)" \
     '[ -n "$p1" ] && [ "$p1" = "$p2" ] && [ -n "$p3" ] && [ "$p3" != "$p1" ]'
-ok "the handler that served two is gone" '[ -n "$p1" ] && wait_for 5 "! alive $p1"'
+ok "the handler that served two is gone" '[ -n "$p1" ] && wait_for 5 "! alive \"$p1\""'
 stop "$srv" "the --max-requests server stops on TERM"
 
 # Handlers submit jobs to workers, one round trip per request.
@@ -112,11 +120,11 @@ urls 2000 null
 timeout 60 curl -s -m 10 --parallel --parallel-max 8 -K "$T/urls" -w '%{http_code}\n' > "$T/codes" 2>/dev/null &
 load=$!
 sleep 0.2
-victim=$(procs "$srv" handler | head -1)
+victim=$(hpids 2 | head -1)
 ok "a handler is killed while the load runs" \
     '[ -n "$victim" ] && alive "$load" && kill -9 "$victim"'
 wait "$load"	# bounded by timeout 60
-ok "the killed handler is gone" '[ -n "$victim" ] && wait_for 5 "! alive $victim"'
+ok "the killed handler is gone" '[ -n "$victim" ] && wait_for 5 "! alive \"$victim\""'
 ok "the killed handler is replaced" \
     'wait_for 5 "[ \$(procs $srv handler | grep -vx ${victim:-x} | wc -l) = 2 ]"'
 like "$(cat "$T/log")" "handler $victim died: killed by signal 9" "the death is logged"
@@ -153,9 +161,9 @@ else
 fi
 
 # TLS
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" \
     -days 2 -subj /CN=slua-test-ca 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/req.pem" \
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/key.pem" -out "$T/req.pem" \
     -subj /CN=localhost 2>/dev/null
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$T/ext"
 openssl x509 -req -in "$T/req.pem" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
@@ -179,7 +187,7 @@ ok "the TLS 1.1 client completes a handshake with a server that accepts 1.1" \
 halt "$old"
 
 start_slua -H 1 --tls-cert "$T/chain.pem" --tls-key "$T/key.pem" "$EX/http-handler.lua"
-h=$(procs "$srv" handler)
+h=$(hpids 1)
 is "$(curl -s -m 10 --cacert "$T/ca.pem" "https://localhost:$port/tls" --resolve "localhost:$port:127.0.0.1")" \
     "hello /tls" "curl verifies the chain and gets an answer"
 is "$(curl -sk -m 10 "https://127.0.0.1:$port/k")" "hello /k" "curl -k over TLS"
@@ -193,7 +201,7 @@ ok "plain text on the TLS port gets nothing, and the server closes the connectio
     '[ $rc = 0 ] && [ ! -s "$T/plain" ]'
 ok "no accepted connection is left open" 'wait_for 3 "[ \$(accepted) = 0 ]"'
 is "$(curl -sk -m 10 "https://127.0.0.1:$port/after")" "hello /after" "then a TLS client is served"
-ok "by the same handler, alive" '[ "$(procs "$srv" handler)" = "$h" ] && alive "$srv"'
+ok "by the same handler, alive" 'same "$h" && alive "$srv"'
 like "$(cat "$T/log")" "slua: handler: 127\.0\.0\.1:[0-9]+: tls: " "the failed handshake is logged"
 tls11 "$port"
 rc=$?
@@ -201,7 +209,7 @@ ok "TLS 1.1 is refused" '[ $rc != 0 ] && grep -q "Cipher is (NONE)" "$T/s11"'
 like "$(cat "$T/log")" "127\.0\.0\.1:[0-9]+: tls: .*unsupported protocol" "the refusal is logged"
 ok "the refused client's connection is closed" 'wait_for 3 "[ \$(accepted) = 0 ]"'
 is "$(curl -sk -m 10 "https://127.0.0.1:$port/again")" "hello /again" "the handler survives a refused TLS 1.1 client"
-is "$(procs "$srv" handler)" "$h" "the same handler all along"
+ok "the same handler all along" 'same "$h"'
 stop "$srv" "the TLS server stops on TERM"
 
 start_slua -H 1 --tls-cert "$T/chain.pem" --tls-key "$T/key.pem" 'print(client.tls)'

@@ -1,0 +1,314 @@
+#!/bin/bash
+# The mutation check (make mutate): does the suite notice when slua breaks?
+#
+# Each mutant below is a small, exact breakage of one source file and the
+# test files that should catch it.  For each, this copies the tree (tracked
+# and untracked files, as they are now, not HEAD) to a scratch directory in
+# $TMPDIR, applies the edits, builds, and runs the named test files against
+# the mutant's binary, cheapest first, until one fails:
+#
+#   KILLED	a test file failed where the unmutated tree passes it
+#   SURVIVED	every named file passed: the suite misses this breakage
+#   ERROR	an edit matched no place (or several), or the mutant did not
+#		build: fix the list, the sources moved
+#
+# A failure only counts when it is new: the first time a mutant fails a
+# file, the unmutated build runs that file too (once), and a test point that
+# fails there already (or a file that already times out, leaves processes
+# behind or runs another number of points than planned) kills no mutant.
+# Ends with "N mutants: K killed, S survived"; exits 1 when one survived or
+# the unmutated tree fails its own tests, 2 on an error.
+#
+#   MUTANTS="a b"	run only these (make mutate MUTANTS=a)
+#   MUTATE_LIMIT=120	seconds a test file may take under a mutant
+#   MUTATE_BUILD_ONLY=1	only apply and build each, and show its diff: do
+#			the patterns still fit?
+#   MUTATE_KEEP=1	keep the scratch directory and each run's output
+#   LUA=lua5.1		the variant to build (as in the GNUmakefile)
+#
+# Never part of make test: one mutant is one (incremental) build and a run
+# of its test files, the whole list some ten minutes on two cores.
+set -u
+
+names=() files=() tests=() breaks=() edits=()
+US=$'\037'	# between the edits of one mutant
+mutant() {
+	local IFS=$US
+	names+=("$1") files+=("$2") tests+=("$3") breaks+=("$4")
+	shift 4
+	edits+=("$*")
+}
+
+# --- The list ---------------------------------------------------------------
+#
+# mutant NAME FILE "TEST FILES" "what it breaks" EDIT [EDIT...]
+#
+# Each EDIT is a Perl substitution, s/old/new/ (no /g), on the whole file at
+# once (so \n and \t match across lines); it must change exactly one place.
+# \Q...\E quotes C's parentheses and stars; in the new text, $ and @ need a
+# backslash.  Name the files that should catch the mutant, the quickest or
+# likeliest first: a mutant stops at the first file it fails.
+
+mutant pdeathsig common/util.c "stdio.t fault.t" \
+	"children do not die with their parent (no PR_SET_PDEATHSIG)" \
+	's/\Qprctl(PR_SET_PDEATHSIG, SIGKILL) == -1\E/0/'
+
+mutant max-requests server/handler.c "tcp.t" \
+	"--max-requests is ignored: a handler never exits after n connections" \
+	's/\Qmax = he->he_cf->cf_max_requests;\E/max = 0;/'
+
+mutant emfile-log server/handler.c "limits.t" \
+	"under EMFILE every accept pause is logged, not at most once a second" \
+	's/\Qclock_ms(&last, &now) >= 1000\E/1/'
+
+mutant emfile-spin server/handler.c "limits.t" \
+	"under EMFILE accept does not pause: the handler spins" \
+	's/\Qwhile (nanosleep(&pause, &pause) == -1 && errno == EINTR)\E\n\t+;/(void)pause;/'
+
+mutant handler-timeout server/handler.c "limits.t" \
+	"--handler-timeout is never armed" \
+	's/\Qtimeout_arm(L, cf->cf_handler_timeout,\E/timeout_arm(L, 0,/'
+
+mutant handler-oneshot server/handler.c "tcp.t limits.t" \
+	"a handler exits after every connection (and is replaced)" \
+	's/\Qserved++;\E/served++;\n\t\thandler_quit = 1;/'
+
+mutant globals-leak server/handler.c "tcp.t" \
+	"a connection's globals are the handler's, seen by the next connection" \
+	's/\Qlua_setfenv(L, -2);\E/lua_pop(L, 1);/'
+
+mutant tls-fd-leak server/handler.c "tcp.t limits.t" \
+	"after a failed TLS handshake the client's descriptor stays open" \
+	's/(tls: %s", peer, err\);)\n\t+\Q(void)close(fd);\E/$1/'
+
+# OpenSSL 3 refuses TLS 1.0 and 1.1 at security level 1 and up, whatever
+# the minimum version says: the mutant lowers both.  A test needs a client
+# that offers TLS 1.1 at level 0 too, or the client refuses, not slua:
+# openssl s_client -tls1_1 -cipher DEFAULT@SECLEVEL=0.
+mutant tls11 server/tls.c "tcp.t" \
+	"TLS 1.0 and 1.1 are accepted (minimum version and security level lowered)" \
+	's/\Q#include <errno.h>\E/#include <dlfcn.h>\n#include <errno.h>/' \
+	's/\QTLS1_2_VERSION\E/TLS1_VERSION/' \
+	's/(\t)(\Q\/* A peer that closes\E)/$1((void (*)(SSL_CTX *, int))dlsym(dlopen("libssl.so.3", RTLD_NOW | RTLD_NOLOAD), "SSL_CTX_set_security_level"))(ctx, 0);\n$1$2/'
+
+mutant sup-exit-status server/supervisor.c "tcp.t" \
+	"the supervisor exits 1 after TERM" \
+	's/\Qsup_free(&s);\E\n\treturn 0;\n}/sup_free(&s);\n\treturn 1;\n}/'
+
+mutant sup-nowait server/supervisor.c "service.t" \
+	"on TERM the supervisor exits at once, not once its children are done" \
+	's/\Qwhile (!(s->s_stopping && TAILQ_EMPTY(&s->s_gens)))\E/while (!s->s_stopping)/'
+
+mutant handler-respawn server/supervisor.c "tcp.t fault.t" \
+	"a handler that died is not replaced (for an hour)" \
+	's/(\Q&sl->sl_spawnat,\E\s+failed\);)/$1\n\tclock_add(&sl->sl_spawnat, 3600 * 1000);/'
+
+mutant broker-respawn server/supervisor.c "fault.t" \
+	"a broker that died is not replaced (for an hour)" \
+	's/(\Q&g->g_brokerat, failed);\E)/$1\n\t\tclock_add(&g->g_brokerat, 3600 * 1000);/'
+
+mutant brokerdied-error lua/work_handler.c "fault.t" \
+	"jobs outstanding when the broker dies get no \"broker died\" error" \
+	's/(\Qlua_pushliteral(L, "broker died");\E\n\t+)\Qwork_set(L, WORK_ERRORS, id);\E/$1lua_pop(L, 1);/'
+
+mutant collect-order lua/work_handler.c "stdio.t" \
+	"collect() returns answers in about the order they come, not submission order" \
+	's/(\t+)(\Qif (work_has(L, WORK_PENDING, id))\E)\n(\t+)\Qwork_wait(L);\E/$1$2 {\n$3(void)ring_pop(&wk.w_order);\n$3(void)ring_push(&wk.w_order, id);\n$3work_wait(L);\n$1}/'
+
+mutant seed-helloworld conf/examples/hello-worker.lua "stdio.t" \
+	"the seed example prints \"helloworld\"" \
+	"s/\\Q' world'\\E/'world'/"
+
+# worker/pool.c is being reworked: a short pattern, to be kept up to date.
+mutant job-kills worker/pool.c "stdio.t fault.t" \
+	"a worker's death is charged to no job: a job that kills workers runs forever" \
+	's/\Q++j->j_kills < POOL_KILLS\E/j->j_kills < POOL_KILLS/'
+
+# --- The machinery -----------------------------------------------------------
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+LUA=${LUA:-lua5.1}
+limit=${MUTATE_LIMIT:-120}
+
+sel=()
+for m in ${MUTANTS:-}; do
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$m" ] && continue 2
+	done
+	echo "mutate: no mutant $m; there are: ${names[*]}" >&2
+	exit 2
+done
+for i in "${!names[@]}"; do
+	case " ${MUTANTS:-${names[$i]}} " in
+	*" ${names[$i]} "*) sel+=("$i") ;;
+	esac
+done
+
+# $work/base: the tree as it is and its binary, for the runs that tell
+# whether a file fails unmutated; $work/tree: the copy the mutants go into.
+work=$(mktemp -d "${TMPDIR:-/tmp}/slua-mutate.XXXXXX") || exit 2
+base=$work/base
+tree=$work/tree
+cleanup() {
+	# What is left of a test run: processes that run one of our binaries.
+	for p in /proc/[0-9]*; do
+		case "$(readlink "$p/exe" 2>/dev/null)" in
+		"$work"/*) kill -KILL "${p#/proc/}" 2>/dev/null ;;
+		esac
+	done
+	if [ -n "${MUTATE_KEEP:-}" ]; then
+		echo "mutate: kept $work (the runs' output in $work/out)"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The files git knows or would add (not what .gitignore names), as they
+# are now; or, outside git, everything but the build.
+snapshot() {
+	if git -C "$top" rev-parse --git-dir > /dev/null 2>&1; then
+		git -C "$top" ls-files -z -c -o --exclude-standard |
+		    (cd "$top" && while IFS= read -r -d '' f; do
+			[ -f "$f" ] && printf '%s\0' "$f"
+		    done | tar --null -T - -cf -)
+	else
+		(cd "$top" && tar --exclude=./build --exclude=./slua -cf - .)
+	fi
+}
+mkdir "$base" "$tree" "$work/out" || exit 2
+snapshot | tar -xf - -C "$base" || exit 2
+cp -a "$base/." "$tree/" || exit 2
+
+build() {	# log: make in the scratch tree, standalone
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    make -C "$tree" -j"$(nproc)" LUA="$LUA" > "$1" 2>&1
+}
+bin=$tree/build/$LUA/slua
+
+# Apply edits (separated by US) to file: each must change one place.
+apply() {	# file edits
+	perl -e '
+		my ($file, $edits) = @ARGV;
+		open(my $fh, "<", $file) or die "$file: $!\n";
+		local $/;
+		$_ = <$fh>;
+		close $fh;
+		for my $e (split /\x1f/, $edits) {
+			die "not a substitution: $e\n" unless $e =~ /^s\W/;
+			my $n = eval($e . "g");
+			die "$e: $@" if $@;
+			$n ||= 0;
+			die "matches $n places, not one: $e\n" if $n != 1;
+		}
+		open($fh, ">", $file) or die "$file: $!\n";
+		print $fh $_;
+		close($fh) or die "$file: $!\n";
+	' "$1" "$2"
+}
+
+# What failed in a run.sh output, one key a line: "point N" for a test
+# point, or the file's own trouble (timed out, left behind, plan, ...).
+failures() {	# output
+	{
+		sed -n 's/^    not ok \([0-9]*\).*/point \1/p' "$1"
+		grep -E '^    [a-z]' "$1" | grep -v '^    not ok' |
+		    grep -oE 'timed out|left behind|slua left running|no plan|planned [0-9]+, ran|exit status' |
+		    sed 's/^planned.*/plan/'
+	} | sort -u
+}
+
+runfile() {	# slua regress-dir file output [limit]: run.sh's status
+	SLUA=$1 SLUA_TEST_LIMIT=${5:-300} bash "$2/run.sh" "$3" > "$4" 2>&1
+}
+
+# The unmutated build on file, once: its failures in $work/base-FILE.
+baseline_bad=""
+baseline() {	# file
+	local out=$work/base-$1.out
+	[ -e "$work/base-$1" ] && return
+	if runfile "$base/slua" "$base/regress" "$1" "$out"; then
+		: > "$work/base-$1"
+		return
+	fi
+	failures "$out" > "$work/base-$1"
+	baseline_bad="$baseline_bad $1"
+	echo
+	echo "mutate: $1 fails unmutated: what fails there kills no mutant:"
+	grep -E '^    (not ok|[a-z])' "$out" | grep -vE '^    (ok|1\.\.)' |
+	    head -20 | sed 's/^    /    | /'
+	printf '%-18s ' "$name"
+}
+
+echo "mutate: building the unmutated tree in $tree"
+if ! build "$work/build.log"; then
+	echo "mutate: the unmutated tree does not build:"
+	tail -20 "$work/build.log" | sed 's/^/    /'
+	exit 2
+fi
+cp "$bin" "$base/slua"
+
+killed=0 survived=0 errors=0
+start=$(date +%s)
+for i in "${sel[@]}"; do
+	name=${names[$i]} f=${files[$i]}
+	t0=$(date +%s)
+	printf '%-18s ' "$name"
+	verdict=""
+	if ! apply "$tree/$f" "${edits[$i]}" 2> "$work/edit.err"; then
+		verdict="ERROR     $f: $(cat "$work/edit.err")"
+	elif ! build "$work/build.log"; then
+		verdict="ERROR     $f: the mutant does not build:
+$(grep -E 'error|Error' "$work/build.log" | head -5 | sed 's/^/    /')"
+	fi
+	if [ -z "$verdict" ] && [ -n "${MUTATE_BUILD_ONLY:-}" ]; then
+		verdict="BUILT     $f
+$(cd "$work" && diff -u "base/$f" "tree/$f" | tail -n +3 | sed 's/^/    /')
+   "
+	elif [ -z "$verdict" ]; then
+		for t in ${tests[$i]}; do
+			out=$work/out/$name-$t
+			runfile "$bin" "$tree/regress" "$t" "$out" "$limit" && continue
+			baseline "$t"
+			new=$(failures "$out" | comm -23 - "$work/base-$t")
+			[ -n "$new" ] || continue
+			# A time-out first: it explains the rest.
+			if grep -qx 'timed out' <<< "$new"; then
+				new="timed out"
+			else
+				new=$(head -1 <<< "$new")
+			fi
+			case $new in
+			point*)
+				why=$(grep -m1 "^    not ok ${new#point } " "$out" |
+				    sed 's/^    //') ;;
+			"timed out")
+				why="timed out after $limit s" ;;
+			*)	why="$new" ;;
+			esac
+			verdict="KILLED    $t: $why"
+			break
+		done
+	fi
+	case $verdict in
+	"")	verdict="SURVIVED  ${tests[$i]// /, }: ${breaks[$i]}"
+		survived=$((survived + 1)) ;;
+	KILLED*)
+		killed=$((killed + 1)) ;;
+	BUILT*)	;;
+	*)	errors=$((errors + 1)) ;;
+	esac
+	echo "$verdict ($(($(date +%s) - t0)) s)"
+	cp "$base/$f" "$tree/$f"	# a new mtime: make builds it anew
+done
+
+summary="${#sel[@]} mutants: $killed killed, $survived survived"
+[ "$errors" -gt 0 ] && summary="$summary, $errors errors"
+echo "$summary ($(($(date +%s) - start)) s)"
+if [ -n "$baseline_bad" ]; then
+	echo "mutate: the unmutated tree fails:$baseline_bad"
+fi
+[ "$errors" -gt 0 ] && exit 2
+[ "$survived" -gt 0 ] || [ -n "$baseline_bad" ] && exit 1
+exit 0
