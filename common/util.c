@@ -105,6 +105,8 @@ proc_child(const char *role, pid_t parent)
 	sigset_t	 none;
 	int		 sig;
 
+	/* Changing credentials clears the parent-death signal: drop first. */
+	proc_drop();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fatal("prctl");
 	if (getppid() != parent)
@@ -119,7 +121,6 @@ proc_child(const char *role, pid_t parent)
 		fatal("sigprocmask");
 	log_setrole(role);
 	setproctitle("%s", role);
-	proc_drop();
 }
 
 static int
