@@ -27,7 +27,7 @@
 #   LUA=lua5.1		the variant to build (as in the GNUmakefile)
 #
 # Never part of make test: one mutant is one (incremental) build and a run
-# of its test files, the whole list some ten minutes on two cores.
+# of its test files, the whole list ten to fifteen minutes on two cores.
 set -u
 
 names=() files=() tests=() breaks=() edits=()
@@ -208,11 +208,14 @@ apply() {	# file edits
 	' "$1" "$2"
 }
 
-# What failed in a run.sh output, one key a line: "point N" for a test
-# point, or the file's own trouble (timed out, left behind, plan, ...).
+# What failed in a run.sh output, one key a line: a test point's
+# description with its numbers made N (they hold pids and timings; a point
+# is known by its words, its own number moves when a run skips one), or
+# the file's own trouble (timed out, left behind, plan, ...).
 failures() {	# output
 	{
-		sed -n 's/^    not ok \([0-9]*\).*/point \1/p' "$1"
+		sed -n 's/^    not ok [0-9]* - \(.*\)/point \1/p' "$1" |
+		    sed 's/[0-9][0-9]*/N/g'
 		grep -E '^    [a-z]' "$1" | grep -v '^    not ok' |
 		    grep -oE 'timed out|left behind|slua left running|no plan|planned [0-9]+, ran|exit status' |
 		    sed 's/^planned.*/plan/'
@@ -281,8 +284,11 @@ $(cd "$work" && diff -u "base/$f" "tree/$f" | tail -n +3 | sed 's/^/    /')
 			fi
 			case $new in
 			point*)
-				why=$(grep -m1 "^    not ok ${new#point } " "$out" |
-				    sed 's/^    //') ;;
+				why=$(sed -n 's/^    not ok [0-9]* - //p' "$out" |
+				    while IFS= read -r d; do
+					[ "point $(sed 's/[0-9][0-9]*/N/g' <<< "$d")" = "$new" ] &&
+					    { echo "$d"; break; }
+				    done) ;;
 			"timed out")
 				why="timed out after $limit s" ;;
 			*)	why="$new" ;;

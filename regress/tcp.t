@@ -119,7 +119,7 @@ ok "200 requests, each with its own job's answer" 'cmp -s "$T/got" "$T/want"'
 urls 2000 null
 timeout 60 curl -s -m 10 --parallel --parallel-max 8 -K "$T/urls" -w '%{http_code}\n' > "$T/codes" 2>/dev/null &
 load=$!
-sleep 0.2
+sleep 0.2	# let the load run; the kill below checks it still does
 victim=$(hpids 2 | head -1)
 ok "a handler is killed while the load runs" \
     '[ -n "$victim" ] && alive "$load" && kill -9 "$victim"'
