@@ -18,13 +18,19 @@
 /* A reassembly buffer larger than this is freed once its message is read. */
 #define IPC_KEEPBUF	(1024 * 1024)
 
+/*
+ * SOCK_SEQPACKET, not SOCK_DGRAM: the same datagrams, but what a peer sent
+ * before it died stays readable.  A datagram socket drops its whole
+ * receive queue when it sends to a dead peer, and with it the answers a
+ * worker sent just before it exited.
+ */
 int
 ipc_socketpair(int sv[2])
 {
 	int	 sz = IPC_SNDBUF, i;
 
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-	    sv) == -1)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == -1)
 		return -1;
 	for (i = 0; i < 2; i++)
 		(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz,
@@ -310,6 +316,10 @@ ipc_in_read(struct ipc_in *in)
 			return 0;
 		return -1;
 	}
+	/* The peer is gone: nothing more will come (pidfds and
+	   PR_SET_PDEATHSIG tell who died). */
+	if (n == 0)
+		return 0;
 	ipc_in_takefds(in, &msg);
 	/* Nobody of ours sends more than IPC_DGRAM: drop what is not ours. */
 	if (n <= IPC_DGRAM && !(msg.msg_flags & MSG_TRUNC))
@@ -357,6 +367,10 @@ ipc_batch_read(struct ipc_batch *bt, int fd, int max)
 		;
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
+	/* An empty message is the end: the peer is gone. */
+	for (i = 0; i < n; i++)
+		if (bt->bt_msgs[i].msg_len == 0)
+			return i;
 	return n;
 }
 

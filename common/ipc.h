@@ -1,6 +1,7 @@
 /*
  * The wire format between slua's processes.  All job traffic is AF_UNIX
- * SOCK_DGRAM socketpairs: one per handler slot between the handler and the
+ * SOCK_SEQPACKET socketpairs (datagrams that outlive their sender, see
+ * ipc_socketpair()): one per handler slot between the handler and the
  * broker, one per worker between the worker and the broker.
  *
  * A datagram carries one or more records; a record is an ipc_hdr followed by
@@ -47,12 +48,21 @@ enum ipc_type {
 			   the worker's current job */
 	IPC_STATS,	/* any -> broker: asks; broker -> any: struct
 			   ipc_stats as the payload */
+	IPC_READY,	/* worker -> broker: my script reached its first
+			   work.accept(); no payload */
+	IPC_STARTFAIL,	/* worker -> broker: my script failed before its
+			   first work.accept(), and I exit; the payload is
+			   the Lua error */
+	IPC_EXIT,	/* worker -> broker, last: I exit (os.exit); the
+			   jobs I hold but never accepted never started,
+			   and with IPC_F_RUNNING, my first one did */
 };
 
 #define IPC_F_MORE	0x0001	/* another fragment follows */
 #define IPC_F_NIL	0x0002	/* IPC_ANSWER: the answer is nil */
 #define IPC_F_LAST	0x0004	/* worker -> broker: I exit; no more jobs */
 #define IPC_F_FD	0x0008	/* the payload is in the passed memfd */
+#define IPC_F_RUNNING	0x0010	/* IPC_EXIT: I was running a job */
 
 struct ipc_stats {
 	uint32_t	s_backlog;	/* jobs waiting for a worker */

@@ -105,6 +105,8 @@ proc_child(const char *role, pid_t parent)
 	sigset_t	 none;
 	int		 sig;
 
+	/* Changing credentials clears the parent-death signal: drop first. */
+	proc_drop();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fatal("prctl");
 	if (getppid() != parent)
@@ -112,12 +114,13 @@ proc_child(const char *role, pid_t parent)
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGPIPE)
 			(void)signal(sig, SIG_DFL);
+	/* A status asked for before the child can give it is not fatal. */
+	(void)signal(SIGUSR1, SIG_IGN);
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
 		fatal("sigprocmask");
 	log_setrole(role);
 	setproctitle("%s", role);
-	proc_drop();
 }
 
 static int

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "slualib.h"
+#include "timeout.h"
 #include "work.h"
 
 #define CLIENT_CHUNK	16384
@@ -73,7 +74,7 @@ client_wait(int fd, short events)
 
 	work_flush();	/* batched jobs must not wait on a slow client */
 	while ((r = poll(&pfd, 1, clt.c_timeout)) == -1 && errno == EINTR)
-		;
+		timeout_status_run();
 	if (r == -1)
 		return strerror(errno);
 	if (r == 0)

@@ -12,5 +12,8 @@ void	timeout_disarm(void);
 void	timeout_release(lua_State *);
 int	timeout_fired(void);
 void	timeout_flush(lua_State *, long, void (*)(lua_State *));
+void	timeout_state(lua_State *);
+void	timeout_status(void (*)(void));
+void	timeout_status_run(void);
 
 #endif

@@ -54,6 +54,9 @@ work_worker_init(int fd, size_t max, int jobtimeout, int grace)
 	wk.w_jobtimeout = jobtimeout;
 	wk.w_grace = grace;
 	work_common_init(fd, max);
+	/* os.exit() in the script: what it answered still goes. */
+	if (atexit(work_worker_exit) != 0)
+		fatalx("atexit");
 }
 
 /* Push a message's payload: its bytes, or its memfd's. */
@@ -148,8 +151,10 @@ work_wait(lua_State *L)
 		n = 2;
 	}
 	if (poll(pfd, n, -1) == -1) {
-		if (errno == EINTR)
+		if (errno == EINTR) {
+			timeout_status_run();
 			return;
+		}
 		luaL_error(L, "poll: %s", strerror(errno));
 	}
 	if (pfd[0].revents & POLLIN)

@@ -5,12 +5,14 @@
 #include <sys/socket.h>
 
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 #include "slualib.h"
 #include "timeout.h"
 #include "work.h"
@@ -18,13 +20,16 @@
 
 /*
  * The job's time and the grace after it are up, and the script is stuck
- * in C: fail the job and die.  Called from a signal handler: send(2) and
- * _exit(2) only.  The broker reads the error before it reaps us.
+ * in C: fail the job and die, with whatever the job started (a worker
+ * leads its process group).  Called from a signal handler: send(2),
+ * kill(2) and _exit(2) only.  The broker reads the error before it reaps
+ * us.
  */
 static void
 work_killed(void)
 {
 	(void)!send(wk.w_fd, wk.w_timedout, wk.w_timedoutlen, MSG_DONTWAIT);
+	(void)kill(0, SIGKILL);
 	_exit(1);
 }
 
@@ -91,6 +96,12 @@ work_accept(lua_State *L)
 
 	if (wk.w_role != ROLE_WORKER)
 		return luaL_error(L, "work.accept: only workers accept jobs");
+	/* The broker counts a worker as started only from here. */
+	if (wk.w_accepted == 0 && !wk.w_started) {
+		work_hdr(&h, IPC_READY);
+		wk.w_started = 1;
+		work_send(L, &h, NULL, 0, 1);
+	}
 	if (wk.w_hasjob) {
 		/* The last job was not answered: its answer is nil. */
 		h = wk.w_job;
@@ -100,8 +111,16 @@ work_accept(lua_State *L)
 		timeout_disarm();
 		work_send(L, &h, NULL, 0, 0);
 	}
-	if (STAILQ_FIRST(&wk.w_jobs) != NULL && wk.w_out.o_count > 0)
-		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
+	/*
+	 * The broker starts a job's clock when the answer before it comes:
+	 * with a deadline, that answer leaves now, not batched.
+	 */
+	if (STAILQ_FIRST(&wk.w_jobs) != NULL && wk.w_out.o_count > 0) {
+		if (wk.w_jobtimeout > 0)
+			work_flushlater(L);
+		else
+			timeout_flush(L, WORK_BATCH_MS, work_flushlater);
+	}
 	while ((j = STAILQ_FIRST(&wk.w_jobs)) == NULL)
 		work_wait(L);
 	STAILQ_REMOVE_HEAD(&wk.w_jobs, j_entry);
@@ -143,10 +162,76 @@ work_answer(lua_State *L)
 	return 1;
 }
 
+/* USR1 (lua/timeout.c): what this worker does. */
+void
+work_worker_status(void)
+{
+	if (wk.w_hasjob)
+		log_info("status: %lu jobs accepted, running job %llu",
+		    wk.w_accepted, (unsigned long long)wk.w_job.h_id);
+	else
+		log_info("status: %lu jobs accepted, waiting",
+		    wk.w_accepted);
+}
+
 unsigned long
 work_accepted(void)
 {
 	return wk.w_accepted;
+}
+
+/*
+ * Send all that is batched, waiting for room: what the worker answered
+ * reaches the broker before the worker exits or starts its script again.
+ * The broker always reads its workers, so the wait is short.
+ */
+void
+work_worker_drain(void)
+{
+	struct pollfd	 pfd;
+
+	if (wk.w_role != ROLE_WORKER || wk.w_fd == -1)
+		return;
+	pfd.fd = wk.w_fd;
+	pfd.events = POLLOUT;
+	while (ipc_out_flush(&wk.w_out) == 1)
+		(void)poll(&pfd, 1, 1000);
+}
+
+/*
+ * The process exits (os.exit() in the script): what it answered goes, and
+ * the broker learns that the jobs it has not accepted never started.
+ */
+void
+work_worker_exit(void)
+{
+	struct ipc_hdr	 h;
+
+	if (wk.w_role != ROLE_WORKER || wk.w_fd == -1)
+		return;
+	work_hdr(&h, IPC_EXIT);
+	if (wk.w_hasjob)
+		h.h_flags = IPC_F_RUNNING;
+	if (ipc_out_add(&wk.w_out, &h, NULL, 0) == -1)
+		return;
+	work_worker_drain();
+}
+
+/* The payload of a message to the broker, bounded. */
+static void
+work_worker_tell(struct ipc_hdr *h, const char *prefix, const char *msg)
+{
+	char	 buf[1024];
+	int	 n;
+
+	n = snprintf(buf, sizeof(buf), "%s%s", prefix, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (ipc_out_add(&wk.w_out, h, buf, n) == -1)
+		return;
+	work_worker_drain();
 }
 
 /*
@@ -157,27 +242,24 @@ void
 work_worker_abort(const char *msg, int raw)
 {
 	struct ipc_hdr	 h;
-	char		 buf[1024];
-	int		 n, r;
 
-	if (!wk.w_hasjob)
+	if (!wk.w_hasjob) {
+		work_worker_drain();
 		return;
+	}
 	h = wk.w_job;
 	h.h_type = IPC_ERROR;
 	h.h_flags = 0;
 	wk.w_hasjob = 0;
-	n = snprintf(buf, sizeof(buf), "%s%s", raw ? "" : "worker error: ",
-	    msg);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	if (ipc_out_add(&wk.w_out, &h, buf, n) == -1)
-		return;
-	/* The broker always reads its workers, so this wait is short. */
-	while ((r = ipc_out_flush(&wk.w_out)) == 1) {
-		struct pollfd	 pfd = { .fd = wk.w_fd, .events = POLLOUT };
+	work_worker_tell(&h, raw ? "" : "worker error: ", msg);
+}
 
-		(void)poll(&pfd, 1, 1000);
-	}
+/* The script failed before its first accept(): tell the broker why. */
+void
+work_worker_startfail(const char *msg)
+{
+	struct ipc_hdr	 h;
+
+	work_hdr(&h, IPC_STARTFAIL);
+	work_worker_tell(&h, "", msg);
 }

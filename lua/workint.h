@@ -66,6 +66,7 @@ struct work {
 	struct ipc_hdr	 w_job;		/* the job accept() returned */
 	int		 w_hasjob;	/* ... and it awaits its answer */
 	unsigned long	 w_accepted;	/* jobs accepted, ever */
+	int		 w_started;	/* the broker knows we started */
 	int		 w_jobtimeout;	/* seconds; 0: none */
 	int		 w_grace;
 	/* The current job's "job timed out", ready for a signal handler. */

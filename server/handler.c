@@ -36,15 +36,22 @@
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
 
 static volatile sig_atomic_t	 handler_quit;
-static volatile sig_atomic_t	 handler_status;
+static int			 handler_served;
+static int			 handler_busy;
 
 static void
 handler_signal(int sig)
 {
-	if (sig == SIGUSR1)
-		handler_status = 1;
-	else
-		handler_quit = 1;
+	(void)sig;
+	handler_quit = 1;
+}
+
+/* USR1, busy or not (lua/timeout.c). */
+static void
+handler_status(void)
+{
+	log_info("status: %d connections served%s", handler_served,
+	    handler_busy ? ", one in progress" : "");
 }
 
 static long
@@ -70,14 +77,13 @@ handler_signals(sigset_t *waitmask)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR1, &sa, NULL) == -1)
+	    sigaction(SIGINT, &sa, NULL) == -1)
 		fatal("sigaction");
+	timeout_status(handler_status);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &block, waitmask) == -1)
 		fatal("sigprocmask");
 }
@@ -279,7 +285,7 @@ handler_main(struct handler_env *he)
 {
 	sigset_t	 waitmask;
 	lua_State	*L;
-	int		 fd, brokerfd = -1, served = 0;
+	int		 fd, brokerfd = -1;
 	int		 max = he->he_cf->cf_max_requests;
 
 	handler_signals(&waitmask);
@@ -289,23 +295,23 @@ handler_main(struct handler_env *he)
 	work_handler_init(he->he_fd, brokerfd, he->he_slot,
 	    he->he_cf->cf_max_job_size);
 	L = slua_newstate(ROLE_HANDLER);
+	timeout_state(L);
 	print_setwriter(client_writeall, NULL);
 	handler_prepare(L, he->he_script);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */
-	while (!handler_quit && (max == 0 || served < max) &&
+	while (!handler_quit && (max == 0 || handler_served < max) &&
 	    !work_brokerdead()) {
 		fd = handler_accept(he->he_listen, brokerfd, he->he_spare,
 		    &waitmask);
-		if (handler_status) {
-			handler_status = 0;
-			log_info("status: %d connections served", served);
-		}
+		timeout_status_run();
 		if (fd == -1)
 			continue;
+		handler_busy = 1;
 		handler_serve(L, he, fd);
-		served++;
+		handler_busy = 0;
+		handler_served++;
 	}
 	timeout_release(L);
 	lua_close(L);

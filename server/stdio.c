@@ -123,7 +123,7 @@ stdio_main(struct config *cf, const char *progname)
 	if (ipc_socketpair(sv) == -1)
 		fatal("socketpair");
 	(void)fflush(stdout);
-	if ((broker = broker_start(cf, &worker, &sv[1], 1)) == -1)
+	if ((broker = broker_start(cf, &worker, &sv[1], 1, -1)) == -1)
 		fatal("fork");
 	(void)close(sv[1]);
 	/* Waiting on a pidfd is how the handler learns the broker died. */

@@ -5,14 +5,17 @@
  * handler per slot, and from then on only watches: a dead child is logged
  * and replaced, TERM and INT stop everything gracefully, HUP reloads.
  *
- * The children of one configuration form a generation: a broker, its
- * handlers, and one datagram socketpair per handler slot between them.  A
- * replacement handler takes over its slot's socket; the broker's answers
- * carry the handler's pid, so it ignores what was meant for the one it
- * replaced.  HUP starts a new generation beside the running one and
- * retires the old: its handlers finish their connection and exit (the new
- * ones accept meanwhile, on the same sockets), then its broker finishes its
- * jobs and exits.  Nothing is refused and no job is lost.
+ * The children of one configuration form a generation (server/gen.c): a
+ * broker, its handlers, and one datagram socketpair per handler slot
+ * between them.  A replacement handler takes over its slot's socket; the
+ * broker's answers carry the handler's pid, so it ignores what was meant
+ * for the one it replaced.  HUP starts a new generation beside the running
+ * one: its broker first, and once one of its workers has reached
+ * work.accept() (at once, without workers) it takes over and the old one
+ * retires: its handlers finish their connection and exit (the new ones
+ * accept meanwhile, on the same sockets), then its broker finishes its
+ * jobs and exits.  Nothing is refused and no job is lost.  A new config,
+ * script or worker that cannot start leaves the old generation running.
  */
 #include <sys/queue.h>
 #include <sys/signalfd.h>
@@ -35,6 +38,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "gen.h"
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
@@ -42,36 +46,8 @@
 
 #define SUP_YOUNG_MS	1000	/* a child dying younger is failing */
 #define SUP_BACKOFF_MS	100
-#define SUP_MAXBACK_MS	10000
 #define SUP_GROW_MS	25	/* how often a growable pool looks at the
 				   listen queue */
-
-struct slot {
-	pid_t		 sl_pid;	/* 0: none */
-	int		 sl_hfd;	/* the handler's end */
-	int		 sl_bfd;	/* the broker's end */
-	struct timespec	 sl_started;
-	struct timespec	 sl_spawnat;	/* respawn not before */
-	int		 sl_fails;	/* young deaths in a row */
-};
-
-struct gen {
-	TAILQ_ENTRY(gen) g_entry;
-	int		 g_id;
-	struct config	 g_cf;
-	struct script	 g_handler;
-	struct script	 g_worker;
-	int		 g_hasworker;
-	SSL_CTX		*g_tls;
-	struct slot	*g_slots;
-	int		 g_nslots;
-	pid_t		 g_broker;	/* 0: none */
-	struct timespec	 g_brokerstart;
-	struct timespec	 g_brokerat;
-	int		 g_brokerfails;
-	int		 g_retired;
-};
-TAILQ_HEAD(genq, gen);
 
 struct supervisor {
 	const struct config *s_cli;	/* the command line, for reloads */
@@ -79,8 +55,9 @@ struct supervisor {
 	struct pidfh	*s_pidfh;
 	int		 s_sigfd;
 	struct gen	*s_gen;		/* the current generation */
-	struct genq	 s_gens;	/* all, current last */
-	int		 s_ngens;
+	struct gen	*s_trial;	/* a reload's, until its workers start */
+	int		 s_lastid;	/* the newest generation's number */
+	struct genq	 s_gens;	/* all, newest last */
 	int		 s_stopping;
 	struct timespec	 s_deadline;
 	unsigned long	 s_restarts;
@@ -95,93 +72,6 @@ sup_delay(int fails)
 		return 0;
 	ms = (long long)SUP_BACKOFF_MS << (fails - 2 > 10 ? 10 : fails - 2);
 	return ms > SUP_MAXBACK_MS ? SUP_MAXBACK_MS : (int)ms;
-}
-
-static void
-gen_free(struct gen *g)
-{
-	int	 i;
-
-	for (i = 0; i < g->g_nslots; i++) {
-		if (g->g_slots[i].sl_hfd != -1)
-			(void)close(g->g_slots[i].sl_hfd);
-		if (g->g_slots[i].sl_bfd != -1)
-			(void)close(g->g_slots[i].sl_bfd);
-	}
-	free(g->g_slots);
-	script_free(&g->g_handler);
-	script_free(&g->g_worker);
-	if (g->g_tls != NULL)
-		SSL_CTX_free(g->g_tls);
-	free(g);
-}
-
-/* Everything a generation needs before it forks; NULL and logged if not. */
-static struct gen *
-gen_new(const struct config *cf, int id)
-{
-	struct gen	*g;
-	int		 i, sv[2];
-
-	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		log_warn("generation");
-		return NULL;
-	}
-	g->g_id = id;
-	g->g_cf = *cf;
-	if (script_open(&g->g_handler, cf->cf_handler) == -1)
-		goto fail;
-	if (cf->cf_worker != NULL) {
-		if (script_open(&g->g_worker, cf->cf_worker) == -1)
-			goto fail;
-		g->g_hasworker = 1;
-	}
-	if ((cf->cf_tls_cert == NULL) != (cf->cf_tls_key == NULL)) {
-		log_warnx("%s needs %s too", cf->cf_tls_cert ? "--tls-cert" :
-		    "--tls-key", cf->cf_tls_cert ? "--tls-key" : "--tls-cert");
-		goto fail;
-	}
-	if (cf->cf_tls_cert != NULL &&
-	    (g->g_tls = tls_init(cf->cf_tls_cert, cf->cf_tls_key)) == NULL)
-		goto fail;
-
-	g->g_nslots = cf->cf_max_handlers;
-	if ((g->g_slots = calloc(g->g_nslots, sizeof(*g->g_slots))) == NULL)
-		goto fail;
-	for (i = 0; i < g->g_nslots; i++)
-		g->g_slots[i].sl_hfd = g->g_slots[i].sl_bfd = -1;
-	for (i = 0; g->g_hasworker && i < g->g_nslots; i++) {
-		if (ipc_socketpair(sv) == -1) {
-			log_warn("socketpair");
-			goto fail;
-		}
-		g->g_slots[i].sl_hfd = sv[0];
-		g->g_slots[i].sl_bfd = sv[1];
-	}
-	return g;
- fail:
-	gen_free(g);
-	return NULL;
-}
-
-static void
-sup_startbroker(struct gen *g)
-{
-	int	*fds, i;
-
-	if ((fds = reallocarray(NULL, g->g_nslots, sizeof(*fds))) == NULL)
-		fatal("supervisor");
-	for (i = 0; i < g->g_nslots; i++)
-		fds[i] = g->g_slots[i].sl_bfd;
-	g->g_broker = broker_start(&g->g_cf, &g->g_worker, fds, g->g_nslots);
-	free(fds);
-	clock_now(&g->g_brokerstart);
-	if (g->g_broker == -1) {
-		log_warn("fork");
-		g->g_broker = 0;
-		g->g_brokerat = g->g_brokerstart;
-		clock_add(&g->g_brokerat, SUP_MAXBACK_MS);
-	}
 }
 
 static void
@@ -261,7 +151,7 @@ sup_fill(struct supervisor *s)
 	clock_now(&now);
 	if (g->g_hasworker && g->g_broker == 0) {
 		if ((ms = clock_ms(&now, &g->g_brokerat)) <= 0)
-			sup_startbroker(g);
+			gen_startbroker(g, -1);
 		else
 			next = ms;
 	}
@@ -279,34 +169,6 @@ sup_fill(struct supervisor *s)
 			next = SUP_GROW_MS;
 	}
 	return (int)next;
-}
-
-static int
-gen_handlers(const struct gen *g)
-{
-	int	 i, n = 0;
-
-	for (i = 0; i < g->g_nslots; i++)
-		if (g->g_slots[i].sl_pid != 0)
-			n++;
-	return n;
-}
-
-static void
-gen_signal(struct gen *g, int sig)
-{
-	int	 i;
-
-	for (i = 0; i < g->g_nslots; i++)
-		if (g->g_slots[i].sl_pid != 0)
-			(void)kill(g->g_slots[i].sl_pid, sig);
-}
-
-static void
-gen_retire(struct gen *g)
-{
-	g->g_retired = 1;
-	gen_signal(g, SIGTERM);
 }
 
 /*
@@ -432,27 +294,81 @@ sup_config(const struct config *cli, struct config *cf)
 }
 
 static void
+sup_promote(struct supervisor *s, struct gen *g)
+{
+	if (s->s_gen != NULL)
+		gen_retire(s->s_gen);
+	s->s_gen = g;
+	if (s->s_trial == g)
+		s->s_trial = NULL;
+	log_info("generation %d started", g->g_id);
+}
+
+/* A reload that failed after its generation was made: it goes. */
+static void
+sup_discard(struct supervisor *s, struct gen *g, const char *why)
+{
+	log_warnx("reload failed: %s; still running generation %d", why,
+	    s->s_gen ? s->s_gen->g_id : 0);
+	if (s->s_trial == g)
+		s->s_trial = NULL;
+	gen_retire(g);
+	sup_collect(s);
+}
+
+/*
+ * HUP: a new generation from the config and scripts as they are now.  It
+ * takes over at once, or, with workers, once one of them has started
+ * (gen_trial()); until then the running one serves.
+ */
+static void
 sup_reload(struct supervisor *s)
 {
 	struct config	 cf;
 	struct gen	*g;
-	int		 id = s->s_gen ? s->s_gen->g_id + 1 : 1;
 
 	if (s->s_stopping)
 		return;
 	log_info("reloading");
-	if (sup_config(s->s_cli, &cf) == -1 || (g = gen_new(&cf, id)) == NULL) {
+	if (sup_config(s->s_cli, &cf) == -1 ||
+	    (g = gen_new(&cf, s->s_lastid + 1)) == NULL) {
 		log_warnx("reload failed: still running generation %d",
 		    s->s_gen ? s->s_gen->g_id : 0);
 		return;
 	}
 	if (cf.cf_port != s->s_gen->g_cf.cf_port)
 		log_warnx("reload: a new port takes a restart");
-	if (s->s_gen != NULL)
-		gen_retire(s->s_gen);
+	if (s->s_trial != NULL)
+		sup_discard(s, s->s_trial, "a newer reload came");
 	TAILQ_INSERT_TAIL(&s->s_gens, g, g_entry);
-	s->s_gen = g;
-	log_info("generation %d started", g->g_id);
+	s->s_lastid = g->g_id;
+	if (gen_trial(g) == -1) {
+		sup_discard(s, g, "cannot start its broker");
+		return;
+	}
+	if (g->g_readyfd == -1) {
+		sup_promote(s, g);
+		return;
+	}
+	s->s_trial = g;
+	log_info("generation %d: waiting for a worker to start", g->g_id);
+}
+
+/* The trial's broker has said whether its workers start. */
+static void
+sup_verdict(struct supervisor *s)
+{
+	char	 why[1024], msg[1100];
+
+	switch (gen_verdict(s->s_trial, why, sizeof(why))) {
+	case -1:
+		return;
+	case 1:
+		sup_promote(s, s->s_trial);
+		return;
+	}
+	(void)snprintf(msg, sizeof(msg), "worker cannot start: %s", why);
+	sup_discard(s, s->s_trial, msg);
 }
 
 static void
@@ -464,6 +380,7 @@ sup_stop(struct supervisor *s)
 		return;
 	log_info("stopping");
 	s->s_stopping = 1;
+	s->s_trial = NULL;
 	clock_now(&s->s_deadline);
 	clock_add(&s->s_deadline, s->s_gen->g_cf.cf_grace * 1000LL);
 	listen_close(&s->s_listen);
@@ -535,7 +452,7 @@ sup_late(struct supervisor *s)
 static void
 sup_loop(struct supervisor *s)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	int		 timeout;
 
 	while (!(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
@@ -544,11 +461,15 @@ sup_loop(struct supervisor *s)
 			sup_late(s);
 			timeout = 100;
 		}
-		pfd.fd = s->s_sigfd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, timeout) == -1 && errno != EINTR)
+		pfd[0].fd = s->s_sigfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = s->s_trial != NULL ? s->s_trial->g_readyfd : -1;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, timeout) == -1 && errno != EINTR)
 			fatal("poll");
-		if (pfd.revents & POLLIN)
+		if (pfd[1].revents && s->s_trial != NULL)
+			sup_verdict(s);
+		if (pfd[0].revents & POLLIN)
 			sup_signals(s);
 	}
 }
@@ -638,6 +559,7 @@ supervisor_main(struct config *cli, struct config *cf)
 		return 1;
 	if ((s.s_gen = gen_new(cf, 1)) == NULL)
 		return 1;
+	s.s_lastid = 1;
 	TAILQ_INSERT_TAIL(&s.s_gens, s.s_gen, g_entry);
 	/* No bind: the rc scripts check while slua runs on the port. */
 	if (cf->cf_configtest) {

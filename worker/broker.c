@@ -7,13 +7,48 @@
  * A slot is not read while max-jobs jobs are queued; the handler then
  * blocks in work.submit() (still taking in its answers) until the queue
  * drains.  Workers are always read, so answers always flow.
+ *
+ * How a job lives (struct job; slua(1), FAILURES, tells the same):
+ *
+ *	queued	 in b_queue, or in b_quarantine when it must run alone.
+ *	handed	 given to a worker behind the job that worker runs
+ *		 (prefetch, only while no worker is idle, never to a worker
+ *		 that runs a quarantined job).  Not started.
+ *	running	 the first job its worker holds: the worker is taken to
+ *		 have started it when it was given to it idle, or when the
+ *		 answer before it came.  With --job-timeout T its run ends
+ *		 by its deadline, start + T, or the deadline of the forward
+ *		 chain it belongs to, whichever is first; grace seconds (and
+ *		 a little) past it the broker kills the worker and fails the
+ *		 job "job timed out", whatever the worker is doing.
+ *	answered the worker's answer or error went to the submitter.
+ *	failed	 the broker's error went to the submitter: "job timed out",
+ *		 "job failed: 2 workers died running it (...)", "worker
+ *		 cannot start: ...", "job forwarded more than N times".
+ *
+ * A worker sends everything it answered before it exits (lua/work_worker.c),
+ * and the broker reads it all before it looks at a dead worker's jobs
+ * (worker/pool.c).  Then only the jobs still unanswered are left, and the
+ * broker does not guess which of them killed the worker: if it held one,
+ * that one is charged an attempt; if it held several, they all go to
+ * quarantine uncharged, to run one per worker without prefetch, where a
+ * death can be charged again.  Jobs of a worker that never reached accept(),
+ * that said it exits, or that the broker killed for a deadline, go back to
+ * the queue as they were.  A job charged twice fails.
+ *
+ * Workers that die before they reach accept() POOL_STARTFAILS times in a
+ * row leave the broker "broken": every queued and new job fails with
+ * "worker cannot start: <why>" while the pool keeps trying, with back-off,
+ * until a worker reaches accept() again.
  */
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +63,8 @@
 /* Prefetch: at most this many jobs, or this much work, per worker. */
 #define BROKER_PREFETCH		32
 #define BROKER_PREFETCH_NS	1000000LL
+#define BROKER_MAXFORWARD	16	/* forwards in one chain */
+#define BROKER_KILLSLACK_MS	500	/* past deadline and grace: kill */
 
 static void	broker_answer(struct broker *, struct job *, int, int,
 		    const struct ipc_msg *);
@@ -35,11 +72,14 @@ static void	broker_answer(struct broker *, struct job *, int, int,
 static void	broker_main(struct broker *) __attribute__((noreturn));
 
 /*
- * Fork the broker; fds are the broker's ends of the handler slots.
- * Returns its pid in the parent.
+ * Fork the broker; fds are the broker's ends of the handler slots.  When
+ * readyfd is not -1, the broker writes there "ready" once a worker has
+ * reached work.accept(), or why workers cannot start, and closes it: a
+ * reload waits for that (server/gen.c).  Returns its pid in the parent.
  */
 pid_t
-broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
+broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
+    int readyfd)
 {
 	struct broker	 b;
 	pid_t		 parent = getpid(), pid;
@@ -52,11 +92,14 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
-	if ((keep = reallocarray(NULL, nfds, sizeof(*keep))) == NULL)
+	if ((keep = reallocarray(NULL, nfds + 1, sizeof(*keep))) == NULL)
 		fatal("broker");
 	memcpy(keep, fds, nfds * sizeof(*keep));
-	fd_keep(keep, nfds);
+	if (readyfd != -1)
+		keep[nfds] = readyfd;
+	fd_keep(keep, nfds + (readyfd != -1));
 	free(keep);
+	b.b_readyfd = readyfd;
 	b.b_cf = cf;
 	b.b_script = sc;
 	b.b_nslots = nfds;
@@ -72,6 +115,7 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds)
 	TAILQ_INIT(&b.b_workers);
 	TAILQ_INIT(&b.b_idle);
 	TAILQ_INIT(&b.b_queue);
+	TAILQ_INIT(&b.b_quarantine);
 	if (ipc_batch_init(&b.b_batch) == -1)
 		fatal("broker");
 	broker_main(&b);
@@ -90,10 +134,11 @@ broker_newjob(const struct ipc_hdr *h, const struct ipc_msg *m)
 			(void)close(m->m_fd);
 		return NULL;
 	}
+	memset(j, 0, sizeof(*j));
 	j->j_hdr = *h;
 	j->j_hdr.h_type = IPC_JOB;
 	j->j_hdr.h_flags = 0;
-	j->j_kills = 0;
+	j->j_state = JOB_QUEUED;
 	j->j_fd = m->m_fd;
 	j->j_len = m->m_len;
 	if (copy > 0)
@@ -109,14 +154,67 @@ broker_freejob(struct job *j)
 	free(j);
 }
 
+/* Queue j, at the front when it comes back from a worker. */
 void
 broker_enqueue(struct broker *b, struct job *j, int first)
 {
+	j->j_state = JOB_QUEUED;
+	timespecclear(&j->j_deadline);
 	if (first)
 		TAILQ_INSERT_HEAD(&b->b_queue, j, j_entry);
 	else
 		TAILQ_INSERT_TAIL(&b->b_queue, j, j_entry);
 	b->b_nqueued++;
+}
+
+/* Queue j to run alone: it was at a worker that died. */
+void
+broker_quarantine(struct broker *b, struct job *j)
+{
+	j->j_state = JOB_QUEUED;
+	j->j_alone = 1;
+	timespecclear(&j->j_deadline);
+	TAILQ_INSERT_HEAD(&b->b_quarantine, j, j_entry);
+	b->b_nqueued++;
+}
+
+static void
+broker_fail(struct broker *b, struct job *j, const char *msg)
+{
+	broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
+	broker_freejob(j);
+	b->b_done++;
+}
+
+/* Tell the supervisor, once, whether workers start. */
+void
+broker_tell(struct broker *b, const char *what)
+{
+	if (b->b_readyfd == -1)
+		return;
+	if (write(b->b_readyfd, what, strlen(what)) == -1)
+		log_warn("to the supervisor");
+	(void)close(b->b_readyfd);
+	b->b_readyfd = -1;
+}
+
+/* Workers cannot start: every queued job fails, saying why. */
+void
+broker_failall(struct broker *b)
+{
+	struct jobq	*q[] = { &b->b_quarantine, &b->b_queue };
+	struct job	*j;
+	char		 msg[sizeof(b->b_starterr) + 32];
+	size_t		 i;
+
+	(void)snprintf(msg, sizeof(msg), "worker cannot start: %s",
+	    b->b_starterr);
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		while ((j = TAILQ_FIRST(q[i])) != NULL) {
+			TAILQ_REMOVE(q[i], j, j_entry);
+			b->b_nqueued--;
+			broker_fail(b, j, msg);
+		}
 }
 
 /* Send j's answer or error to the handler that submitted it. */
@@ -232,23 +330,166 @@ broker_jobdone(struct broker *b, struct bworker *w)
 	TAILQ_REMOVE(&w->w_jobs, j, j_entry);
 	broker_freejob(j);
 	b->b_done++;
+	w->w_alone = 0;
 	clock_now(&now);
 	if ((ns = clock_ns(&w->w_since, &now)) < 0)
 		ns = 0;
 	b->b_jobns = b->b_jobns ? (7 * b->b_jobns + ns) / 8 : ns;
-	w->w_since = now;
-	if (--w->w_njobs == 0 && !w->w_exiting)
+	if (--w->w_njobs > 0)
+		broker_started(b, w);
+	else if (!w->w_exiting)
 		pool_idle(b, w);
+}
+
+/* w's first job starts now: its clock runs. */
+void
+broker_started(struct broker *b, struct bworker *w)
+{
+	struct job	*j = TAILQ_FIRST(&w->w_jobs);
+
+	clock_now(&w->w_since);
+	j->j_state = JOB_RUNNING;
+	if (b->b_cf->cf_job_timeout > 0) {
+		j->j_deadline = w->w_since;
+		clock_add(&j->j_deadline, b->b_cf->cf_job_timeout * 1000LL);
+	}
+}
+
+/* The forward chain j starts or continues: its deadline. */
+static const struct timespec *
+broker_chain(const struct job *j)
+{
+	return timespecisset(&j->j_chain) ? &j->j_chain : &j->j_deadline;
+}
+
+/*
+ * When the broker kills w for its running job's deadline, in ms from
+ * now (0: now), or -1 when there is none.
+ */
+static long long
+broker_killin(struct broker *b, struct bworker *w, const struct timespec *now)
+{
+	const struct job	*j = TAILQ_FIRST(&w->w_jobs);
+	const struct timespec	*at;
+	long long		 ms;
+
+	if (j == NULL || w->w_killed || !timespecisset(&j->j_deadline))
+		return -1;
+	at = &j->j_deadline;
+	if (timespecisset(&j->j_chain) && timespeccmp(&j->j_chain, at, <))
+		at = &j->j_chain;
+	ms = clock_ms(now, at) + b->b_cf->cf_grace * 1000LL +
+	    BROKER_KILLSLACK_MS;
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * A running job past its deadline and grace: whatever its worker does
+ * (stopped, stuck in C, ignoring signals), the job fails and the worker
+ * is killed.  The jobs handed to it behind this one go back to the queue
+ * when it is reaped.
+ */
+static void
+broker_expire(struct broker *b)
+{
+	struct bworker	*w;
+	struct job	*j;
+	struct timespec	 now;
+
+	if (b->b_cf->cf_job_timeout <= 0)
+		return;
+	clock_now(&now);
+	TAILQ_FOREACH(w, &b->b_workers, w_entry) {
+		if (broker_killin(b, w, &now) != 0)
+			continue;
+		j = TAILQ_FIRST(&w->w_jobs);
+		log_warnx("worker %d: job %llu past its deadline: killed",
+		    (int)w->w_pid, (unsigned long long)j->j_hdr.h_id);
+		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
+		w->w_njobs--;
+		broker_fail(b, j, "job timed out");
+		w->w_killed = 1;
+		w->w_exiting = 1;
+		(void)kill(-w->w_pid, SIGKILL);	/* and what its job started */
+	}
+}
+
+/* The earliest kill for a deadline, in ms, or -1. */
+static long long
+broker_nextkill(struct broker *b)
+{
+	struct bworker	*w;
+	struct timespec	 now;
+	long long	 ms, min = -1;
+
+	if (b->b_cf->cf_job_timeout <= 0)
+		return -1;
+	clock_now(&now);
+	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+		if ((ms = broker_killin(b, w, &now)) != -1 &&
+		    (min == -1 || ms < min))
+			min = ms;
+	return min;
+}
+
+/*
+ * The new job answers the old one's submitter, within the old one's
+ * deadline: a chain has the deadline of the job that began it.
+ */
+static void
+broker_forward(struct broker *b, struct job *j, const struct ipc_msg *m)
+{
+	struct job	*fwd;
+	char		 msg[64];
+
+	if (j->j_depth >= BROKER_MAXFORWARD) {
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
+		(void)snprintf(msg, sizeof(msg), "job forwarded more than %d "
+		    "times", BROKER_MAXFORWARD);
+		broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
+		return;
+	}
+	if ((fwd = broker_newjob(&j->j_hdr, m)) == NULL) {
+		broker_reply(b, j, IPC_ERROR, 0, "not enough memory", 17);
+		return;
+	}
+	fwd->j_depth = j->j_depth + 1;
+	fwd->j_chain = *broker_chain(j);
+	broker_enqueue(b, fwd, 0);
 }
 
 static void
 broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 {
-	struct job	*j = TAILQ_FIRST(&w->w_jobs), *fwd;
+	struct job	*j = TAILQ_FIRST(&w->w_jobs);
 	const struct ipc_hdr *h = &m->m_hdr;
 
-	if (h->h_type == IPC_STATS) {
+	switch (h->h_type) {
+	case IPC_STATS:
 		broker_stats(b, &w->w_peer.p_out, h);
+		return;
+	case IPC_READY:
+		w->w_ready = 1;
+		b->b_startfails = 0;
+		broker_tell(b, "ready");
+		if (b->b_broken) {
+			b->b_broken = 0;
+			log_info("a worker started: jobs run again");
+		}
+		return;
+	case IPC_EXIT:
+		if (w->w_njobs == 0 && !w->w_exiting) {
+			TAILQ_REMOVE(&b->b_idle, w, w_idle);
+			b->b_nidle--;
+		}
+		w->w_exiting = w->w_said = 1;
+		w->w_saidrunning = (h->h_flags & IPC_F_RUNNING) != 0;
+		return;
+	case IPC_STARTFAIL:
+		w->w_startfail = 1;
+		(void)snprintf(b->b_starterr, sizeof(b->b_starterr), "%.*s",
+		    (int)m->m_len, m->m_data != NULL ? m->m_data : "");
 		return;
 	}
 	/* A worker answers its jobs in the order it was given them. */
@@ -267,15 +508,10 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	case IPC_ERROR:
 		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
-			w->w_exiting = 1;
+			w->w_exiting = w->w_said = 1;
 		break;
 	case IPC_FORWARD:
-		/* The new job answers the old one's submitter. */
-		if ((fwd = broker_newjob(&j->j_hdr, m)) != NULL)
-			broker_enqueue(b, fwd, 0);
-		else
-			broker_reply(b, j, IPC_ERROR, 0, "not enough memory",
-			    17);
+		broker_forward(b, j, m);
 		break;
 	}
 	broker_jobdone(b, w);
@@ -304,9 +540,22 @@ broker_readworker(struct broker *b, struct bworker *w, int all)
 static int
 broker_give(struct broker *b, struct bworker *w)
 {
-	struct job	*j = TAILQ_FIRST(&b->b_queue);
+	struct jobq	*q = TAILQ_EMPTY(&b->b_quarantine) ? &b->b_queue :
+			    &b->b_quarantine;
+	struct job	*j = TAILQ_FIRST(q);
+	struct timespec	 now;
 	int		 fd, r;
 
+	/* A chain past its deadline cannot end in time. */
+	if (timespecisset(&j->j_chain)) {
+		clock_now(&now);
+		if (timespeccmp(&now, &j->j_chain, >=)) {
+			TAILQ_REMOVE(q, j, j_entry);
+			b->b_nqueued--;
+			broker_fail(b, j, "job timed out");
+			return 0;
+		}
+	}
 	/* A memfd job keeps its descriptor here, should the worker die. */
 	if (j->j_fd != -1) {
 		if ((fd = dup(j->j_fd)) == -1)
@@ -321,14 +570,17 @@ broker_give(struct broker *b, struct bworker *w)
 		log_warn("dispatch");
 		return -1;
 	}
-	TAILQ_REMOVE(&b->b_queue, j, j_entry);
+	TAILQ_REMOVE(q, j, j_entry);
 	b->b_nqueued--;
+	j->j_state = JOB_HANDED;
+	TAILQ_INSERT_TAIL(&w->w_jobs, j, j_entry);
 	if (w->w_njobs++ == 0) {
 		TAILQ_REMOVE(&b->b_idle, w, w_idle);
 		b->b_nidle--;
-		clock_now(&w->w_since);
+		broker_started(b, w);
 	}
-	TAILQ_INSERT_TAIL(&w->w_jobs, j, j_entry);
+	if (j->j_alone)
+		w->w_alone = 1;
 	w->w_ran++;
 	return 0;
 }
@@ -352,28 +604,35 @@ broker_depth(struct broker *b)
 }
 
 /*
- * Queued jobs go to idle workers, oldest first; only when no worker is
- * idle do busy ones get more, each up to broker_depth().
+ * Queued jobs go to idle workers, quarantined ones first, then the
+ * oldest; only when no worker is idle do busy ones get more, each up to
+ * broker_depth(), and never a quarantined job or one to a worker that
+ * runs one, or to one whose job has run longer than a prefetch's worth
+ * (it may be stuck, or stopped).
  */
 static void
 broker_dispatch(struct broker *b)
 {
 	struct bworker	*w;
+	struct timespec	 now;
 	int		 depth, more;
 
-	while (!TAILQ_EMPTY(&b->b_queue) &&
-	    (w = TAILQ_FIRST(&b->b_idle)) != NULL)
+	while (b->b_nqueued > 0 && (w = TAILQ_FIRST(&b->b_idle)) != NULL)
 		if (broker_give(b, w) == -1)
 			return;
-	if (TAILQ_EMPTY(&b->b_queue) || b->b_nidle > 0)
+	if (TAILQ_EMPTY(&b->b_queue) || !TAILQ_EMPTY(&b->b_quarantine) ||
+	    b->b_nidle > 0)
 		return;
 	depth = broker_depth(b);
+	clock_now(&now);
 	do {
 		more = 0;
 		TAILQ_FOREACH(w, &b->b_workers, w_entry) {
 			if (TAILQ_EMPTY(&b->b_queue))
 				return;
-			if (w->w_exiting || w->w_njobs >= depth)
+			if (w->w_exiting || w->w_alone ||
+			    w->w_njobs >= depth ||
+			    clock_ns(&w->w_since, &now) > BROKER_PREFETCH_NS)
 				continue;
 			if (broker_give(b, w) == -1)
 				return;
@@ -401,11 +660,13 @@ broker_status(struct broker *b)
 	struct bworker	*w;
 	int		 running = 0;
 
-	TAILQ_FOREACH(w, &b->b_workers, w_entry)
+	TAILQ_FOREACH(w, &b->b_workers, w_entry) {
 		running += w->w_njobs;
+		(void)kill(w->w_pid, SIGUSR1);	/* each says its own */
+	}
 	log_info("jobs: %d queued, %d at workers, %llu done; workers: %d, "
-	    "%d idle", b->b_nqueued, running, b->b_done, b->b_nworkers,
-	    b->b_nidle);
+	    "%d idle%s", b->b_nqueued, running, b->b_done, b->b_nworkers,
+	    b->b_nidle, b->b_broken ? ", cannot start" : "");
 }
 
 static void
@@ -453,18 +714,20 @@ static int
 broker_timeout(struct broker *b)
 {
 	struct timespec	 now;
-	long long	 ms;
-	int		 spawn = pool_spawndelay(b);
+	long long	 ms = -1, t;
 
-	if (!b->b_stopping)
-		return spawn;
-	clock_now(&now);
-	ms = clock_ms(&now, &b->b_deadline);
-	if (ms < 0)
-		ms = 0;
-	if (spawn != -1 && spawn < ms)
-		return spawn;
-	return ms > 1000 ? 1000 : (int)ms;
+	if (b->b_stopping) {
+		clock_now(&now);
+		if ((ms = clock_ms(&now, &b->b_deadline)) < 0)
+			ms = 0;
+		if (ms > 1000)
+			ms = 1000;
+	}
+	if ((t = pool_spawndelay(b)) != -1 && (ms == -1 || t < ms))
+		ms = t;
+	if ((t = broker_nextkill(b)) != -1 && (ms == -1 || t < ms))
+		ms = t;
+	return (int)ms;
 }
 
 static void
@@ -529,6 +792,9 @@ broker_main(struct broker *b)
 
 	for (;;) {
 		pool_fill(b);
+		broker_expire(b);
+		if (b->b_broken)
+			broker_failall(b);
 		broker_dispatch(b);
 		broker_flush(b);
 		if (b->b_stopping && broker_done(b))

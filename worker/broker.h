@@ -16,11 +16,27 @@
 struct config;
 struct script;
 
-/* A job the broker holds: queued, or running on a worker. */
+/*
+ * A job the broker holds; its lifecycle is told at the top of
+ * worker/broker.c.  Answered and failed jobs are replied to and freed.
+ */
+enum job_state {
+	JOB_QUEUED,		/* in b_queue or b_quarantine */
+	JOB_HANDED,		/* at a worker, behind the one it runs */
+	JOB_RUNNING,		/* the first of its worker's jobs */
+};
+
 struct job {
 	TAILQ_ENTRY(job)	 j_entry;
 	struct ipc_hdr		 j_hdr;		/* who submitted it, its id */
-	int			 j_kills;	/* workers that died running it */
+	enum job_state		 j_state;
+	int			 j_kills;	/* workers that died running it
+						   alone: its attempts */
+	int			 j_alone;	/* quarantined: runs alone */
+	int			 j_depth;	/* forwards that led to it */
+	struct timespec		 j_deadline;	/* this run's; zero: none */
+	struct timespec		 j_chain;	/* its forward chain's, set by
+						   the first job; zero: none */
 	int			 j_fd;		/* its memfd, or -1: in j_data */
 	size_t			 j_len;
 	char			 j_data[];
@@ -43,7 +59,15 @@ struct bworker {
 	int			 w_njobs;
 	struct timespec		 w_since;	/* when the first one started */
 	unsigned long		 w_ran;		/* jobs given to it */
-	int			 w_exiting;	/* said it exits: no more jobs */
+	int			 w_exiting;	/* said it exits, or killed for
+						   a deadline: no more jobs */
+	int			 w_said;	/* it said it exits: of its
+						   jobs, only the first ... */
+	int			 w_saidrunning;	/* ... may have run: did it? */
+	int			 w_ready;	/* its script reached accept() */
+	int			 w_startfail;	/* it said why it cannot start */
+	int			 w_killed;	/* killed for its job's deadline */
+	int			 w_alone;	/* runs a quarantined job */
 	struct timespec		 w_started;
 };
 TAILQ_HEAD(bworkerq, bworker);
@@ -59,7 +83,8 @@ struct broker {
 	int			 b_nworkers;
 	int			 b_nidle;
 	struct jobq		 b_queue;	/* waiting for a worker */
-	int			 b_nqueued;
+	struct jobq		 b_quarantine;	/* ... to run alone */
+	int			 b_nqueued;	/* in both */
 	unsigned long long	 b_done;	/* jobs answered or failed */
 	int			 b_stopping;	/* TERM: finish, then exit */
 	struct timespec		 b_deadline;	/* ... at the latest by */
@@ -67,15 +92,26 @@ struct broker {
 	struct ipc_batch	 b_batch;	/* for recvmmsg(2) */
 	int			 b_backoff;	/* ms before the next fork */
 	struct timespec		 b_spawnat;	/* no fork before */
+	int			 b_startfails;	/* workers in a row that died
+						   before accept() */
+	int			 b_broken;	/* ... enough: jobs fail */
+	int			 b_readyfd;	/* to the supervisor: "ready"
+						   or why not, once; or -1 */
+	char			 b_starterr[1024]; /* the last one's why */
 };
 
-pid_t	broker_start(struct config *, const struct script *, int *, int);
+pid_t	broker_start(struct config *, const struct script *, int *, int, int);
+void	broker_tell(struct broker *, const char *);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
 void	broker_enqueue(struct broker *, struct job *, int);
+void	broker_quarantine(struct broker *, struct job *);
+void	broker_failall(struct broker *);
 struct job *broker_newjob(const struct ipc_hdr *, const struct ipc_msg *);
 void	broker_freejob(struct job *);
 void	broker_readworker(struct broker *, struct bworker *, int);
+
+void	broker_started(struct broker *, struct bworker *);
 
 void	pool_fill(struct broker *);
 void	pool_reap(struct broker *);

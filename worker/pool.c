@@ -1,9 +1,10 @@
 /*
  * The worker pool: the broker forks its workers, so it learns of a death
- * first-hand (SIGCHLD) and knows which job died with the worker.  Such a job
- * is run once more on another worker; a job that kills two workers fails.
- * Workers that die right after they start, before any job, are restarted
- * with a growing back-off, so a broken script cannot make the pool spin.
+ * first-hand (SIGCHLD).  What becomes of the dead worker's jobs is told at
+ * the top of worker/broker.c.  Workers that die before their script
+ * reaches accept() are restarted with a growing back-off, so a broken
+ * script cannot make the pool spin; POOL_STARTFAILS of them in a row fail
+ * the queue.
  */
 #include <sys/wait.h>
 
@@ -23,6 +24,7 @@
 #define POOL_BACKOFF_MS	100
 #define POOL_MAXBACK_MS	10000
 #define POOL_KILLS	2	/* workers a job may kill before it fails */
+#define POOL_STARTFAILS	3	/* workers in a row that cannot start */
 
 void
 pool_idle(struct broker *b, struct bworker *w)
@@ -55,6 +57,9 @@ pool_spawn(struct broker *b)
 		return -1;
 	}
 	if (pid == 0) {
+		/* A group of its own: a kill for a deadline ends what the
+		   job started too. */
+		(void)setpgid(0, 0);
 		/* Keep stdio and our end of the socket, as fd 3, only. */
 		if (dup2(sv[1], 3) == -1)
 			fatal("dup2");
@@ -62,6 +67,7 @@ pool_spawn(struct broker *b)
 		worker_main(b->b_cf, b->b_script, 3, broker);
 	}
 	(void)close(sv[1]);
+	(void)setpgid(pid, pid);	/* whichever of us is first */
 	w->w_pid = pid;
 	TAILQ_INIT(&w->w_jobs);
 	w->w_peer.p_fd = sv[0];
@@ -123,7 +129,7 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	if (++j->j_kills < POOL_KILLS) {
 		log_warnx("job %llu lost its worker (%s): running it again",
 		    (unsigned long long)j->j_hdr.h_id, how);
-		broker_enqueue(b, j, 1);
+		broker_quarantine(b, j);
 		return;
 	}
 	n = snprintf(msg, sizeof(msg), "job failed: %d workers died running "
@@ -132,37 +138,64 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	    (unsigned long long)j->j_hdr.h_id, j->j_kills);
 	broker_reply(b, j, IPC_ERROR, 0, msg, n > 0 ? (size_t)n : 0);
 	broker_freejob(j);
+	b->b_done++;
 }
 
 /*
- * A dead worker's jobs: the one it was running counts the death against
- * it; the ones it held but had not started go back to the front of the
- * queue as they were.
+ * A dead worker's unanswered jobs (all it answered has been read).  A job
+ * is charged the death when its worker said it was running it, or when it
+ * was alone at a worker that said nothing; several at a worker that said
+ * nothing are not told apart but go to quarantine, each to run alone.  The
+ * others never started: a worker that never reached accept(), or was
+ * killed for a deadline, or said so.  They go back to the queue.
  */
 static void
 pool_jobsback(struct broker *b, struct bworker *w, const char *how)
 {
-	struct job	*j, *running;
+	struct job	*j, *charged = NULL;
+	int		 unknown;
 
-	if ((running = TAILQ_FIRST(&w->w_jobs)) == NULL) {
+	if (w->w_njobs == 0) {
 		if (!w->w_exiting) {
 			TAILQ_REMOVE(&b->b_idle, w, w_idle);
 			b->b_nidle--;
 		}
 		return;
 	}
-	/* A worker that said it exits had finished its last job. */
-	if (w->w_exiting)
-		running = NULL;
-	else
-		TAILQ_REMOVE(&w->w_jobs, running, j_entry);
+	unknown = w->w_ready && !w->w_killed && !w->w_said;
+	if ((unknown && w->w_njobs == 1) || (w->w_said && w->w_saidrunning &&
+	    !w->w_killed)) {
+		charged = TAILQ_FIRST(&w->w_jobs);
+		TAILQ_REMOVE(&w->w_jobs, charged, j_entry);
+	}
 	while ((j = TAILQ_LAST(&w->w_jobs, jobq)) != NULL) {
 		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-		broker_enqueue(b, j, 1);
+		if (unknown || j->j_alone)
+			broker_quarantine(b, j);
+		else
+			broker_enqueue(b, j, 1);
 	}
 	w->w_njobs = 0;
-	if (running != NULL)
-		pool_jobdied(b, running, how);
+	if (charged != NULL)
+		pool_jobdied(b, charged, how);
+}
+
+/*
+ * A worker died before its script reached accept(): one more in a row.
+ * Enough of them fail the queue until one starts.
+ */
+static void
+pool_startfailed(struct broker *b, struct bworker *w, const char *how)
+{
+	if (!w->w_startfail)
+		(void)snprintf(b->b_starterr, sizeof(b->b_starterr), "%s",
+		    how);
+	if (++b->b_startfails < POOL_STARTFAILS || b->b_broken)
+		return;
+	b->b_broken = 1;
+	log_warnx("workers cannot start (%s): jobs fail until one does",
+	    b->b_starterr);
+	broker_tell(b, b->b_starterr);
 }
 
 static void
@@ -189,7 +222,10 @@ pool_died(struct broker *b, struct bworker *w, int status)
 
 	clock_now(&now);
 	/* Killed from outside (SIGKILL, the OOM killer) is no crash loop. */
-	if (w->w_ran == 0 && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS &&
+	if (!w->w_ready && !b->b_stopping &&
+	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+		pool_startfailed(b, w, how);
+	if (!w->w_ready && clock_ms(&w->w_started, &now) < POOL_YOUNG_MS &&
 	    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		b->b_backoff = b->b_backoff ? b->b_backoff * 2 :
 		    POOL_BACKOFF_MS;
@@ -241,7 +277,7 @@ pool_stop(struct broker *b)
 			(void)usleep(10000);
 	}
 	TAILQ_FOREACH(w, &b->b_workers, w_entry)
-		(void)kill(w->w_pid, SIGKILL);
+		(void)kill(-w->w_pid, SIGKILL);
 	while (b->b_nworkers > 0 && waitpid(-1, NULL, 0) > 0)
 		pool_reap(b);
 }

@@ -3,10 +3,14 @@
  * and work.answer().  When the script raises an error, its current job
  * fails with "worker error: <message>", the error is logged, and the
  * script starts again in a fresh Lua state; the process lives on.  A
- * script that fails or ends before it takes a job is restarted after a
- * growing pause, so it cannot spin.
+ * script that fails or ends before its first work.accept() tells the
+ * broker why and exits: the broker restarts it with back-off, and fails
+ * the queue when it keeps failing (worker/pool.c).  One that fails or ends
+ * before taking a job later on is restarted after a growing pause, so it
+ * cannot spin.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +34,7 @@ worker_run(const struct script *sc, char *err, size_t errlen)
 	int		 status, late;
 
 	L = slua_newstate(ROLE_WORKER);
+	timeout_state(L);
 	status = script_load(L, sc);
 	if (status == 0)
 		status = lua_pcall(L, 0, 0, 0);
@@ -52,16 +57,26 @@ worker_main(struct config *cf, const struct script *sc, int fd,
 {
 	char		 err[1024];
 	unsigned long	 accepted;
-	int		 pause = 0;
+	int		 pause = 0, r;
 
 	proc_child("worker", broker);
+	timeout_status(work_worker_status);
 	/* Whole lines reach stdout as they are written, even on a pipe. */
 	(void)setvbuf(stdout, NULL, _IOLBF, 0);
 	work_worker_init(fd, cf->cf_max_job_size, cf->cf_job_timeout,
 	    cf->cf_grace);
 	for (;;) {
 		accepted = work_accepted();
-		switch (worker_run(sc, err, sizeof(err))) {
+		r = worker_run(sc, err, sizeof(err));
+		if (accepted == 0 && work_accepted() == 0) {
+			if (r == 0)
+				(void)strlcpy(err, "the worker script ended "
+				    "before work.accept()", sizeof(err));
+			log_warnx("%s", err);
+			work_worker_startfail(err);
+			exit(1);
+		}
+		switch (r) {
 		case 1:
 			log_warnx("job timed out");
 			work_worker_abort("job timed out", 1);

@@ -484,7 +484,7 @@ table() {
 	row "tcp p50" "µs" tcp.slua.p50 tcp.base.p50 0 - -
 	row "tcp p99" "µs" tcp.slua.p99 tcp.base.p99 0 - -
 	row "tcp+job" "req/s" tcpjob.slua.rps tcp.base.rps 0 ">=" 0.60
-	row "tcp+job p50" "µs" tcpjob.slua.p50 tcp.base.p50 0 - -
+	row "tcp+job p50" "µs" tcpjob.slua.p50 tcp.base.p50 0 "<=" 2.0
 	row "tcp+job p99" "µs" tcpjob.slua.p99 tcp.base.p99 0 - -
 	row "jobs, 64 in flight" "jobs/s" jobs.slua jobs.base 0 ">=" 6.0 \
 	    "$gear"

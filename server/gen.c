@@ -1,0 +1,189 @@
+/*
+ * A generation's life before its handlers start: what it needs (gen_new),
+ * its broker, and, on a reload, its trial.  The supervisor
+ * (server/supervisor.c) starts and replaces its handlers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "gen.h"
+#include "ipc.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+void
+gen_free(struct gen *g)
+{
+	int	 i;
+
+	for (i = 0; i < g->g_nslots; i++) {
+		if (g->g_slots[i].sl_hfd != -1)
+			(void)close(g->g_slots[i].sl_hfd);
+		if (g->g_slots[i].sl_bfd != -1)
+			(void)close(g->g_slots[i].sl_bfd);
+	}
+	free(g->g_slots);
+	if (g->g_readyfd != -1)
+		(void)close(g->g_readyfd);
+	script_free(&g->g_handler);
+	script_free(&g->g_worker);
+	if (g->g_tls != NULL)
+		SSL_CTX_free(g->g_tls);
+	free(g);
+}
+
+/* Everything a generation needs before it forks; NULL and logged if not. */
+struct gen *
+gen_new(const struct config *cf, int id)
+{
+	struct gen	*g;
+	int		 i, sv[2];
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		log_warn("generation");
+		return NULL;
+	}
+	g->g_id = id;
+	g->g_cf = *cf;
+	g->g_readyfd = -1;
+	if (script_open(&g->g_handler, cf->cf_handler) == -1)
+		goto fail;
+	if (cf->cf_worker != NULL) {
+		if (script_open(&g->g_worker, cf->cf_worker) == -1)
+			goto fail;
+		g->g_hasworker = 1;
+	}
+	if ((cf->cf_tls_cert == NULL) != (cf->cf_tls_key == NULL)) {
+		log_warnx("%s needs %s too", cf->cf_tls_cert ? "--tls-cert" :
+		    "--tls-key", cf->cf_tls_cert ? "--tls-key" : "--tls-cert");
+		goto fail;
+	}
+	if (cf->cf_tls_cert != NULL &&
+	    (g->g_tls = tls_init(cf->cf_tls_cert, cf->cf_tls_key)) == NULL)
+		goto fail;
+
+	g->g_nslots = cf->cf_max_handlers;
+	if ((g->g_slots = calloc(g->g_nslots, sizeof(*g->g_slots))) == NULL)
+		goto fail;
+	for (i = 0; i < g->g_nslots; i++)
+		g->g_slots[i].sl_hfd = g->g_slots[i].sl_bfd = -1;
+	for (i = 0; g->g_hasworker && i < g->g_nslots; i++) {
+		if (ipc_socketpair(sv) == -1) {
+			log_warn("socketpair");
+			goto fail;
+		}
+		g->g_slots[i].sl_hfd = sv[0];
+		g->g_slots[i].sl_bfd = sv[1];
+	}
+	return g;
+ fail:
+	gen_free(g);
+	return NULL;
+}
+
+/* Start g's broker; readyfd is for gen_trial(), or -1. */
+void
+gen_startbroker(struct gen *g, int readyfd)
+{
+	int	*fds, i;
+
+	if ((fds = reallocarray(NULL, g->g_nslots, sizeof(*fds))) == NULL)
+		fatal("supervisor");
+	for (i = 0; i < g->g_nslots; i++)
+		fds[i] = g->g_slots[i].sl_bfd;
+	g->g_broker = broker_start(&g->g_cf, &g->g_worker, fds, g->g_nslots,
+	    readyfd);
+	free(fds);
+	clock_now(&g->g_brokerstart);
+	if (g->g_broker == -1) {
+		log_warn("fork");
+		g->g_broker = 0;
+		g->g_brokerat = g->g_brokerstart;
+		clock_add(&g->g_brokerat, SUP_MAXBACK_MS);
+	}
+}
+
+/*
+ * A reload's generation starts its broker first, and takes over only once
+ * a worker of it has reached work.accept(): a worker script that cannot
+ * start keeps the running generation, as a syntax error does.  Returns -1
+ * when it cannot even try.  A generation without workers needs no trial.
+ */
+int
+gen_trial(struct gen *g)
+{
+	int	 p[2];
+
+	if (!g->g_hasworker || g->g_cf.cf_workers == 0)
+		return 0;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe");
+		return -1;
+	}
+	gen_startbroker(g, p[1]);
+	(void)close(p[1]);
+	if (g->g_broker == 0) {
+		(void)close(p[0]);
+		return -1;
+	}
+	g->g_readyfd = p[0];
+	return 0;
+}
+
+/*
+ * What the trial's broker said: 1 when its workers start, 0 when they
+ * cannot (why, in buf), -1 when it has not said yet.
+ */
+int
+gen_verdict(struct gen *g, char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	if ((n = read(g->g_readyfd, buf, len - 1)) == -1 && errno == EAGAIN)
+		return -1;
+	(void)close(g->g_readyfd);
+	g->g_readyfd = -1;
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	if (strcmp(buf, "ready") == 0)
+		return 1;
+	if (n == 0)
+		(void)strlcpy(buf, "its broker died", len);
+	return 0;
+}
+
+int
+gen_handlers(const struct gen *g)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < g->g_nslots; i++)
+		if (g->g_slots[i].sl_pid != 0)
+			n++;
+	return n;
+}
+
+void
+gen_signal(struct gen *g, int sig)
+{
+	int	 i;
+
+	for (i = 0; i < g->g_nslots; i++)
+		if (g->g_slots[i].sl_pid != 0)
+			(void)kill(g->g_slots[i].sl_pid, sig);
+}
+
+void
+gen_retire(struct gen *g)
+{
+	g->g_retired = 1;
+	gen_signal(g, SIGTERM);
+}
