@@ -179,6 +179,7 @@ static void
 handler_killed(void)
 {
 	(void)!write(STDERR_FILENO, handler_lastwords, handler_lastlen);
+	proc_killgroup();	/* and what the script started */
 	_exit(1);
 }
 
