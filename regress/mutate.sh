@@ -128,7 +128,7 @@ mutant job-kills worker/pool.c "stdio.t fault.t" \
 mutant quarantine-off worker/pool.c "jobs.t" \
 	"no quarantine: a dead worker's oldest job is charged even when it held several, and runs again among others" \
 	's/\Q(unknown && w->w_njobs == 1)\E/unknown/' \
-	's/\Qbroker_quarantine(b, j);\n\t\treturn;\E/broker_enqueue(b, j, 1);\n\t\treturn;/' \
+	's/\Qbroker_quarantine(b, j);\E\n\t\treturn;/broker_enqueue(b, j, 1);\n\t\treturn;/' \
 	's/\Qif (unknown || j->j_alone)\E/if (0)/'
 
 mutant exit-drain-off lua/work.c "jobs.t" \
