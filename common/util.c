@@ -191,3 +191,16 @@ fd_devnull(int fd)
 	}
 	return 0;
 }
+
+/*
+ * A daemon's process logs to syslog from here on, and its standard error,
+ * which may be the pipe to a parent waiting for the start
+ * (server/daemon.c), goes to /dev/null.
+ */
+void
+proc_syslog(void)
+{
+	log_syslog();
+	if (fd_devnull(STDERR_FILENO) == -1)
+		fatal("/dev/null");
+}

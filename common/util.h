@@ -14,6 +14,7 @@ void		 proc_child(const char *, pid_t);
 int		 proc_setuser(const char *);
 int		 proc_signalfd(void);
 int		 fd_devnull(int);
+void		 proc_syslog(void);
 void		 fd_keep(int *, int);
 
 #endif

@@ -89,6 +89,10 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 		return pid;
 
 	proc_child("broker", parent);
+	/* Its workers inherit this: only a handler's start reaches the terminal
+	   (server/daemon.c); theirs comes through readyfd. */
+	if (cf->cf_daemon == 1)
+		proc_syslog();
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
