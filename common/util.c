@@ -192,6 +192,21 @@ fd_devnull(int fd)
 	return 0;
 }
 
+/* Set in a daemon (server/daemon.c), and so in every child it forks. */
+static int	proc_detached;
+
+void
+proc_detach(void)
+{
+	proc_detached = 1;
+}
+
+int
+proc_isdetached(void)
+{
+	return proc_detached;
+}
+
 /*
  * A daemon's process logs to syslog from here on, and its standard error,
  * which may be the pipe to a parent waiting for the start

@@ -14,6 +14,8 @@ void		 proc_child(const char *, pid_t);
 int		 proc_setuser(const char *);
 int		 proc_signalfd(void);
 int		 fd_devnull(int);
+void		 proc_detach(void);
+int		 proc_isdetached(void);
 void		 proc_syslog(void);
 void		 fd_keep(int *, int);
 

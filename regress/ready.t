@@ -3,7 +3,7 @@
 # (NOTIFY_SOCKET) and the shipped unit; the pidfile, never written through
 # a link, holding "pid\n".
 . "$(dirname "$0")/lib.sh"
-plan 42
+plan 43
 
 TOP="$REGRESS/.."
 init="$TOP/rc.d/slua.init"
@@ -20,7 +20,22 @@ detach() {
 	rc=$?
 }
 # Processes running the binary under test.
-ours() { find /proc/[0-9]*/exe -maxdepth 0 -lname "$bin" 2>/dev/null; }
+ours() {
+	find /proc/[0-9]*/exe -maxdepth 0 -lname "$bin" 2>/dev/null | cut -d/ -f3
+}
+# After a start that should have failed: nothing of it may be left, and
+# what a regression left must not hold the port for the next test.
+none_left() {
+	wait_for 5 '[ -z "$(ours)" ]' && return 0
+	kill -KILL $(ours) 2>/dev/null
+	return 1
+}
+# Where each of a daemon's processes has its standard error.
+stderrs() {	# pid
+	for _p in "$1" $(pgrep -P "$1") $(procs "$1" worker); do
+		readlink "/proc/$_p/fd/2"
+	done | sort | uniq -c | sed 's/^ *//'
+}
 accepts() { (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # The file holds exactly the pid and a newline.
 pidok() {	# file
@@ -61,6 +76,8 @@ is "$at_return" "pid accepts worker" "-d returned with the pidfile written, the 
 d=$(cat "$T/pid" 2>/dev/null)
 adopt "${d:-0}"
 is "$(ask hi)" "w hi" "and it serves"
+is "$(stderrs "${d:-0}")" "5 /dev/null" \
+    "its supervisor, handlers, broker and worker keep no pipe to the parent: stderr is /dev/null"
 stop_daemon "$d"
 ok "TERM: the daemon and its pidfile are gone" '! alive "${d:-0}" && [ ! -e "$T/pid" ]'
 
@@ -80,7 +97,7 @@ detach "$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 -W 1 --pidfile "$T/pid" \
 check "-d, a worker script that errors at load: exit 1 with its error" 1 "" \
     "${pre}slua: supervisor: worker cannot start: $T/bad.lua:1: boom at load"
 ok "nothing of it is left running, and no pidfile" \
-    'wait_for 5 "[ -z \"\$(ours)\" ]" && [ ! -e "$T/pid" ]'
+    'none_left && [ ! -e "$T/pid" ]'
 
 detach "$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 --max-memory 1k \
     --pidfile "$T/pid" "$T/h.lua"
@@ -89,7 +106,7 @@ like "$(cat "$T/err")" "^${pre}slua: handler: cannot create a Lua state: not eno
 slua: supervisor: handler [0-9]+ died at start: exit status 1\$" \
     "the handler's error, then the supervisor's"
 ok "nothing of it is left running, and no pidfile" \
-    'wait_for 5 "[ -z \"\$(ours)\" ]" && [ ! -e "$T/pid" ]'
+    'none_left && [ ! -e "$T/pid" ]'
 
 # Failures found before detaching, on the terminal as well.
 serve busy socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" /dev/null

@@ -119,6 +119,7 @@ daemon_detach(void)
 	if (dup2(p[1], STDERR_FILENO) == -1)
 		fatal("dup2");
 	(void)close(p[1]);
+	proc_detach();
 }
 
 /* The daemon serves: the waiting parent may go. */

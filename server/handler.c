@@ -112,7 +112,7 @@ handler_started(struct handler_env *he)
 {
 	int	 slot = he->he_slot;
 
-	if (he->he_cf->cf_daemon == 1)
+	if (proc_isdetached())
 		proc_syslog();
 	if (he->he_startfd == -1)
 		return;

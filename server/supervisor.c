@@ -354,8 +354,6 @@ sup_reload(struct supervisor *s)
 		sup_kept(s);
 		return;
 	}
-	/* Detaching takes a restart: stderr and syslog stay as they are. */
-	cf.cf_daemon = s->s_gen->g_cf.cf_daemon;
 	if (cf.cf_port != s->s_gen->g_cf.cf_port)
 		log_warnx("reload: a new port takes a restart");
 	if (s->s_trial != NULL)

@@ -89,9 +89,10 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 		return pid;
 
 	proc_child("broker", parent);
-	/* Its workers inherit this: only a handler's start reaches the terminal
-	   (server/daemon.c); theirs comes through readyfd. */
-	if (cf->cf_daemon == 1)
+	/* A daemon's broker and its workers log to syslog from the start:
+	   why workers cannot start reaches the parent waiting for the start
+	   through readyfd (server/daemon.c). */
+	if (proc_isdetached())
 		proc_syslog();
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
