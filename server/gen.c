@@ -1,6 +1,7 @@
 /*
  * A generation's life before its handlers start: what it needs (gen_new),
- * its broker, and, on a reload, its trial.  The supervisor
+ * its broker, on a reload its trial, and while slua starts the word of
+ * its handlers that they serve (gen_watch).  The supervisor
  * (server/supervisor.c) starts and replaces its handlers.
  */
 #include <errno.h>
