@@ -192,6 +192,34 @@ fd_devnull(int fd)
 	return 0;
 }
 
+/* Set in a daemon (server/daemon.c), and so in every child it forks. */
+static int	proc_detached;
+
+void
+proc_detach(void)
+{
+	proc_detached = 1;
+}
+
+int
+proc_isdetached(void)
+{
+	return proc_detached;
+}
+
+/*
+ * A daemon's process logs to syslog from here on, and its standard error,
+ * which may be the pipe to a parent waiting for the start
+ * (server/daemon.c), goes to /dev/null.
+ */
+void
+proc_syslog(void)
+{
+	log_syslog();
+	if (fd_devnull(STDERR_FILENO) == -1)
+		fatal("/dev/null");
+}
+
 /*
  * A handler or worker leads a process group of its own, so that when it
  * is cut for its time, what its script started (os.execute) goes too.

@@ -16,6 +16,9 @@ int		 proc_signalfd(void);
 void		 proc_ownedgroup(void);
 void		 proc_killgroup(void);
 int		 fd_devnull(int);
+void		 proc_detach(void);
+int		 proc_isdetached(void);
+void		 proc_syslog(void);
 void		 fd_keep(int *, int);
 
 #endif

@@ -93,11 +93,39 @@ mutant tls11 server/tls.c "tcp.t" \
 
 mutant sup-exit-status server/supervisor.c "tcp.t" \
 	"the supervisor exits 1 after TERM" \
-	's/\Qsup_free(&s);\E\n\treturn 0;\n}/sup_free(&s);\n\treturn 1;\n}/'
+	's/\Qreturn s.s_failed ? 1 : 0;\E/return 1;/'
 
 mutant sup-nowait server/supervisor.c "service.t" \
 	"on TERM the supervisor exits at once, not once its children are done" \
-	's/\Qwhile (!(s->s_stopping && TAILQ_EMPTY(&s->s_gens)))\E/while (!s->s_stopping)/'
+	's/\Q!(s->s_stopping && TAILQ_EMPTY(&s->s_gens))\E/!s->s_stopping/'
+
+mutant detach-nowait server/daemon.c "ready.t" \
+	"slua -d returns at once, before the pidfile, the port and the workers" \
+	's/\t\t\Qdaemon_wait(p[0]);\E/\t\tif (p[0] >= 0)\n\t\t\t_exit(0);\n\t\tdaemon_wait(p[0]);/'
+
+mutant ready-early server/start.c "ready.t" \
+	"READY=1 (and -d returning) before handlers and a worker have started" \
+	's/\Qif (!s->s_guarded) {\E/if (1) {/'
+
+mutant handler-startfail server/supervisor.c "ready.t" \
+	"a handler that cannot start under -d is retried for ever: -d never returns" \
+	's/\Qif (!sl->sl_ready) {\E/if (0) {/'
+
+mutant start-hup server/supervisor.c "ready.t" \
+	"a HUP while starting reloads at once, not once slua serves" \
+	's/\Qif (s->s_starting) {\E\n\t\ts->s_hup = 1;/if (0) {\n\t\ts->s_hup = 1;/'
+
+mutant start-stderr server/handler.c "ready.t service.t" \
+	"a daemon's handler keeps the pipe to the waiting parent as its stderr" \
+	's/\t\Qif (proc_isdetached())\E\n\t\tproc_syslog\(\);\n//'
+
+mutant pidfile-link server/pidfile.c "ready.t" \
+	"the pidfile is written through a symbolic link" \
+	's/\QO_CREAT | O_NOFOLLOW |\E/O_CREAT |/'
+
+mutant pidfile-newline server/pidfile.c "ready.t" \
+	"the pidfile holds the pid without a newline" \
+	's/\Q"%d\n", (int)getpid()\E/"%d", (int)getpid()/'
 
 mutant handler-respawn server/supervisor.c "tcp.t fault.t" \
 	"a handler that died is not replaced (for an hour)" \

@@ -1,6 +1,7 @@
 /*
  * A generation's life before its handlers start: what it needs (gen_new),
- * its broker, and, on a reload, its trial.  The supervisor
+ * its broker, on a reload its trial, and while slua starts the word of
+ * its handlers that they serve (gen_watch).  The supervisor
  * (server/supervisor.c) starts and replaces its handlers.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@ gen_free(struct gen *g)
 	free(g->g_slots);
 	if (g->g_readyfd != -1)
 		(void)close(g->g_readyfd);
+	gen_unwatch(g);
 	script_free(&g->g_handler);
 	script_free(&g->g_worker);
 	if (g->g_tls != NULL)
@@ -53,6 +55,7 @@ gen_new(const struct config *cf, int id)
 	g->g_id = id;
 	g->g_cf = *cf;
 	g->g_readyfd = -1;
+	g->g_startfd[0] = g->g_startfd[1] = -1;
 	if (script_open(&g->g_handler, cf->cf_handler) == -1)
 		goto fail;
 	if (cf->cf_worker != NULL) {
@@ -188,4 +191,61 @@ gen_retire(struct gen *g)
 {
 	g->g_retired = 1;
 	gen_signal(g, SIGTERM);
+}
+
+/*
+ * While slua starts, its first generation's handlers each say when they
+ * have loaded the script and are about to accept (server/handler.c): a
+ * pipe they write their slot number to.
+ */
+int
+gen_watch(struct gen *g)
+{
+	if (pipe2(g->g_startfd, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe");
+		g->g_startfd[0] = g->g_startfd[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Read which handlers serve. */
+void
+gen_heard(struct gen *g)
+{
+	int	 slot[64];
+	ssize_t	 n, i;
+
+	if (g->g_startfd[0] == -1)
+		return;
+	while ((n = read(g->g_startfd[0], slot, sizeof(slot))) > 0)
+		for (i = 0; i < n / (ssize_t)sizeof(slot[0]); i++)
+			if (slot[i] >= 0 && slot[i] < g->g_nslots)
+				g->g_slots[slot[i]].sl_ready = 1;
+}
+
+/* Every handler has started and, with workers, one worker has too. */
+int
+gen_serving(const struct gen *g)
+{
+	int	 i;
+
+	if (g->g_readyfd != -1)
+		return 0;
+	for (i = 0; i < g->g_cf.cf_handlers; i++)
+		if (!g->g_slots[i].sl_ready)
+			return 0;
+	return 1;
+}
+
+void
+gen_unwatch(struct gen *g)
+{
+	int	 i;
+
+	for (i = 0; i < 2; i++)
+		if (g->g_startfd[i] != -1) {
+			(void)close(g->g_startfd[i]);
+			g->g_startfd[i] = -1;
+		}
 }

@@ -25,6 +25,7 @@ struct slot {
 	struct timespec	 sl_started;
 	struct timespec	 sl_spawnat;	/* respawn not before */
 	int		 sl_fails;	/* young deaths in a row */
+	int		 sl_ready;	/* a handler of it has loaded its script */
 };
 
 struct gen {
@@ -44,6 +45,9 @@ struct gen {
 	int		 g_retired;
 	int		 g_readyfd;	/* a reload's: the broker says whether
 					   its workers start; -1: none */
+	int		 g_startfd[2];	/* while slua starts: each handler
+					   writes its slot once it serves;
+					   -1: none */
 };
 TAILQ_HEAD(genq, gen);
 
@@ -51,6 +55,10 @@ struct gen	*gen_new(const struct config *, int);
 void		 gen_free(struct gen *);
 void		 gen_startbroker(struct gen *, int);
 int		 gen_trial(struct gen *);
+int		 gen_watch(struct gen *);
+void		 gen_heard(struct gen *);
+int		 gen_serving(const struct gen *);
+void		 gen_unwatch(struct gen *);
 int		 gen_verdict(struct gen *, char *, size_t);
 int		 gen_handlers(const struct gen *);
 void		 gen_signal(struct gen *, int);

@@ -101,6 +101,27 @@ handler_prepare(lua_State *L, const struct script *sc)
 	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 }
 
+/*
+ * The script loaded: this handler serves.  A daemon's handler has logged
+ * to the standard error it was forked with, which while slua starts is the
+ * pipe to the parent waiting for the start (server/daemon.c), so that what
+ * stopped it reaches the terminal; from here on it logs to syslog.
+ */
+static void
+handler_started(struct handler_env *he)
+{
+	int	 slot = he->he_slot;
+
+	if (proc_isdetached())
+		proc_syslog();
+	if (he->he_startfd == -1)
+		return;
+	if (write(he->he_startfd, &slot, sizeof(slot)) != sizeof(slot))
+		log_warn("to the supervisor");
+	(void)close(he->he_startfd);
+	he->he_startfd = -1;
+}
+
 /* accept(2) failed for want of resources: say so (once a second), wait. */
 static void
 handler_pause(void)
@@ -301,6 +322,7 @@ handler_main(struct handler_env *he)
 	if (script_require(L, he->he_cf) != 0)
 		fatalx("%s", lua_tostring(L, -1));
 	handler_prepare(L, he->he_script);
+	handler_started(he);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */

@@ -33,6 +33,7 @@ struct handler_env {
 	int			 he_slot;
 	int			 he_spare;	/* exits once idle */
 	int			 he_fd;		/* to the broker; -1: none */
+	int			 he_startfd;	/* to say it serves; -1: no one asks */
 	pid_t			 he_broker;
 };
 

@@ -1,9 +1,10 @@
 /*
  * tcp mode's parent: the supervisor.  It reads the scripts, binds the
  * listeners and loads TLS while it can still report on the terminal, then
- * detaches if asked, forks the broker (which forks the workers) and one
- * handler per slot, and from then on only watches: a dead child is logged
- * and replaced, TERM and INT stop everything gracefully, HUP reloads.
+ * detaches if asked (server/start.c), forks the broker (which forks the
+ * workers) and one handler per slot, and from then on only watches: a dead
+ * child is logged and replaced, TERM and INT stop everything gracefully,
+ * HUP reloads.
  *
  * The children of one configuration form a generation (server/gen.c): a
  * broker, its handlers, and one datagram socketpair per handler slot
@@ -34,34 +35,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libutil.h>
-
 #include "broker.h"
 #include "config.h"
+#include "daemon.h"
 #include "gen.h"
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
+#include "supervisor.h"
 #include "util.h"
 
 #define SUP_YOUNG_MS	1000	/* a child dying younger is failing */
 #define SUP_BACKOFF_MS	100
 #define SUP_GROW_MS	25	/* how often a growable pool looks at the
 				   listen queue */
-
-struct supervisor {
-	const struct config *s_cli;	/* the command line, for reloads */
-	struct listener	 s_listen;
-	struct pidfh	*s_pidfh;
-	int		 s_sigfd;
-	struct gen	*s_gen;		/* the current generation */
-	struct gen	*s_trial;	/* a reload's, until its workers start */
-	int		 s_lastid;	/* the newest generation's number */
-	struct genq	 s_gens;	/* all, newest last */
-	int		 s_stopping;
-	struct timespec	 s_deadline;
-	unsigned long	 s_restarts;
-};
 
 static int
 sup_delay(int fails)
@@ -80,7 +67,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	struct handler_env	 he;
 	struct slot		*sl = &g->g_slots[slot];
 	pid_t			 pid, parent = getpid();
-	int			 keep[LISTEN_MAX + 1], n, i;
+	int			 keep[LISTEN_MAX + 2], n, i;
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
@@ -100,6 +87,8 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 		keep[n++] = s->s_listen.l_fds[i];
 	if (sl->sl_hfd != -1)
 		keep[n++] = sl->sl_hfd;
+	if (g->g_startfd[1] != -1)
+		keep[n++] = g->g_startfd[1];
 	fd_keep(keep, n);
 	memset(&he, 0, sizeof(he));
 	he.he_cf = &g->g_cf;
@@ -109,6 +98,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	he.he_slot = slot;
 	he.he_spare = slot >= g->g_cf.cf_handlers;
 	he.he_fd = sl->sl_hfd;
+	he.he_startfd = g->g_startfd[1];
 	he.he_broker = g->g_broker;
 	handler_main(&he);
 }
@@ -233,6 +223,16 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 		return 0;
 	sl = &g->g_slots[i];
 	sl->sl_pid = 0;
+	/* While slua starts under -d or systemd, a handler that cannot start
+	   fails the start: nobody is there to see it retried. */
+	if (s->s_starting && g == s->s_gen && !s->s_stopping) {
+		gen_heard(g);	/* what it said before it died */
+		if (!sl->sl_ready) {
+			sup_startfail(s, "handler %d died at start: %s",
+			    (int)pid, how);
+			return 1;
+		}
+	}
 	if (failed && !quiet)
 		log_warnx("handler %d died: %s", (int)pid, how);
 	sup_backoff(s, &sl->sl_started, &sl->sl_fails, &sl->sl_spawnat,
@@ -304,6 +304,7 @@ sup_promote(struct supervisor *s, struct gen *g)
 	if (s->s_trial == g)
 		s->s_trial = NULL;
 	log_info("generation %d started", g->g_id);
+	daemon_notify("READY=1\nSTATUS=generation %d serving", g->g_id);
 }
 
 /* A reload that failed after its generation was made: it goes. */
@@ -318,6 +319,14 @@ sup_discard(struct supervisor *s, struct gen *g, const char *why)
 	sup_collect(s);
 }
 
+/* systemd: the reload is over, and the running generation goes on. */
+static void
+sup_kept(struct supervisor *s)
+{
+	daemon_notify("READY=1\nSTATUS=reload failed; still running "
+	    "generation %d", s->s_gen ? s->s_gen->g_id : 0);
+}
+
 /*
  * HUP: a new generation from the config and scripts as they are now.  It
  * takes over at once, or, with workers, once one of them has started
@@ -328,14 +337,23 @@ sup_reload(struct supervisor *s)
 {
 	struct config	 cf;
 	struct gen	*g;
+	struct timespec	 now;
 
 	if (s->s_stopping)
 		return;
+	if (s->s_starting) {
+		s->s_hup = 1;	/* once it serves */
+		return;
+	}
 	log_info("reloading");
+	clock_now(&now);
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
+	    (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 	if (sup_config(s->s_cli, &cf) == -1 ||
 	    (g = gen_new(&cf, s->s_lastid + 1)) == NULL) {
 		log_warnx("reload failed: still running generation %d",
 		    s->s_gen ? s->s_gen->g_id : 0);
+		sup_kept(s);
 		return;
 	}
 	if (cf.cf_port != s->s_gen->g_cf.cf_port)
@@ -346,6 +364,7 @@ sup_reload(struct supervisor *s)
 	s->s_lastid = g->g_id;
 	if (gen_trial(g) == -1) {
 		sup_discard(s, g, "cannot start its broker");
+		sup_kept(s);
 		return;
 	}
 	if (g->g_readyfd == -1) {
@@ -371,6 +390,7 @@ sup_verdict(struct supervisor *s)
 	}
 	(void)snprintf(msg, sizeof(msg), "worker cannot start: %s", why);
 	sup_discard(s, s->s_trial, msg);
+	sup_kept(s);
 }
 
 static void
@@ -382,6 +402,8 @@ sup_stop(struct supervisor *s)
 		return;
 	log_info("stopping");
 	s->s_stopping = 1;
+	s->s_starting = 0;
+	daemon_notify("STOPPING=1");
 	s->s_trial = NULL;
 	clock_now(&s->s_deadline);
 	clock_add(&s->s_deadline, s->s_gen->g_cf.cf_grace * 1000LL);
@@ -434,16 +456,12 @@ sup_signals(struct supervisor *s)
 	}
 }
 
-/* Past the grace period, whatever still runs is killed. */
+/* Whatever still runs is killed. */
 static void
-sup_late(struct supervisor *s)
+sup_killall(struct supervisor *s)
 {
-	struct timespec	 now;
 	struct gen	*g;
 
-	clock_now(&now);
-	if (clock_ms(&now, &s->s_deadline) > 0)
-		return;
 	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
 		gen_signal(g, SIGKILL);
 		if (g->g_broker != 0)
@@ -451,28 +469,47 @@ sup_late(struct supervisor *s)
 	}
 }
 
+/* Past the grace period, whatever still runs is killed. */
+static void
+sup_late(struct supervisor *s)
+{
+	struct timespec	 now;
+
+	clock_now(&now);
+	if (clock_ms(&now, &s->s_deadline) > 0)
+		return;
+	sup_killall(s);
+}
+
 static void
 sup_loop(struct supervisor *s)
 {
-	struct pollfd	 pfd[2];
+	struct pollfd	 pfd[3];
 	int		 timeout;
 
-	while (!(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
+	while (!s->s_failed && !(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
 		timeout = sup_fill(s);
 		if (s->s_stopping) {
 			sup_late(s);
 			timeout = 100;
 		}
 		pfd[0].fd = s->s_sigfd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = s->s_trial != NULL ? s->s_trial->g_readyfd : -1;
-		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, timeout) == -1 && errno != EINTR)
+		pfd[1].fd = s->s_trial != NULL ? s->s_trial->g_readyfd :
+		    s->s_starting ? s->s_gen->g_readyfd : -1;
+		pfd[2].fd = s->s_starting ? s->s_gen->g_startfd[0] : -1;
+		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
+		if (poll(pfd, 3, timeout) == -1 && errno != EINTR)
 			fatal("poll");
 		if (pfd[1].revents && s->s_trial != NULL)
 			sup_verdict(s);
-		if (pfd[0].revents & POLLIN)
+		else if ((pfd[1].revents || pfd[2].revents) && s->s_starting)
+			sup_starting(s, pfd[1].revents != 0);
+		if (!s->s_failed && (pfd[0].revents & POLLIN))
 			sup_signals(s);
+		if (s->s_hup && !s->s_starting) {
+			s->s_hup = 0;
+			sup_reload(s);
+		}
 	}
 }
 
@@ -486,6 +523,7 @@ sup_free(struct supervisor *s)
 		gen_free(g);
 	}
 	listen_close(&s->s_listen);
+	pf_remove(&s->s_pidfile);
 }
 
 /* Script paths made absolute, since a daemon works from "/". */
@@ -499,45 +537,6 @@ sup_abspath(const char *arg, char *buf)
 	return buf;
 }
 
-static void
-sup_detach(void)
-{
-	pid_t	 pid;
-
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid != 0)
-		_exit(0);
-	if (setsid() == -1)
-		fatal("setsid");
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid != 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		fatal("chdir /");
-	if (fd_devnull(STDIN_FILENO) == -1 || fd_devnull(STDOUT_FILENO) ==
-	    -1 || fd_devnull(STDERR_FILENO) == -1)
-		fatal("/dev/null");
-	log_syslog();
-}
-
-static int
-sup_pidfile(struct supervisor *s, const struct config *cf)
-{
-	pid_t	 other;
-
-	s->s_pidfh = pidfile_open(cf->cf_pidfile, 0644, &other);
-	if (s->s_pidfh != NULL)
-		return 0;
-	if (errno == EEXIST)
-		log_warnx("already running as pid %d (%s)", (int)other,
-		    cf->cf_pidfile);
-	else
-		log_warn("%s", cf->cf_pidfile);
-	return -1;
-}
-
 int
 supervisor_main(struct config *cli, struct config *cf)
 {
@@ -546,6 +545,7 @@ supervisor_main(struct config *cli, struct config *cf)
 
 	memset(&s, 0, sizeof(s));
 	TAILQ_INIT(&s.s_gens);
+	s.s_pidfile.pf_fd = -1;
 	cf->cf_handler = sup_abspath(cf->cf_handler, hpath);
 	cf->cf_worker = sup_abspath(cf->cf_worker, wpath);
 	if (cli->cf_handler != NULL)
@@ -569,34 +569,17 @@ supervisor_main(struct config *cli, struct config *cf)
 		sup_free(&s);
 		return 0;
 	}
-	if ((cf->cf_daemon == 1 || cli->cf_pidfile != NULL) &&
-	    sup_pidfile(&s, cf) == -1) {
+	if (sup_start(&s, cli, cf) == -1) {
 		sup_free(&s);
 		return 1;
 	}
-	if (listen_open(&s.s_listen, cf) == -1) {
-		if (s.s_pidfh != NULL)
-			(void)pidfile_remove(s.s_pidfh);
-		sup_free(&s);
-		return 1;
-	}
-	if (cf->cf_user == NULL && geteuid() == 0)
-		log_warnx("running as root: consider -u");
-	if (cf->cf_daemon == 1)
-		sup_detach();
-	if (s.s_pidfh != NULL && pidfile_write(s.s_pidfh) == -1)
-		log_warn("%s", cf->cf_pidfile);
-	if (listen_start(&s.s_listen) == -1)
-		return 1;
-
-	s.s_sigfd = proc_signalfd();
-	setproctitle("%s", "supervisor");
-	log_setrole("supervisor");
-	log_info("started on port %d, pid %d", cf->cf_port, (int)getpid());
-
 	sup_loop(&s);
-	if (s.s_pidfh != NULL)
-		(void)pidfile_remove(s.s_pidfh);
+	if (s.s_failed) {
+		/* Nothing of a failed start stays behind. */
+		sup_killall(&s);
+		while (waitpid(-1, NULL, 0) > 0)
+			;
+	}
 	sup_free(&s);
-	return 0;
+	return s.s_failed ? 1 : 0;
 }

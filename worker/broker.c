@@ -89,6 +89,11 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 		return pid;
 
 	proc_child("broker", parent);
+	/* A daemon's broker and its workers log to syslog from the start:
+	   why workers cannot start reaches the parent waiting for the start
+	   through readyfd (server/daemon.c). */
+	if (proc_isdetached())
+		proc_syslog();
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
