@@ -117,10 +117,10 @@ ok "200 requests, each with its own job's answer" 'cmp -s "$T/got" "$T/want"'
 
 # kill -9 a handler under load: the pool is restored, requests answered.
 urls 2000 null
+victim=$(hpids 2 | head -1)	# before the load: a slow look must not outlast it
 timeout 60 curl -s -m 10 --parallel --parallel-max 8 -K "$T/urls" -w '%{http_code}\n' > "$T/codes" 2>/dev/null &
 load=$!
-sleep 0.2	# let the load run; the kill below checks it still does
-victim=$(hpids 2 | head -1)
+wait_for 10 '[ -s "$T/codes" ]'	# the load runs; the kill below checks it still does
 ok "a handler is killed while the load runs" \
     '[ -n "$victim" ] && alive "$load" && kill -9 "$victim"'
 wait "$load"	# bounded by timeout 60
