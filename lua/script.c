@@ -197,7 +197,11 @@ slua_pcall(lua_State *L, int nargs, int nresults)
 	return status;
 }
 
-/* Print the error on top of the stack as "slua: message" and pop it. */
+/*
+ * Report the error on top of the stack, whole, and pop it: to the log
+ * when it goes to syslog (under inetd), and as "slua: message" on stderr
+ * unless that is the client.
+ */
 void
 slua_report(lua_State *L, int status)
 {
@@ -209,8 +213,10 @@ slua_report(lua_State *L, int status)
 	if (msg == NULL)
 		msg = "(error object is not a string)";
 	(void)fflush(stdout);
-	(void)fprintf(stderr, "slua: %s\n", msg);
-	(void)fflush(stderr);
+	if (log_lua(msg)) {
+		(void)fprintf(stderr, "slua: %s\n", msg);
+		(void)fflush(stderr);
+	}
 	lua_pop(L, 1);
 }
 
