@@ -171,17 +171,19 @@ fi
 if [ $syslog = 1 ]; then
 	detach "${inns[@]}" "$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 -W 4 \
 	    --pidfile "$T/pid" "$T/h.lua" 'while true do work.answer(work.accept()) end'
+	wait_port "$port" || diag "the daemon did not start"
 	sup=$(cat "$T/pid" 2>/dev/null)
 	adopt_daemon "$sup"
-	wait_for 5 '[ "$(count "$sup" worker)" = 4 ]'
-	br=$(procs "$sup" broker)
-	w=$(procs "$sup" worker | head -1)
-	kill -KILL "$w"
-	wait_for 5 'logged "$br" | grep -q died'
-	is "$(logged "$br")" "<28>slua[$br]: broker: worker $w died: killed by signal 9" \
+	wait_for 5 '[ "$(count "${sup:-x}" worker)" = 4 ]'
+	br=$(procs "${sup:-x}" broker)
+	w=$(procs "${sup:-x}" worker | head -1)
+	kids=$(descendants "${sup:-x}")
+	kill -KILL "${w:-x}"
+	wait_for 5 'logged "${br:-x}" | grep -q died'
+	is "$(logged "${br:-x}")" "<28>slua[$br]: broker: worker $w died: killed by signal 9" \
 	    "syslog: the broker's own lines, with four workers"
-	kill -TERM "$sup"
-	wait_for 15 '! alive "$sup"'
+	kill -TERM "${sup:-x}"
+	wait_for 15 "all_gone ${sup:-x} $(echo $kids)"
 else
 	skip "syslog" "needs root for a mount namespace"
 fi
