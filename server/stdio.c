@@ -97,7 +97,8 @@ stdio_handler(struct config *cf, const char *progname,
 	}
 	log_setlastwords("%shandler timed out", peer);
 	stdio_args(L, progname, cf);
-	status = script_load(L, sc);
+	if ((status = script_require(L, cf)) == 0)
+		status = script_load(L, sc);
 	if (status == 0) {
 		for (i = 0; i < cf->cf_nargs; i++)
 			lua_pushstring(L, cf->cf_args[i]);
