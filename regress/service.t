@@ -342,7 +342,8 @@ unset DAEMON CONFIG PIDFILE
 if command -v inetd >/dev/null; then
 	pfx="$T/pfx" etc="$T/etc"
 	mkdir -p "$pfx/bin" "$etc/slua"
-	ln -s "$SLUA" "$pfx/bin/slua"
+	# A copy: nobody may not reach $SLUA's directory (make mutate's is 700).
+	cp "$SLUA" "$pfx/bin/slua"
 	user=nobody
 	[ $root = 1 ] || user=$(id -un)
 	grep -v '^#' "$TOP/conf/inetd.conf" |
