@@ -79,9 +79,10 @@ prompts() {	# interpreter...
 	    /dev/null < "$T/tty.in" 2>&1 | grep -o '<one>\|<two>\|<new>' | tr -d '\n'
 }
 if command -v script >/dev/null; then
-	is "$(prompts "$SLUA")" "<one><two><one><one><new><new>" \
+	got=$(prompts "$SLUA")
+	is "$got" "<one><two><one><one><new><new>" \
 	    "_PROMPT and _PROMPT2 set the prompts, changed as it runs"
-	is "$(prompts "$SLUA")" "$(prompts lua5.1)" "_PROMPT and _PROMPT2: as lua5.1"
+	is "$got" "$(prompts lua5.1)" "_PROMPT and _PROMPT2: as lua5.1"
 else
 	skip "_PROMPT" "script(1) not installed"
 	skip "_PROMPT" "script(1) not installed"
