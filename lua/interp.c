@@ -1,8 +1,11 @@
 /*
  * Normal mode: slua as a stand-alone Lua interpreter, after lua(1).
- * -e and -l run in command-line order, then the script with its arguments,
- * then the prompt when asked for (or when there is nothing else to run and
- * standard input is a terminal).
+ * LUA_INIT runs first, then -e and -l in command-line order, then the
+ * script with its arguments, then the prompt when asked for (or when there
+ * is nothing else to run and standard input is a terminal).  All of it runs
+ * inside one protected call, as in lua(1), so an error outside a chunk
+ * (in a _PROMPT metamethod, say) is reported, not a panic, and tracebacks
+ * end as lua5.1's do.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +22,13 @@
 #define MAXINPUT	4096
 
 static lua_State	*interp_L;
+static int		 interp_prompting;
+
+struct interp {
+	struct config	*in_cf;
+	const char	*in_progname;
+	int		 in_status;	/* non-zero once a chunk failed */
+};
 
 /* SIGINT during a call: the hook, not the handler, raises the error. */
 static void
@@ -35,6 +45,25 @@ interp_sigint(int sig)
 	(void)signal(sig, SIG_DFL);
 	lua_sethook(interp_L, interp_stop,
 	    LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/*
+ * An error as lua(1) reports it: "slua: message" on standard error, or
+ * the bare message at the prompt.
+ */
+static void
+interp_report(lua_State *L, int status)
+{
+	const char	*msg;
+
+	if (status == 0)
+		return;
+	if ((msg = lua_tostring(L, -1)) == NULL)
+		msg = "(error object is not a string)";
+	(void)fflush(stdout);
+	(void)fprintf(stderr, "%s%s\n", interp_prompting ? "" : "slua: ", msg);
+	(void)fflush(stderr);
+	lua_pop(L, 1);
 }
 
 static int
@@ -59,7 +88,26 @@ interp_string(lua_State *L, const char *code)
 	status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
 	if (status == 0)
 		status = interp_call(L, 0, 0);
-	slua_report(L, status);
+	interp_report(L, status);
+	return status;
+}
+
+/* LUA_INIT is code, or "@file" to run, before anything else. */
+static int
+interp_init(lua_State *L)
+{
+	const char	*init;
+	int		 status;
+
+	if ((init = getenv("LUA_INIT")) == NULL)
+		return 0;
+	if (init[0] == '@')
+		status = luaL_loadfile(L, init + 1);
+	else
+		status = luaL_loadbuffer(L, init, strlen(init), "=LUA_INIT");
+	if (status == 0)
+		status = interp_call(L, 0, 0);
+	interp_report(L, status);
 	return status;
 }
 
@@ -71,7 +119,7 @@ interp_require(lua_State *L, const char *name)
 	lua_getglobal(L, "require");
 	lua_pushstring(L, name);
 	status = interp_call(L, 1, 0);
-	slua_report(L, status);
+	interp_report(L, status);
 	return status;
 }
 
@@ -115,8 +163,22 @@ interp_script(lua_State *L, const char *name, char **args, int nargs)
 			lua_pushstring(L, args[i]);
 		status = interp_call(L, nargs, 0);
 	}
-	slua_report(L, status);
+	interp_report(L, status);
 	return status;
+}
+
+/* The prompt is the global _PROMPT or _PROMPT2 when set, as in lua(1). */
+static void
+interp_showprompt(lua_State *L, int firstline)
+{
+	const char	*p;
+
+	lua_getfield(L, LUA_GLOBALSINDEX, firstline ? "_PROMPT" : "_PROMPT2");
+	if ((p = lua_tostring(L, -1)) == NULL)
+		p = firstline ? PROMPT : PROMPT2;
+	(void)fputs(p, stdout);
+	(void)fflush(stdout);
+	lua_pop(L, 1);
 }
 
 static int
@@ -125,8 +187,7 @@ interp_readline(lua_State *L, int firstline)
 	char	 buf[MAXINPUT];
 	size_t	 len;
 
-	(void)fputs(firstline ? PROMPT : PROMPT2, stdout);
-	(void)fflush(stdout);
+	interp_showprompt(L, firstline);
 	if (fgets(buf, sizeof(buf), stdin) == NULL)
 		return 0;
 	len = strlen(buf);
@@ -188,41 +249,51 @@ interp_prompt(lua_State *L)
 		(void)printf("slua %s (%s)\n", SLUA_VERSION, LUA_NAME);
 		(void)fflush(stdout);
 	}
+	interp_prompting = 1;
 	while ((status = interp_loadline(L)) != -1) {
 		if (status == 0)
 			status = interp_call(L, 0, LUA_MULTRET);
-		slua_report(L, status);
+		interp_report(L, status);
 		if (status == 0 && lua_gettop(L) > 0) {
 			lua_getglobal(L, "print");
 			lua_insert(L, 1);
 			if (lua_pcall(L, lua_gettop(L) - 1, 0, 0) != 0)
-				(void)fprintf(stderr, "slua: error calling "
-				    "print (%s)\n", lua_tostring(L, -1));
+				(void)fprintf(stderr, "error calling "
+				    LUA_QL("print") " (%s)\n",
+				    lua_tostring(L, -1));
 		}
 	}
+	interp_prompting = 0;
 	lua_settop(L, 0);
 	(void)fputs("\n", stdout);
 	(void)fflush(stdout);
 }
 
-int
-interp_main(struct config *cf, const char *progname)
+/*
+ * Like lua(1), arg exists only for a script named on the command line:
+ * -e code and -l modules run before it is set.
+ */
+static int
+interp_pmain(lua_State *L)
 {
-	lua_State	*L;
-	int		 i, status = 0;
+	struct interp	*in = lua_touserdata(L, 1);
+	struct config	*cf = in->in_cf;
+	int		 i, status;
 
-	L = interp_L = slua_newstate(ROLE_NORMAL);
-	interp_args(L, progname, cf->cf_handler, cf->cf_args, cf->cf_nargs);
+	lua_settop(L, 0);
+	status = interp_init(L);
 	for (i = 0; i < cf->cf_npre && status == 0; i++) {
 		if (cf->cf_pre[i].pre_kind == 'e')
 			status = interp_string(L, cf->cf_pre[i].pre_arg);
 		else
 			status = interp_require(L, cf->cf_pre[i].pre_arg);
 	}
-	if (status == 0 && cf->cf_handler != NULL)
+	if (status == 0 && cf->cf_handler != NULL) {
+		interp_args(L, in->in_progname, cf->cf_handler, cf->cf_args,
+		    cf->cf_nargs);
 		status = interp_script(L, cf->cf_handler, cf->cf_args,
 		    cf->cf_nargs);
-	else if (status == 0 && cf->cf_npre == 0 && !cf->cf_interactive) {
+	} else if (status == 0 && cf->cf_npre == 0 && !cf->cf_interactive) {
 		if (isatty(STDIN_FILENO))
 			cf->cf_interactive = 1;
 		else
@@ -231,6 +302,20 @@ interp_main(struct config *cf, const char *progname)
 	}
 	if (status == 0 && cf->cf_interactive)
 		interp_prompt(L);
+	in->in_status = status;
+	return 0;
+}
+
+int
+interp_main(struct config *cf, const char *progname)
+{
+	struct interp	 in = { cf, progname, 0 };
+	lua_State	*L;
+	int		 status;
+
+	L = interp_L = slua_newstate(ROLE_NORMAL);
+	status = lua_cpcall(L, interp_pmain, &in);
+	interp_report(L, status);
 	lua_close(L);
-	return status == 0 ? 0 : 1;
+	return status == 0 && in.in_status == 0 ? 0 : 1;
 }

@@ -2,7 +2,8 @@
  * print and eprint: Lua's print, except that each call writes its whole
  * line at once, so lines from different processes never interleave.
  * print goes through a writer that the handler can point at its client;
- * eprint goes to standard error, or to syslog once slua is a daemon.
+ * eprint goes to standard error, or to syslog once slua is a daemon or
+ * runs under inetd.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,8 +60,11 @@ static int
 print_stderr(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
-	/* A daemon's standard error is /dev/null: its eprint goes to syslog. */
-	if (log_script(buf, len) == 0)
+	/*
+	 * A daemon's standard error is /dev/null, and under inetd most often
+	 * the client: eprint goes to syslog then.
+	 */
+	if (!log_script(buf, len))
 		return 0;
 	if (fflush(stderr) == EOF)
 		return -1;

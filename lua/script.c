@@ -56,6 +56,29 @@ endswith(const char *s, const char *suffix)
 }
 
 /*
+ * Like lua(1), a first line starting with '#' is a "#!" line.  Text keeps
+ * the line, blanked, so that line numbers stay right; a precompiled chunk
+ * (luac output) after it must start the buffer, or Lua would parse it as
+ * text.
+ */
+static void
+script_skipline(struct script *sc)
+{
+	size_t	 i;
+
+	if (sc->sc_len == 0 || sc->sc_buf[0] != '#')
+		return;
+	for (i = 0; i < sc->sc_len && sc->sc_buf[i] != '\n'; i++)
+		;
+	if (i + 1 < sc->sc_len && sc->sc_buf[i + 1] == LUA_SIGNATURE[0]) {
+		sc->sc_len -= i + 1;
+		memmove(sc->sc_buf, sc->sc_buf + i + 1, sc->sc_len);
+		return;
+	}
+	memset(sc->sc_buf, ' ', i);
+}
+
+/*
  * Fill sc from arg.  On failure, returns -1 with a message such as
  * "x.lua: No such file or directory" in err.
  */
@@ -101,13 +124,7 @@ script_read(struct script *sc, const char *arg, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return -1;
 	}
-	/* Like lua(1), a first line starting with '#' is a "#!" line. */
-	if (sc->sc_len > 0 && sc->sc_buf[0] == '#') {
-		size_t	 i;
-
-		for (i = 0; i < sc->sc_len && sc->sc_buf[i] != '\n'; i++)
-			sc->sc_buf[i] = ' ';
-	}
+	script_skipline(sc);
 	return 0;
  syserr:
 	(void)snprintf(err, errlen, "%s: %s", strcmp(arg, "-") == 0 ?
@@ -203,7 +220,11 @@ slua_pcall(lua_State *L, int nargs, int nresults)
 	return status;
 }
 
-/* Print the error on top of the stack as "slua: message" and pop it. */
+/*
+ * Report the error on top of the stack, whole, and pop it: to the log
+ * when it goes to syslog (under inetd), and as "slua: message" on stderr
+ * unless that is the client.
+ */
 void
 slua_report(lua_State *L, int status)
 {
@@ -215,8 +236,10 @@ slua_report(lua_State *L, int status)
 	if (msg == NULL)
 		msg = "(error object is not a string)";
 	(void)fflush(stdout);
-	(void)fprintf(stderr, "slua: %s\n", msg);
-	(void)fflush(stderr);
+	if (log_lua(msg)) {
+		(void)fprintf(stderr, "slua: %s\n", msg);
+		(void)fflush(stderr);
+	}
 	lua_pop(L, 1);
 }
 

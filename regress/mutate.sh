@@ -187,6 +187,30 @@ mutant reload-untried server/gen.c "jobs.t" \
 	"a reload takes over before any of its workers has started" \
 	's/\Qif (!g->g_hasworker || g->g_cf.cf_workers == 0)\E/if (1)/'
 
+mutant lua-init-off lua/interp.c "normal.t" \
+	"LUA_INIT is ignored" \
+	's/\Qgetenv("LUA_INIT")\E/getenv("LUA_INIT_NOT")/'
+
+mutant prompt-fixed lua/interp.c "normal.t" \
+	"_PROMPT and _PROMPT2 are ignored" \
+	's/\Qlua_getfield(L, LUA_GLOBALSINDEX, firstline ? "_PROMPT" : "_PROMPT2");\E/lua_pushnil(L);/'
+
+mutant arg-early lua/interp.c "normal.t" \
+	"arg is set while LUA_INIT, -e and -l run" \
+	's/\Qstatus = interp_init(L);\E/interp_args(L, in->in_progname, cf->cf_handler, cf->cf_args, cf->cf_nargs);\n\tstatus = interp_init(L);/'
+
+mutant shebang-bytecode lua/script.c "normal.t" \
+	"a precompiled chunk after a #! line is read as text" \
+	's/\Qsc->sc_buf[i + 1] == LUA_SIGNATURE[0]\E/0/'
+
+mutant inetd-traceback lua/script.c "service.t" \
+	"under inetd a handler's error and traceback go to the client" \
+	's/\Qif (log_lua(msg)) {\E/if (log_lua(msg) || 1) {/'
+
+mutant syslog-inherited common/log.c "service.t" \
+	"a child sends syslog lines on the descriptor its parent opened" \
+	's/\Qif (log_sockpid != pid) {\E/if (log_sockpid == 0) {/'
+
 # --- The machinery -----------------------------------------------------------
 
 top=$(cd "$(dirname "$0")/.." && pwd)

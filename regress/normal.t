@@ -1,6 +1,9 @@
 # Normal mode: slua as a stand-alone Lua interpreter.
 . "$(dirname "$0")/lib.sh"
-plan 46
+plan 66
+
+jit=0
+"$SLUA" -V | grep -q LuaJIT && jit=1
 
 run "$SLUA" 'print("hi")'
 check "inline code" 0 "hi" ""
@@ -67,6 +70,125 @@ else
 	skip "a terminal" "script(1) not installed"
 	skip "a terminal" "script(1) not installed"
 fi
+
+# _PROMPT and _PROMPT2, read at each prompt (on a terminal: lua5.1 shows
+# a prompt only there).  The prompts each printed, in order, under both.
+prompts() {	# interpreter...
+	printf 'x = 1 +\n2\n=x\n_PROMPT = "<" .. "new>"\n=1\n' > "$T/tty.in"
+	script -qec "$* -e '_PROMPT = \"<one>\" _PROMPT2 = \"<two>\"' -i" \
+	    /dev/null < "$T/tty.in" 2>&1 | grep -o '<one>\|<two>\|<new>' | tr -d '\n'
+}
+if command -v script >/dev/null; then
+	got=$(prompts "$SLUA")
+	is "$got" "<one><two><one><one><new><new>" \
+	    "_PROMPT and _PROMPT2 set the prompts, changed as it runs"
+	is "$got" "$(prompts lua5.1)" "_PROMPT and _PROMPT2: as lua5.1"
+else
+	skip "_PROMPT" "script(1) not installed"
+	skip "_PROMPT" "script(1) not installed"
+fi
+
+# ---------------------------------------------------------------------------
+# lua5.1 parity: the same command under lua5.1 and slua.  like_lua runs
+# lua5.1 first (its rc, stdout and stderr, "lua5.1:" read as "slua:", kept
+# in $lua_rc, $T/lua.out, $T/lua.err), then slua, whose results run leaves
+# as usual.
+unjit() {	# LuaJIT's last C frame ("[C]: at 0x...") read as Lua's "[C]: ?"
+	sed -i 's/^\t\[C\]: at 0x[0-9a-f]*$/\t[C]: ?/' "$T/err"
+}
+like_lua() {	# [VAR=value...] args...
+	_vars=()
+	while [ $# -gt 0 ] && [[ $1 =~ ^[A-Z_]+= ]]; do _vars+=("$1"); shift; done
+	run env "${_vars[@]}" lua5.1 "$@"
+	lua_rc=$rc
+	cp "$T/out" "$T/lua.out"
+	sed 's/^lua5\.1: /slua: /' "$T/err" > "$T/lua.err"
+	run env "${_vars[@]}" "$SLUA" "$@"
+	unjit
+}
+same_as_lua() {	# desc: the last like_lua printed the same under both
+	is "$rc|$(cat "$T/out")|$(cat "$T/err")" \
+	    "$lua_rc|$(cat "$T/lua.out")|$(cat "$T/lua.err")" "$1"
+}
+
+# LUA_INIT runs first, before -e, with arg not set yet.
+like_lua LUA_INIT='x = 6 print("init", arg)' -e 'print(x * 7)'
+check "LUA_INIT: code run before -e" 0 "init	nil
+42" ""
+same_as_lua "LUA_INIT: as lua5.1"
+
+printf 'print("init file", arg, ...)\ny = 7\n' > "$T/init.lua"
+printf 'print(arg[0], y * 6)\n' > "$T/main.lua"
+like_lua LUA_INIT="@$T/init.lua" "$T/main.lua"
+check "LUA_INIT=@file: the file runs before the script" 0 "init file	nil
+$T/main.lua	42" ""
+same_as_lua "LUA_INIT=@file: as lua5.1"
+
+like_lua LUA_INIT='error("bad")' -e 'print("not run")'
+check "LUA_INIT: an error stops everything, with its traceback" 1 "" \
+"slua: LUA_INIT:1: bad
+stack traceback:
+	[C]: in function 'error'
+	LUA_INIT:1: in main chunk
+	[C]: ?"
+same_as_lua "LUA_INIT error: as lua5.1"
+
+like_lua LUA_INIT='x = = 1' -e 'print("not run")'
+check "LUA_INIT: a syntax error" 1 "" "slua: LUA_INIT:1: unexpected symbol near '='"
+same_as_lua "LUA_INIT syntax error: as lua5.1"
+
+like_lua LUA_INIT="@$T/none.lua" -e 'print("not run")'
+check "LUA_INIT=@file: a missing file" 1 "" \
+    "slua: cannot open $T/none.lua: No such file or directory"
+same_as_lua "LUA_INIT=@missing: as lua5.1"
+
+run env LUA_INIT='print("init")' "$SLUA" 'print(1)' 'work.accept()'
+check "LUA_INIT is for normal mode only, not stdio mode" 0 "1" ""
+
+# arg: nil while -l modules and -e code run, set for the script.
+echo 'print("module", arg)' > "$T/mod/argmod.lua"
+echo 'print("script", type(arg), arg[0])' > "$T/argscript.lua"
+like_lua LUA_PATH="$T/mod/?.lua" -l argmod -e 'print("e", arg)' "$T/argscript.lua"
+check "arg: nil during -l and -e, set for the script" 0 "module	nil
+e	nil
+script	table	$T/argscript.lua" ""
+same_as_lua "arg during -l and -e: as lua5.1"
+
+like_lua -e 'print(arg)'
+check "arg: nil without a script" 0 "nil" ""
+same_as_lua "arg without a script: as lua5.1"
+
+# A precompiled chunk after a #! line (luac5.1's, or LuaJIT's own).
+printf 'print("precompiled", select("#", ...))\nlocal t = {}\nt.x.y = 1\n' > "$T/pre.lua"
+if [ $jit = 1 ]; then
+	luajit -b "$T/pre.lua" "$T/pre.out"
+	at="$T/pre.luac:0"	# stripped: no line numbers
+else
+	luac5.1 -o "$T/pre.out" "$T/pre.lua"
+	at="$T/pre.lua:3"	# the name it was compiled from
+fi
+{ echo '#!/usr/bin/env slua'; cat "$T/pre.out"; } > "$T/pre.luac"
+like_lua "$T/pre.luac"
+is "$rc|$(cat "$T/out")|$(head -1 "$T/err")" \
+    "1|precompiled	0|slua: $at: attempt to index field 'x' (a nil value)" \
+    "a precompiled chunk after a #! line runs"
+if [ $jit = 1 ]; then
+	skip "precompiled chunk: as lua5.1" "LuaJIT has bytecode of its own"
+else
+	same_as_lua "precompiled chunk after #!: as lua5.1"
+fi
+
+# At the prompt an error prints without slua's name, as in lua(1).
+run -i 'error("x")
+x = = 1
+' "$SLUA" -i
+unjit
+check "-i: errors at the prompt print bare" 0 "> > > " "stdin:1: x
+stack traceback:
+	[C]: in function 'error'
+	stdin:1: in main chunk
+	[C]: ?
+stdin:1: unexpected symbol near '='"
 
 run "$SLUA" 'error("boom")'
 check "runtime error: exit 1" 1 ""

@@ -2,7 +2,7 @@
 # LSB init script, inetd with the shipped line, socket activation, make
 # install.  The config file's settings are config.t's.
 . "$(dirname "$0")/lib.sh"
-plan 58
+plan 67
 
 EX="$REGRESS/../conf/examples"
 TOP="$REGRESS/.."
@@ -161,7 +161,29 @@ ok "and its pidfile is gone" '[ ! -e "$T/pid" ]'
 if [ $syslog = 1 ]; then
 	wait_for 5 'logged "$sup" | grep -q stopping'
 	is "$(logged "$sup" | tail -1)" "<30>slua[$sup]: supervisor: stopping" "syslog: the stop"
-	halt "$logd"
+else
+	skip "syslog" "needs root for a mount namespace"
+fi
+
+# The broker's own lines reach syslog with several workers (syslog(3)'s
+# socket, inherited from the supervisor, had by then the number of a
+# worker's channel in the broker, and the lines went to the worker).
+if [ $syslog = 1 ]; then
+	detach "${inns[@]}" "$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 -W 4 \
+	    --pidfile "$T/pid" "$T/h.lua" 'while true do work.answer(work.accept()) end'
+	wait_port "$port" || diag "the daemon did not start"
+	sup=$(cat "$T/pid" 2>/dev/null)
+	adopt_daemon "$sup"
+	wait_for 5 '[ "$(count "${sup:-x}" worker)" = 4 ]'
+	br=$(procs "${sup:-x}" broker)
+	w=$(procs "${sup:-x}" worker | head -1)
+	kids=$(descendants "${sup:-x}")
+	kill -KILL "${w:-x}"
+	wait_for 5 'logged "${br:-x}" | grep -q died'
+	is "$(logged "${br:-x}")" "<28>slua[$br]: broker: worker $w died: killed by signal 9" \
+	    "syslog: the broker's own lines, with four workers"
+	kill -TERM "${sup:-x}"
+	wait_for 15 "all_gone ${sup:-x} $(echo $kids)"
 else
 	skip "syslog" "needs root for a mount namespace"
 fi
@@ -320,7 +342,8 @@ unset DAEMON CONFIG PIDFILE
 if command -v inetd >/dev/null; then
 	pfx="$T/pfx" etc="$T/etc"
 	mkdir -p "$pfx/bin" "$etc/slua"
-	ln -s "$SLUA" "$pfx/bin/slua"
+	# A copy: nobody may not reach $SLUA's directory (make mutate's is 700).
+	cp "$SLUA" "$pfx/bin/slua"
 	user=nobody
 	[ $root = 1 ] || user=$(id -un)
 	grep -v '^#' "$TOP/conf/inetd.conf" |
@@ -337,18 +360,76 @@ f:close()
 print(client.ip, work.collect(), uid)
 LUA
 	echo 'while true do work.answer("w " .. work.accept()) end' > "$etc/slua/worker.lua"
+	# A handler that fails, and one stuck in C past --handler-timeout and
+	# --grace: under inetd standard error is the client too.
+	cat > "$etc/slua/fail.lua" <<'LUA'
+local l = client.line()
+print("before " .. l)
+eprint("eprint " .. l)
+work.collect(work.submit("fail"))
+local t = nil
+t.x = 1
+LUA
+	cat > "$etc/slua/failw.lua" <<'LUA'
+while true do
+  if work.accept() == "fail" then error("the worker fails") end
+end
+LUA
+	echo 'client.line() os.execute("exec sleep 3 </dev/null >/dev/null 2>&1")' \
+	    > "$etc/slua/stuck.lua"
+	fport=$(free_port) sport=$(free_port)
+	printf '127.0.0.1:%s\tstream\ttcp\tnowait\t%s\t%s\tslua %s %s\n' \
+	    "$fport" "$user" "$pfx/bin/slua" "$etc/slua/fail.lua" "$etc/slua/failw.lua" \
+	    >> "$T/inetd.conf"
+	printf '127.0.0.1:%s\tstream\ttcp\tnowait\t%s\t%s\tslua %s %s\n' \
+	    "$sport" "$user" "$pfx/bin/slua" "--handler-timeout 1 --grace 1 $etc/slua/stuck.lua" \
+	    "$etc/slua/failw.lua" >> "$T/inetd.conf"
 	chmod 755 "$T"		# for nobody
-	serve inetd inetd -d "$T/inetd.conf"
+	[ $syslog = 1 ] && chmod 666 "$T/log.sock"
+	serve inetd "${inns[@]}" inetd -d "$T/inetd.conf"
 	wait_port "$port" || diag "inetd does not listen"
 	good=0
 	for i in 1 2 3 4 5; do
 		[ "$(ask "n$i")" = "127.0.0.1	w n$i	$(id -u "$user")" ] && good=$((good + 1))
 	done
 	is "$good" 5 "inetd with conf/inetd.conf: 5 connections served by slua in stdio mode, as $user"
+
+	is "$(echo x | nc -N -w 10 127.0.0.1 "$fport")" "before x" \
+	    "inetd: a failing handler's client gets what it printed, not the error nor eprint"
+	is "$(echo y | nc -N -w 10 127.0.0.1 "$sport")" "" \
+	    "inetd: a handler stuck past its timeout says nothing to the client"
+	if [ $syslog = 1 ]; then
+		wait_for 5 'grep -q "handler timed out" "$T/syslog"'
+		hp=$(sed -n 's/^.* slua\[\([0-9]*\)\]: eprint x$/\1/p' "$T/syslog")
+		like "$(logged "$hp" | tr '\n' '|')" \
+		    "^<29>slua\[$hp\]: eprint x\|<28>slua\[$hp\]: 127\.0\.0\.1:[0-9]+: $etc/slua/fail\.lua:6: attempt to index local 't' \(a nil value\)\|\$" \
+		    "syslog: the eprint and the error, daemon.warning, naming the client"
+		is "$(grep -A2 "fail.lua:6: attempt" "$T/syslog" | sed 1d)" "stack traceback:
+	$etc/slua/fail.lua:6: in main chunk" "syslog: the error's traceback, in the same message"
+		like "$(cat "$T/syslog")" "^<28>[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} slua\[[0-9]+\]: worker: $etc/slua/failw\.lua:2: the worker fails\$" \
+		    "syslog: the worker's error, naming its role"
+		like "$(cat "$T/syslog")" "^<28>slua\[[0-9]+\]: 127\.0\.0\.1:[0-9]+: handler timed out\$" \
+		    "syslog: the stuck handler's last words"
+	else
+		for i in 1 2 3 4; do skip "syslog" "needs root for a mount namespace"; done
+	fi
 	halt "$inetd"
 	chmod 700 "$T"
+
+	# Standard input a socket, standard error not: the error goes to both.
+	run -i x "${inns[@]}" socat -t 5 - EXEC:"$SLUA $etc/slua/fail.lua $etc/slua/failw.lua"
+	is "$(cat "$T/out")|$(grep -v 'socat.*exited with status' "$T/err")" "before x|eprint x
+slua: worker: $etc/slua/failw.lua:2: the worker fails
+slua: $etc/slua/fail.lua:6: attempt to index local 't' (a nil value)
+stack traceback:
+	$etc/slua/fail.lua:6: in main chunk" "stdin a socket, stderr not: stderr has the errors and eprint"
+	if [ $syslog = 1 ]; then
+		is "$(grep -c "fail.lua:6: attempt" "$T/syslog")" 2 "and syslog too"
+	else
+		skip "syslog" "needs root for a mount namespace"
+	fi
 else
-	skip "inetd" "openbsd-inetd not installed"
+	for i in 1 2 3 4 5 6 7 8 9; do skip "inetd" "openbsd-inetd not installed"; done
 fi
 
 # Socket activation.

@@ -4,10 +4,10 @@
  * the broker, which forks the workers.  When the handler script is done,
  * the jobs it submitted still run to their end (their workers may print);
  * then the broker and its workers stop and slua exits with the handler's
- * status.  Under inetd, the connection is standard input and output.
+ * status.  Under inetd, the connection is standard input and output (and
+ * most often standard error): errors go to syslog instead.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -62,32 +62,40 @@ stdio_args(lua_State *L, const char *progname, const struct config *cf)
 static void
 stdio_killed(void)
 {
-	static const char msg[] = "slua: handler timed out\n";
-
-	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	log_lastwords();
 	_exit(1);
 }
 
 /* Run the handler script; its status is slua's. */
 static int
 stdio_handler(struct config *cf, const char *progname,
-    const struct script *sc)
+    const struct script *sc, int inetd)
 {
 	struct client_io io = {
 		.io_read = stdio_read, .io_write = stdio_write,
 		.io_rfd = STDIN_FILENO, .io_wfd = STDOUT_FILENO,
 	};
-	struct stat	 st;
-	lua_State	*L;
-	int		 status, i, timeout = 0;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 peer[64] = "";
+	lua_State		*L;
+	int			 status, i;
 
 	/* Only a socket (inetd) is a client that may time out. */
-	if (fstat(STDIN_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
-		timeout = cf->cf_timeout;
-	client_open(&io, timeout, cf->cf_max_line, cf->cf_max_job_size);
+	client_open(&io, inetd ? cf->cf_timeout : 0, cf->cf_max_line,
+	    cf->cf_max_job_size);
 
 	L = slua_newstate(ROLE_HANDLER);
-	client_setpeer(L, STDIN_FILENO, NULL);
+	if (inetd && getpeername(STDIN_FILENO, (struct sockaddr *)&ss,
+	    &sslen) == 0) {
+		client_setpeer(L, STDIN_FILENO, &ss);
+		/* The log names an IP client, as in tcp mode. */
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+			listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
+			(void)strlcat(peer, ": ", sizeof(peer));
+		}
+	}
+	log_setlastwords("%shandler timed out", peer);
 	stdio_args(L, progname, cf);
 	if ((status = script_require(L, cf)) == 0)
 		status = script_load(L, sc);
@@ -98,6 +106,10 @@ stdio_handler(struct config *cf, const char *progname,
 		    "handler timed out", stdio_killed);
 		status = slua_pcall(L, cf->cf_nargs, 0);
 		timeout_disarm();
+	}
+	if (status != 0 && peer[0] != '\0') {
+		lua_pushfstring(L, "%s%s", peer, lua_tostring(L, -1));
+		lua_remove(L, -2);
 	}
 	slua_report(L, status);
 	(void)fflush(stdout);
@@ -113,8 +125,10 @@ stdio_main(struct config *cf, const char *progname)
 {
 	struct script	 handler, worker;
 	pid_t		 broker;
-	int		 sv[2], brokerfd, status;
+	int		 sv[2], brokerfd, status, inetd;
 
+	/* Under inetd, errors go to syslog, not to the client. */
+	inetd = log_inetd();
 	if (script_open(&handler, cf->cf_handler) == -1)
 		return 1;
 	if (script_open(&worker, cf->cf_worker) == -1) {
@@ -131,7 +145,7 @@ stdio_main(struct config *cf, const char *progname)
 	brokerfd = syscall(SYS_pidfd_open, broker, 0);
 	work_handler_init(sv[0], brokerfd, 0, cf->cf_max_job_size);
 
-	status = stdio_handler(cf, progname, &handler);
+	status = stdio_handler(cf, progname, &handler, inetd);
 
 	(void)kill(broker, SIGTERM);
 	while (waitpid(broker, NULL, 0) == -1 && errno == EINTR)
