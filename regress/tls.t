@@ -2,7 +2,7 @@
 # change them, session resumption across handler processes, RSA and ECDSA
 # certificates.  (tcp.t has the rest: curl, a refused TLS 1.1, garbage.)
 . "$(dirname "$0")/lib.sh"
-plan 56
+plan 57
 
 port=$(free_port)
 
@@ -104,6 +104,11 @@ ok "and over TLS 1.3, signed with ECDSA" \
     '[ "$subj" = ec.slua.test ] && grep -q "^Peer signature type: ECDSA$" "$T/s"'
 hello -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
 is "$hs" "$REFUSED" "an RSA suite cannot be served with an ECDSA certificate"
+# Resumption is by ticket only: with no per-process cache, a session ID
+# resumes nothing, even in the one handler that made it.
+hello -tls1_2 -no_ticket -reconnect
+ok "a client without tickets is not resumed, even by the same handler" \
+    '[ "$(grep -c "^New, TLSv1.2" "$T/s")" = 6 ] && [ "$(grep -c "^Reused" "$T/s")" = 0 ]'
 stop "$srv" "the ECDSA server stops on TERM"
 
 # Resumption: each handler serves one connection (--max-requests 1), so
