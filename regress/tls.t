@@ -32,6 +32,7 @@ hello() {
 	subj=$(sed -n 's/^subject=CN = //p' "$T/s")
 }
 REFUSED="New, (NONE), Cipher is (NONE)"
+gone() { for p in "$@"; do ! alive "$p" || return 1; done; }
 
 # The defaults, with an RSA certificate.
 start_slua -H 2 $RSA "$PID"
@@ -149,8 +150,7 @@ sed -i 's/:NO-SUCH-CIPHER//' "$T/tls.conf"
 echo 'tls_ciphersuites = "TLS_CHACHA20_POLY1305_SHA256"' >> "$T/tls.conf"
 kill -HUP "$srv"
 ok "the reload takes" 'wait_for 10 "grep -q \"generation 2 started\" \"\$T/log\""'
-ok "the old handlers are gone" \
-    'wait_for 10 "for p in $old; do ! alive \$p || exit 1; done"'
+ok "the old handlers are gone" 'wait_for 10 "gone $old"'
 hello -tls1_3 -sess_in "$T/s13"
 is "$hs" "New, TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256" \
     "after a reload a TLS 1.3 session from before is not resumed; tls_ciphersuites applies"
