@@ -158,8 +158,10 @@ tlsctx_ciphers(SSL_CTX *ctx, const char *what, const char *list,
 }
 
 /*
- * A pair.  OpenSSL files a key under its own type, which need not be its
- * certificate's: so the certificate is looked up again by its key.
+ * A pair.  OpenSSL files a key under the key's type, which need not be its
+ * certificate's, and then checks the key against whatever certificate
+ * that type has.  Selecting the certificate again finds it only if its own
+ * type now has a key.
  */
 static int
 tlsctx_pair(SSL_CTX *ctx, const char *cert, const char *key)
@@ -308,8 +310,13 @@ tls_init(const struct config *cf, SSL_CTX **ctxp)
 	/* A peer that closes without close_notify has simply ended. */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+	/*
+	 * The chain sent is the file's, as it is: without NO_AUTO_CHAIN,
+	 * OpenSSL would try to build one at every handshake when the file
+	 * holds only the leaf, at the cost of a signature check.
+	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
 	if (tlsctx_certs(ctx, cf) == -1 || tlsctx_tickets(ctx) == -1)
 		goto fail;
 	*ctxp = ctx;
