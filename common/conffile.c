@@ -86,6 +86,15 @@ conf_unknown(lua_State *L, const char *name)
 	lua_error(L);
 }
 
+/* The settings a table may give more than one value. */
+static int
+conf_islist(const char *name)
+{
+	return strcmp(name, "listen") == 0 ||
+	    strcmp(name, "tls_cert") == 0 || strcmp(name, "tls_key") == 0 ||
+	    strcmp(name, "ssl_cert") == 0 || strcmp(name, "ssl_key") == 0;
+}
+
 /* __newindex of the file's environment: one setting. */
 static int
 conf_set(lua_State *L)
@@ -94,11 +103,11 @@ conf_set(lua_State *L)
 	const char	*name = luaL_checkstring(L, 2);
 	int		 i, n;
 
-	if (strcmp(name, "listen") == 0 && lua_istable(L, 3)) {
+	if (conf_islist(name) && lua_istable(L, 3)) {
 		n = (int)lua_objlen(L, 3);
 		for (i = 1; i <= n; i++) {
 			lua_rawgeti(L, 3, i);
-			(void)config_setting(cf, L, "listen",
+			(void)config_setting(cf, L, name,
 			    conf_value(L, -1, name));
 			lua_pop(L, 1);
 		}

@@ -30,6 +30,9 @@ enum {
 	OPT_GRACE,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
+	OPT_TLS_CIPHERS,
+	OPT_TLS_CIPHERSUITES,
+	OPT_TLS_PROTOCOLS,
 	OPT_PIDFILE,
 };
 
@@ -56,6 +59,9 @@ static const struct option longopts[] = {
 	{ "ssl-cert",		required_argument,	NULL,	OPT_TLS_CERT },
 	{ "tls-key",		required_argument,	NULL,	OPT_TLS_KEY },
 	{ "ssl-key",		required_argument,	NULL,	OPT_TLS_KEY },
+	{ "tls-ciphers",	required_argument,	NULL,	OPT_TLS_CIPHERS },
+	{ "tls-ciphersuites",	required_argument,	NULL,	OPT_TLS_CIPHERSUITES },
+	{ "tls-protocols",	required_argument,	NULL,	OPT_TLS_PROTOCOLS },
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
@@ -104,6 +110,8 @@ help(void)
 	    "      --handler-timeout s, --job-timeout s, --grace s\n"
 	    "      --tls-cert file, --tls-key file (or --ssl-cert, "
 	    "--ssl-key)\n"
+	    "      --tls-ciphers list, --tls-ciphersuites list, "
+	    "--tls-protocols list\n"
 	    "  -d, --daemon         detach and log to syslog\n"
 	    "  -f, --config file    config file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -223,6 +231,23 @@ addlisten(struct config *cf, const char *addr)
 	cf->cf_listen[cf->cf_nlisten++] = addr;
 }
 
+/* --tls-cert and --tls-key, each up to twice: a pair per key type. */
+static void
+tlspair(struct config *cf, int ch, const char *arg)
+{
+	const char	**one, **two;
+
+	one = ch == OPT_TLS_CERT ? &cf->cf_tls_cert : &cf->cf_tls_key;
+	two = ch == OPT_TLS_CERT ? &cf->cf_tls_cert2 : &cf->cf_tls_key2;
+	if (*one == NULL)
+		*one = arg;
+	else if (*two == NULL)
+		*two = arg;
+	else
+		config_fail("%s %s: at most two", ch == OPT_TLS_CERT ?
+		    "tls-cert" : "tls-key", arg);
+}
+
 static void
 option(struct config *cf, int ch, const char *arg)
 {
@@ -288,10 +313,17 @@ option(struct config *cf, int ch, const char *arg)
 		cf->cf_grace = number("grace", arg, 0, 86400);
 		break;
 	case OPT_TLS_CERT:
-		cf->cf_tls_cert = arg;
-		break;
 	case OPT_TLS_KEY:
-		cf->cf_tls_key = arg;
+		tlspair(cf, ch, arg);
+		break;
+	case OPT_TLS_CIPHERS:
+		cf->cf_tls_ciphers = arg;
+		break;
+	case OPT_TLS_CIPHERSUITES:
+		cf->cf_tls_ciphersuites = arg;
+		break;
+	case OPT_TLS_PROTOCOLS:
+		cf->cf_tls_protocols = arg;
 		break;
 	case OPT_PIDFILE:
 		cf->cf_pidfile = arg;
@@ -472,8 +504,17 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_daemon, -1);
 	MERGE(cf_user, NULL);
 	MERGE(cf_pidfile, NULL);
-	MERGE(cf_tls_cert, NULL);
-	MERGE(cf_tls_key, NULL);
+	if (dst->cf_tls_cert == NULL) {		/* both pairs, or none */
+		dst->cf_tls_cert = src->cf_tls_cert;
+		dst->cf_tls_cert2 = src->cf_tls_cert2;
+	}
+	if (dst->cf_tls_key == NULL) {
+		dst->cf_tls_key = src->cf_tls_key;
+		dst->cf_tls_key2 = src->cf_tls_key2;
+	}
+	MERGE(cf_tls_ciphers, NULL);
+	MERGE(cf_tls_ciphersuites, NULL);
+	MERGE(cf_tls_protocols, NULL);
 	MERGE(cf_handlers, -1);
 	MERGE(cf_max_handlers, -1);
 	MERGE(cf_max_requests, -1);

@@ -46,6 +46,11 @@ struct config {
 	const char	*cf_pidfile;
 	const char	*cf_tls_cert;
 	const char	*cf_tls_key;
+	const char	*cf_tls_cert2;		/* a second pair, of another */
+	const char	*cf_tls_key2;		/* key type; NULL: none */
+	const char	*cf_tls_ciphers;	/* TLS 1.2; NULL: slua's */
+	const char	*cf_tls_ciphersuites;	/* TLS 1.3; NULL: OpenSSL's */
+	const char	*cf_tls_protocols;	/* NULL: TLSv1.2 and TLSv1.3 */
 	int		 cf_handlers;
 	int		 cf_max_handlers;
 	int		 cf_max_requests;

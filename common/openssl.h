@@ -15,6 +15,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #define OSSL_FUNCS(X)						\
@@ -26,6 +27,8 @@
 	X(SSL_CTX_use_certificate_chain_file)			\
 	X(SSL_CTX_use_PrivateKey_file)				\
 	X(SSL_CTX_check_private_key)				\
+	X(SSL_CTX_set_cipher_list) X(SSL_CTX_set_ciphersuites)	\
+	X(SSL_CTX_get0_certificate) X(RAND_priv_bytes)		\
 	X(SSL_new)		X(SSL_free)			\
 	X(SSL_set_fd)		X(SSL_accept)			\
 	X(SSL_get_error)	X(SSL_read)			\
@@ -54,6 +57,10 @@ int	ossl_load(char *, size_t);
 	(ossl_fn.SSL_CTX_use_certificate_chain_file)
 #define SSL_CTX_use_PrivateKey_file (ossl_fn.SSL_CTX_use_PrivateKey_file)
 #define SSL_CTX_check_private_key (ossl_fn.SSL_CTX_check_private_key)
+#define SSL_CTX_set_cipher_list	(ossl_fn.SSL_CTX_set_cipher_list)
+#define SSL_CTX_set_ciphersuites (ossl_fn.SSL_CTX_set_ciphersuites)
+#define SSL_CTX_get0_certificate (ossl_fn.SSL_CTX_get0_certificate)
+#define RAND_priv_bytes		(ossl_fn.RAND_priv_bytes)
 #define SSL_new			(ossl_fn.SSL_new)
 #define SSL_free		(ossl_fn.SSL_free)
 #define SSL_set_fd		(ossl_fn.SSL_set_fd)

@@ -85,11 +85,43 @@ mutant tls-fd-leak server/handler.c "tcp.t limits.t" \
 # the minimum version says: the mutant lowers both.  A test needs a client
 # that offers TLS 1.1 at level 0 too, or the client refuses, not slua:
 # openssl s_client -tls1_1 -cipher DEFAULT@SECLEVEL=0.
-mutant tls11 server/tls.c "tcp.t" \
+mutant tls11 server/tlsctx.c "tcp.t" \
 	"TLS 1.0 and 1.1 are accepted (minimum version and security level lowered)" \
-	's/\Q#include <errno.h>\E/#include <dlfcn.h>\n#include <errno.h>/' \
+	's/\Q#include <stdio.h>\E/#include <dlfcn.h>\n#include <stdio.h>/' \
 	's/\QTLS1_2_VERSION\E/TLS1_VERSION/' \
 	's/(\t)(\Q\/* A peer that closes\E)/$1((void (*)(SSL_CTX *, int))dlsym(dlopen("libssl.so.3", RTLD_NOW | RTLD_NOLOAD), "SSL_CTX_set_security_level"))(ctx, 0);\n$1$2/'
+
+mutant tls-client-order server/tlsctx.c "tls.t" \
+	"the client's order of suites wins, not the server's" \
+	's/\QSSL_OP_CIPHER_SERVER_PREFERENCE |\E/0 |/'
+
+mutant tls-cbc server/tlsctx.c "tls.t" \
+	"the default suites include RSA key exchange and CBC" \
+	's/\Q"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"\E/"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:AES128-SHA256:ECDHE-RSA-AES128-SHA"/'
+
+mutant tls-handler-keys server/tls.c "tls.t" \
+	"each handler seals session tickets with keys of its own" \
+	's/(\t\Qif ((ssl = SSL_new(ctx)) == NULL\E)/\t{ static int once; unsigned char k[80]; if (!once++ && RAND_priv_bytes(k, 80) == 1) SSL_CTX_set_tlsext_ticket_keys(ctx, k, 80); }\n$1/'
+
+mutant tls-fixed-keys server/tlsctx.c "tls.t" \
+	"ticket keys are the same in every generation: a reload does not change them" \
+	's/\QRAND_priv_bytes(keys, sizeof(keys)) != 1\E/(memset(keys, 7, sizeof(keys)), 0)/'
+
+mutant tls-session-cache server/tlsctx.c "tls.t" \
+	"each handler keeps a session cache, and resumes session IDs it made" \
+	's/\Q(void)SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);\E//'
+
+mutant tls-same-type server/tlsctx.c "tls.t" \
+	"a second certificate of the first one's key type silently replaces it" \
+	's/\Qif (n < 2) {\E/if (0) {/'
+
+mutant tls-names-unchecked server/tlsctx.c "tls.t" \
+	"a cipher name OpenSSL does not know is skipped when another one matches" \
+	's/\Qif (set(ctx, name) == 1)\E/if (1)/'
+
+mutant tls-no-min server/tlsctx.c "tls.t" \
+	"tls-protocols sets no minimum version" \
+	's/\Q!SSL_CTX_set_min_proto_version(ctx, min) ||\E//'
 
 mutant sup-exit-status server/supervisor.c "tcp.t" \
 	"the supervisor exits 1 after TERM" \

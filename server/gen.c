@@ -63,13 +63,7 @@ gen_new(const struct config *cf, int id)
 			goto fail;
 		g->g_hasworker = 1;
 	}
-	if ((cf->cf_tls_cert == NULL) != (cf->cf_tls_key == NULL)) {
-		log_warnx("%s needs %s too", cf->cf_tls_cert ? "--tls-cert" :
-		    "--tls-key", cf->cf_tls_cert ? "--tls-key" : "--tls-cert");
-		goto fail;
-	}
-	if (cf->cf_tls_cert != NULL &&
-	    (g->g_tls = tls_init(cf->cf_tls_cert, cf->cf_tls_key)) == NULL)
+	if (tls_init(cf, &g->g_tls) == -1)
 		goto fail;
 
 	g->g_nslots = cf->cf_max_handlers;

@@ -1,8 +1,8 @@
 /*
  * The modes that serve clients: stdio mode (server/stdio.c) and tcp mode,
  * whose supervisor (server/supervisor.c) binds the listeners
- * (server/listen.c), loads TLS (server/tls.c) and preforks the handlers
- * (server/handler.c).
+ * (server/listen.c), makes the TLS context (server/tlsctx.c) and preforks
+ * the handlers (server/handler.c).
  */
 #ifndef SLUA_SERVER_H
 #define SLUA_SERVER_H
@@ -46,7 +46,7 @@ int	listen_start(struct listener *);
 void	listen_close(struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);
 
-SSL_CTX	*tls_init(const char *, const char *);
+int	 tls_init(const struct config *, SSL_CTX **);
 SSL	*tls_accept(SSL_CTX *, int, int, char *, size_t);
 void	tls_close(SSL *);
 long	tls_read(void *, char *, size_t);

@@ -1,8 +1,8 @@
 /*
- * TLS on OpenSSL 3.  The supervisor loads the certificate chain and key
- * once, before privileges are dropped; each handler runs the handshake on
- * the accepted socket, bounded by --timeout.  A failed handshake costs a log
- * line and the connection, never the handler.
+ * TLS connections on OpenSSL 3.  The supervisor makes each generation's
+ * context (server/tlsctx.c) before privileges are dropped; each handler
+ * runs the handshake on the accepted socket, bounded by --timeout.  A
+ * failed handshake costs a log line and the connection, never the handler.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,47 +24,6 @@ tls_error(void)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return buf;
-}
-
-SSL_CTX *
-tls_init(const char *cert, const char *key)
-{
-	SSL_CTX	*ctx;
-	char	 err[256];
-
-	if (ossl_load(err, sizeof(err)) == -1) {
-		log_warnx("tls: %s", err);
-		return NULL;
-	}
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		log_warnx("tls: %s", tls_error());
-		return NULL;
-	}
-	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
-		log_warnx("tls: %s", tls_error());
-		goto fail;
-	}
-	/* A peer that closes without close_notify has simply ended. */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
-	    SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		log_warnx("tls-cert %s: %s", cert, tls_error());
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		log_warnx("tls-key %s: %s", key, tls_error());
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		log_warnx("tls-key %s: %s", key, tls_error());
-		goto fail;
-	}
-	return ctx;
- fail:
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
 /* Map an SSL_get_error() result onto read(2)'s conventions. */
