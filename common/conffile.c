@@ -8,13 +8,23 @@
  *	max_job_size = "16m"
  *	handler = "/etc/slua/handler.lua"
  *
- * Assignments are checked as they run, so an unknown name or a bad value
- * is reported with the file and line that set it.  The chunk runs in a
- * bare Lua state: it can compute values, but not reach the system.
+ * Assignments are checked as they run (common/config.c), so an unknown
+ * name, a value of the wrong type, out of range, or one the start would
+ * refuse is reported with the file and line that set it.  The chunk runs
+ * in a bare Lua state: it can compute values, but not reach the system.
+ *
+ * The supervisor runs the file at start and on every HUP, and must not
+ * be kept by it, so the file's evaluation is bounded (config.h): its
+ * text is read whole, and must be text, not a precompiled chunk, which
+ * lua_load would take on trust; the state's allocator counts what it
+ * holds, with the values the file sets; a hook counts instructions and
+ * keeps the line running for the message.  Going over a bound is an
+ * error in the file like any other: slua -n fails, a reload is refused.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,16 +36,84 @@
 #include "config.h"
 #include "log.h"
 
+#define CONF_HOOKEVERY	1000		/* instructions between counts */
+
+/* One file's evaluation. */
+struct conf_eval {
+	const char	*ce_path;
+	struct config	*ce_cf;
+	char		*ce_buf;		/* the text */
+	size_t		 ce_len;
+	lua_Alloc	 ce_alloc;		/* the state's own allocator, */
+	void		*ce_allocud;		/* which ours calls */
+	long long	 ce_used;		/* bytes, since ours took over */
+	long		 ce_steps;
+	int		 ce_sets;
+	int		 ce_line;		/* the line running; 0: none */
+	enum {
+		CONF_OK,
+		CONF_TIME,
+		CONF_MEMORY
+	}		 ce_over;
+};
+
+/* The hook has no user data: the one evaluation running. */
+static struct conf_eval	*conf_running;
+
 /* Strings a config file gave us; they live as long as the process. */
 static char	**conf_strings;
 static size_t	  conf_nstrings;
 
+static void *
+conf_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct conf_eval	*ce = ud;
+	void			*p;
+
+	if (ptr == NULL)
+		osize = 0;
+	if (nsize > osize &&
+	    ce->ce_used + (long long)(nsize - osize) > CONFIG_MAXMEMORY) {
+		ce->ce_over = CONF_MEMORY;
+		return NULL;
+	}
+	p = ce->ce_alloc(ce->ce_allocud, ptr, osize, nsize);
+	if (p != NULL || nsize == 0)
+		ce->ce_used += (long long)nsize - (long long)osize;
+	return p;
+}
+
+static void
+conf_hook(lua_State *L, lua_Debug *ar)
+{
+	struct conf_eval	*ce = conf_running;
+
+	if (ar->event == LUA_HOOKLINE) {
+		ce->ce_line = ar->currentline;
+		return;
+	}
+	if ((ce->ce_steps += CONF_HOOKEVERY) <= CONFIG_MAXSTEPS)
+		return;
+	if (lua_getinfo(L, "l", ar) && ar->currentline > 0)
+		ce->ce_line = ar->currentline;
+	ce->ce_over = CONF_TIME;
+	lua_pushliteral(L, "over the instruction bound");
+	lua_error(L);
+}
+
 static const char *
 conf_keep(lua_State *L, const char *s)
 {
-	char	**n;
-	char	 *copy;
+	struct conf_eval	*ce = conf_running;
+	size_t			 len = strlen(s) + 1;
+	char			**n;
+	char			 *copy;
 
+	/* What the file sets is memory it holds too. */
+	if (ce->ce_used + (long long)len > CONFIG_MAXMEMORY) {
+		ce->ce_over = CONF_MEMORY;
+		luaL_error(L, "over the memory bound");
+	}
 	n = reallocarray(conf_strings, conf_nstrings + 1, sizeof(*n));
 	if (n == NULL)
 		luaL_error(L, "not enough memory");
@@ -43,6 +121,7 @@ conf_keep(lua_State *L, const char *s)
 	if ((copy = strdup(s)) == NULL)
 		luaL_error(L, "not enough memory");
 	conf_strings[conf_nstrings++] = copy;
+	ce->ce_used += (long long)len;
 	return copy;
 }
 
@@ -58,74 +137,183 @@ config_file_free(void)
 	conf_nstrings = 0;
 }
 
-static const char *
-conf_value(lua_State *L, int idx, const char *name)
-{
-	switch (lua_type(L, idx)) {
-	case LUA_TNUMBER:
-	case LUA_TSTRING:
-		return conf_keep(L, lua_tostring(L, idx));
-	case LUA_TBOOLEAN:
-		return lua_toboolean(L, idx) ? "true" : "false";
-	default:
-		luaL_where(L, 1);
-		lua_pushfstring(L, "%s: a %s is no value for this setting",
-		    name, luaL_typename(L, idx));
-		lua_concat(L, 2);
-		lua_error(L);
-		return NULL;
-	}
-}
-
 static void
-conf_unknown(lua_State *L, const char *name)
+conf_raise(lua_State *L, const char *name, const char *what)
 {
 	luaL_where(L, 1);
-	lua_pushfstring(L, "unknown setting '%s'", name);
+	lua_pushfstring(L, "%s: %s", name, what);
 	lua_concat(L, 2);
 	lua_error(L);
+}
+
+/* The value at idx as a string, if it is of the kind the setting takes. */
+static const char *
+conf_value(lua_State *L, int idx, const char *name, int kind)
+{
+	int	 type = lua_type(L, idx);
+
+	if (kind == CONFIG_FLAG && type == LUA_TBOOLEAN)
+		return lua_toboolean(L, idx) ? "true" : "false";
+	if ((kind == CONFIG_NUMBER && type == LUA_TNUMBER) ||
+	    (kind != CONFIG_FLAG && type == LUA_TSTRING))
+		return conf_keep(L, lua_tostring(L, idx));
+	conf_raise(L, name, lua_pushfstring(L, "a %s is no value for this "
+	    "setting", lua_typename(L, type)));
+	return NULL;
+}
+
+/* listen = { "a", "b" }: a list, of one address or more, and no more. */
+static void
+conf_list(lua_State *L, struct config *cf, int idx, const char *name)
+{
+	lua_Number	 k;
+	int		 i, n = (int)lua_objlen(L, idx), keys = 0;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pop(L, 1);
+		keys++;
+		k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+		if (k < 1 || k > n || k != (int)k)
+			conf_raise(L, name, "a list has no keys but 1, 2, ...");
+	}
+	if (keys == 0)
+		conf_raise(L, name, "an empty list");
+	if (keys != n)
+		conf_raise(L, name, "a list has no holes");
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, idx, i);
+		(void)config_setting(cf, L, name,
+		    conf_value(L, -1, name, CONFIG_STRING));
+		lua_pop(L, 1);
+	}
 }
 
 /* __newindex of the file's environment: one setting. */
 static int
 conf_set(lua_State *L)
 {
-	struct config	*cf = lua_touserdata(L, lua_upvalueindex(1));
-	const char	*name = luaL_checkstring(L, 2);
-	int		 i, n;
+	struct conf_eval	*ce = conf_running;
+	const char		*name = luaL_checkstring(L, 2);
+	int			 kind;
 
-	if (strcmp(name, "listen") == 0 && lua_istable(L, 3)) {
-		n = (int)lua_objlen(L, 3);
-		for (i = 1; i <= n; i++) {
-			lua_rawgeti(L, 3, i);
-			(void)config_setting(cf, L, "listen",
-			    conf_value(L, -1, name));
-			lua_pop(L, 1);
-		}
-		return 0;
+	if (++ce->ce_sets > CONFIG_MAXSETS) {
+		luaL_where(L, 1);
+		lua_pushfstring(L, "more than %d assignments to settings",
+		    CONFIG_MAXSETS);
+		lua_concat(L, 2);
+		lua_error(L);
 	}
-	if (config_setting(cf, L, name, conf_value(L, 3, name)) == -1)
-		conf_unknown(L, name);
+	if ((kind = config_kind(name)) == -1) {
+		luaL_where(L, 1);
+		lua_pushfstring(L, "unknown setting '%s'", name);
+		lua_concat(L, 2);
+		lua_error(L);
+	}
+	if (kind == CONFIG_LIST && lua_istable(L, 3))
+		conf_list(L, ce->ce_cf, 3, name);
+	else
+		(void)config_setting(ce->ce_cf, L, name,
+		    conf_value(L, 3, name, kind == CONFIG_LIST ?
+		    CONFIG_STRING : kind));
 	return 0;
 }
 
 static int
 conf_run(lua_State *L)
 {
-	const char	*path = lua_touserdata(L, 1);
-	struct config	*cf = lua_touserdata(L, 2);
+	struct conf_eval	*ce = conf_running;
+	char			 chunkname[1024];
 
-	if (luaL_loadfile(L, path) != 0)
+	(void)snprintf(chunkname, sizeof(chunkname), "@%s", ce->ce_path);
+	if (luaL_loadbuffer(L, ce->ce_buf, ce->ce_len, chunkname) != 0)
 		return lua_error(L);
 	lua_newtable(L);			/* the environment */
 	lua_newtable(L);			/* its metatable */
-	lua_pushlightuserdata(L, cf);
-	lua_pushcclosure(L, conf_set, 1);
+	lua_pushcfunction(L, conf_set);
 	lua_setfield(L, -2, "__newindex");
 	lua_setmetatable(L, -2);
 	lua_setfenv(L, -2);
 	lua_call(L, 0, 0);
 	return 0;
+}
+
+/*
+ * Read the file whole, within the bound, without waiting on a FIFO or a
+ * terminal (O_NONBLOCK), and see that it is text.  -1 when not, logged.
+ */
+static int
+conf_read(struct conf_eval *ce)
+{
+	struct stat	 st;
+	char		*nl;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(ce->ce_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		goto syserr;
+	if (fstat(fd, &st) == -1)
+		goto syserr;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto syserr;
+	}
+	if ((ce->ce_buf = malloc(CONFIG_MAXFILE + 1)) == NULL)
+		goto syserr;
+	while (ce->ce_len <= CONFIG_MAXFILE) {
+		n = read(fd, ce->ce_buf + ce->ce_len,
+		    CONFIG_MAXFILE + 1 - ce->ce_len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto syserr;
+		if (n == 0)
+			break;
+		ce->ce_len += n;
+	}
+	(void)close(fd);
+	if (ce->ce_len > CONFIG_MAXFILE) {
+		log_warnx("%s: config file too large (the bound is %d bytes)",
+		    ce->ce_path, CONFIG_MAXFILE);
+		return -1;
+	}
+	/* Like lua(1), a first line starting with '#' is a "#!" line. */
+	nl = ce->ce_buf;
+	if (ce->ce_len > 0 && ce->ce_buf[0] == '#') {
+		if ((nl = memchr(ce->ce_buf, '\n', ce->ce_len)) == NULL)
+			nl = ce->ce_buf + ce->ce_len;
+		memset(ce->ce_buf, ' ', nl - ce->ce_buf);
+		if (nl < ce->ce_buf + ce->ce_len)
+			nl++;
+	}
+	if (nl < ce->ce_buf + ce->ce_len && *nl == LUA_SIGNATURE[0]) {
+		log_warnx("%s: a precompiled chunk: a config file must be "
+		    "Lua text", ce->ce_path);
+		return -1;
+	}
+	return 0;
+ syserr:
+	log_warn("%s", ce->ce_path);
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+static void
+conf_report(struct conf_eval *ce, const char *msg)
+{
+	char	 where[32] = "";
+
+	if (ce->ce_line > 0)
+		(void)snprintf(where, sizeof(where), ":%d", ce->ce_line);
+	if (ce->ce_over == CONF_TIME)
+		log_warnx("%s%s: config runs too long (the bound is %d "
+		    "instructions)", ce->ce_path, where, CONFIG_MAXSTEPS);
+	else if (ce->ce_over == CONF_MEMORY)
+		log_warnx("%s%s: config holds too much memory (the bound is "
+		    "%d MiB)", ce->ce_path, where, CONFIG_MAXMEMORY >> 20);
+	else
+		log_warnx("%s", msg ? msg : "error in config file");
 }
 
 /*
@@ -136,32 +324,36 @@ int
 config_file(struct config *cf, const char *path, int must)
 {
 	struct config	 file;
+	struct conf_eval ce;
 	lua_State	*L;
 	int		 status;
 
 	if (!must && access(path, F_OK) == -1 && errno == ENOENT)
 		return 0;
+	memset(&ce, 0, sizeof(ce));
+	ce.ce_path = path;
+	ce.ce_cf = &file;
+	if (conf_read(&ce) == -1) {
+		free(ce.ce_buf);
+		return -1;
+	}
 	config_init(&file);
 	if ((L = luaL_newstate()) == NULL)
 		fatalx("not enough memory");
-	lua_pushcfunction(L, conf_run);
-	lua_pushlightuserdata(L, (void *)path);
-	lua_pushlightuserdata(L, &file);
-	errno = 0;
-	status = lua_pcall(L, 2, 0, 0);
-	if (status != 0) {
-		const char *msg = lua_tostring(L, -1);
-
-		/* luaL_loadfile says "cannot open x"; say it as we do. */
-		if (msg != NULL && strncmp(msg, "cannot open ", 12) == 0)
-			log_warnx("%s: %s", path, strerror(errno ? errno :
-			    ENOENT));
-		else
-			log_warnx("%s", msg ? msg : "error in config file");
-		lua_close(L);
-		return -1;
-	}
+	/* The state's own allocator stays, under ours, which counts. */
+	ce.ce_alloc = lua_getallocf(L, &ce.ce_allocud);
+	lua_setallocf(L, conf_alloc, &ce);
+	lua_sethook(L, conf_hook, LUA_MASKCOUNT | LUA_MASKLINE,
+	    CONF_HOOKEVERY);
+	conf_running = &ce;
+	status = lua_cpcall(L, conf_run, NULL);
+	conf_running = NULL;
+	if (status != 0)
+		conf_report(&ce, lua_tostring(L, -1));
 	lua_close(L);
+	free(ce.ce_buf);
+	if (status != 0)
+		return -1;
 	config_merge(cf, &file);
 	return 0;
 }

@@ -31,6 +31,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_PIDFILE,
+	OPT_SCRIPT,		/* a config file's handler or worker */
 };
 
 static const struct option longopts[] = {
@@ -273,6 +274,10 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_MAX_MEMORY:
 		cf->cf_max_memory = bytes("max-memory", arg, 0, 1LL << 40);
+		/* Below that, no Lua state with slua's library starts. */
+		if (cf->cf_max_memory > 0 && cf->cf_max_memory < 1 << 20)
+			config_fail("max-memory %s: too small (0 for no limit, "
+			    "or at least 1m)", arg);
 		break;
 	case OPT_TIMEOUT:
 		cf->cf_timeout = number("timeout", arg, 0, 86400);
@@ -317,13 +322,11 @@ option(struct config *cf, int ch, const char *arg)
 }
 
 /*
- * A config file's "name = value", value already a string ("true" for a
- * flag).  Returns -1 for a name that is no setting; errors in the value
- * raise a Lua error in L.
+ * The long option a config file's name stands for: '_' for '-', and
+ * never one that only makes sense on the command line.  NULL if none.
  */
-int
-config_setting(struct config *cf, lua_State *L, const char *name,
-    const char *value)
+static const struct option *
+fileoption(const char *name)
 {
 	static const char	*notinfile[] = {
 		"config", "configtest", "version", "help", "require", NULL
@@ -332,33 +335,114 @@ config_setting(struct config *cf, lua_State *L, const char *name,
 	char			 opt[64];
 	size_t			 i;
 
-	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0) {
-		if (strcmp(name, "handler") == 0)
-			cf->cf_handler = value;
-		else
-			cf->cf_worker = value;
-		return 0;
-	}
-	(void)strlcpy(opt, name, sizeof(opt));
+	if (strlcpy(opt, name, sizeof(opt)) >= sizeof(opt))
+		return NULL;
 	for (i = 0; opt[i] != '\0'; i++)
 		if (opt[i] == '_')
 			opt[i] = '-';
 	for (i = 0; notinfile[i] != NULL; i++)
 		if (strcmp(opt, notinfile[i]) == 0)
-			return -1;
+			return NULL;
 	for (o = longopts; o->name != NULL; o++)
 		if (strcmp(o->name, opt) == 0)
-			break;
-	if (o->name == NULL)
+			return o;
+	return NULL;
+}
+
+/* What a config file may give the setting name; -1: no such setting. */
+int
+config_kind(const char *name)
+{
+	const struct option	*o;
+
+	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0)
+		return CONFIG_STRING;
+	if ((o = fileoption(name)) == NULL)
 		return -1;
+	if (o->has_arg == no_argument)
+		return CONFIG_FLAG;
+	switch (o->val) {
+	case OPT_LISTEN:
+		return CONFIG_LIST;
+	case 'u':
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_PIDFILE:
+		return CONFIG_STRING;
+	default:
+		return CONFIG_NUMBER;
+	}
+}
+
+/*
+ * What the start would find wrong with a file's value, beyond its range:
+ * the command line's values meet the same checks as slua starts.
+ */
+static void
+filecheck(const char *name, int val, const char *value)
+{
+	char	 why[256];
+	int	 rc = 0;
+
+	switch (val) {
+	case OPT_SCRIPT:
+		rc = confcheck_script(value, why, sizeof(why));
+		break;
+	case OPT_LISTEN:
+		rc = confcheck_addr(value, why, sizeof(why));
+		break;
+	case 'u':
+		rc = confcheck_user(value, why, sizeof(why));
+		break;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+		rc = confcheck_file(value, why, sizeof(why));
+		break;
+	case OPT_PIDFILE:
+		if (value[0] == '\0') {
+			(void)strlcpy(why, "an empty path", sizeof(why));
+			rc = -1;
+		}
+		break;
+	}
+	if (rc == -1)
+		config_fail("%s %s: %s", name, value, why);
+}
+
+/*
+ * A config file's "name = value", value already a string ("true" for a
+ * flag).  Returns -1 for a name that is no setting; errors in the value
+ * raise a Lua error in L.
+ */
+int
+config_setting(struct config *cf, lua_State *L, const char *name,
+    const char *value)
+{
+	const struct option	*o;
+
+	config_L = L;
+	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0) {
+		filecheck(name, OPT_SCRIPT, value);
+		if (strcmp(name, "handler") == 0)
+			cf->cf_handler = value;
+		else
+			cf->cf_worker = value;
+		config_L = NULL;
+		return 0;
+	}
+	if ((o = fileoption(name)) == NULL) {
+		config_L = NULL;
+		return -1;
+	}
 	if (o->has_arg == no_argument && strcmp(value, "true") != 0) {
 		if (o->val == 'd')
 			cf->cf_daemon = 0;
+		config_L = NULL;
 		return 0;
 	}
-	config_L = L;
 	option(cf, o->val == OPT_LISTEN || o->val == 'l' ? OPT_LISTEN :
 	    o->val, value);
+	filecheck(o->name, o->val, value);
 	config_L = NULL;
 	return 0;
 }
