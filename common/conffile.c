@@ -239,6 +239,43 @@ conf_run(lua_State *L)
 }
 
 /*
+ * The text, whole, in ce_buf: at most CONFIG_MAXFILE bytes, one more
+ * telling it is too large.  The size is where the buffer starts, since a
+ * device or a file being written has none to trust.
+ */
+static int
+conf_slurp(struct conf_eval *ce, int fd, off_t size)
+{
+	size_t	 cap = 0;
+	char	*nbuf;
+	ssize_t	 n;
+
+	for (;;) {
+		if (ce->ce_len == cap) {
+			if (cap > CONFIG_MAXFILE)
+				return 0;
+			if (cap == 0)
+				cap = size < 4096 ? 4096 : (size_t)size + 1;
+			else
+				cap *= 2;
+			if (cap > CONFIG_MAXFILE + 1)
+				cap = CONFIG_MAXFILE + 1;
+			if ((nbuf = realloc(ce->ce_buf, cap)) == NULL)
+				return -1;
+			ce->ce_buf = nbuf;
+		}
+		n = read(fd, ce->ce_buf + ce->ce_len, cap - ce->ce_len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			return 0;
+		ce->ce_len += n;
+	}
+}
+
+/*
  * Read the file whole, within the bound, without waiting on a FIFO or a
  * terminal (O_NONBLOCK), and see that it is text.  -1 when not, logged.
  */
@@ -247,7 +284,6 @@ conf_read(struct conf_eval *ce)
 {
 	struct stat	 st;
 	char		*nl;
-	ssize_t		 n;
 	int		 fd;
 
 	if ((fd = open(ce->ce_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
@@ -258,19 +294,8 @@ conf_read(struct conf_eval *ce)
 		errno = EISDIR;
 		goto syserr;
 	}
-	if ((ce->ce_buf = malloc(CONFIG_MAXFILE + 1)) == NULL)
+	if (conf_slurp(ce, fd, st.st_size) == -1)
 		goto syserr;
-	while (ce->ce_len <= CONFIG_MAXFILE) {
-		n = read(fd, ce->ce_buf + ce->ce_len,
-		    CONFIG_MAXFILE + 1 - ce->ce_len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto syserr;
-		if (n == 0)
-			break;
-		ce->ce_len += n;
-	}
 	(void)close(fd);
 	if (ce->ce_len > CONFIG_MAXFILE) {
 		log_warnx("%s: config file too large (the bound is %d bytes)",
