@@ -95,7 +95,7 @@ confcheck_addr(const char *addr, char *err, size_t len)
 }
 
 /* A file the start reads (a certificate, a key): there, and readable. */
-int
+static int
 confcheck_file(const char *path, char *err, size_t len)
 {
 	struct stat	 st;
@@ -114,7 +114,7 @@ confcheck_file(const char *path, char *err, size_t len)
  * lua/script.c reads it; anything else is Lua code, which the start
  * compiles (and slua -n with it).
  */
-int
+static int
 confcheck_script(const char *arg, char *err, size_t len)
 {
 	struct stat	 st;
@@ -126,10 +126,32 @@ confcheck_script(const char *arg, char *err, size_t len)
 	return confcheck_file(arg, err, len);
 }
 
-int
+static int
 confcheck_user(const char *name, char *err, size_t len)
 {
 	if (getpwnam(name) == NULL)
 		return confcheck_fail(err, len, "no such user");
 	return 0;
+}
+
+/* A value of the kind (config.h), beyond its type and range. */
+int
+confcheck(int kind, const char *value, char *err, size_t len)
+{
+	switch (kind) {
+	case CONFIG_STRING:
+		if (value[0] == '\0')
+			return confcheck_fail(err, len, "an empty path");
+		return 0;
+	case CONFIG_ADDRS:
+		return confcheck_addr(value, err, len);
+	case CONFIG_FILE:
+		return confcheck_file(value, err, len);
+	case CONFIG_SCRIPT:
+		return confcheck_script(value, err, len);
+	case CONFIG_USER:
+		return confcheck_user(value, err, len);
+	default:
+		return 0;
+	}
 }

@@ -8,9 +8,9 @@
  *	max_job_size = "16m"
  *	handler = "/etc/slua/handler.lua"
  *
- * Assignments are checked as they run (common/config.c), so an unknown
- * name, a value of the wrong type, out of range, or one the start would
- * refuse is reported with the file and line that set it.  The chunk runs
+ * Assignments are checked as they run, so an unknown name, a value of the
+ * wrong type, out of range (common/config.c) or one the start would refuse
+ * (common/confcheck.c) is reported with the file and line that set it.  The chunk runs
  * in a bare Lua state: it can compute values, but not reach the system.
  *
  * The supervisor runs the file at start and on every HUP, and must not
@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -137,11 +138,16 @@ config_file_free(void)
 	conf_nstrings = 0;
 }
 
+/* An error at the line of the file that is running, as luaL_error. */
 static void
-conf_raise(lua_State *L, const char *name, const char *what)
+conf_raise(lua_State *L, const char *fmt, ...)
 {
+	va_list	 ap;
+
 	luaL_where(L, 1);
-	lua_pushfstring(L, "%s: %s", name, what);
+	va_start(ap, fmt);
+	(void)lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
 	lua_concat(L, 2);
 	lua_error(L);
 }
@@ -157,14 +163,35 @@ conf_value(lua_State *L, int idx, const char *name, int kind)
 	if ((kind == CONFIG_NUMBER && type == LUA_TNUMBER) ||
 	    (kind != CONFIG_FLAG && type == LUA_TSTRING))
 		return conf_keep(L, lua_tostring(L, idx));
-	conf_raise(L, name, lua_pushfstring(L, "a %s is no value for this "
-	    "setting", lua_typename(L, type)));
+	conf_raise(L, "%s: a %s is no value for this setting", name,
+	    lua_typename(L, type));
 	return NULL;
+}
+
+/*
+ * name = value, once its type is right: its range (common/config.c),
+ * then what the start needs of it (common/confcheck.c), named as the
+ * command line's option, as config.c names it.
+ */
+static void
+conf_one(lua_State *L, const char *name, int kind, const char *value)
+{
+	char	 opt[64], why[256];
+	size_t	 i;
+
+	(void)config_setting(conf_running->ce_cf, L, name, value);
+	if (confcheck(kind, value, why, sizeof(why)) == 0)
+		return;
+	(void)strlcpy(opt, name, sizeof(opt));
+	for (i = 0; opt[i] != '\0'; i++)
+		if (opt[i] == '_')
+			opt[i] = '-';
+	conf_raise(L, "%s %s: %s", opt, value, why);
 }
 
 /* listen = { "a", "b" }: a list, of one address or more, and no more. */
 static void
-conf_list(lua_State *L, struct config *cf, int idx, const char *name)
+conf_list(lua_State *L, int idx, const char *name, int kind)
 {
 	lua_Number	 k;
 	int		 i, n = (int)lua_objlen(L, idx), keys = 0;
@@ -175,16 +202,16 @@ conf_list(lua_State *L, struct config *cf, int idx, const char *name)
 		keys++;
 		k = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
 		if (k < 1 || k > n || k != (int)k)
-			conf_raise(L, name, "a list has no keys but 1, 2, ...");
+			conf_raise(L, "%s: a list has no keys but 1, 2, ...",
+			    name);
 	}
 	if (keys == 0)
-		conf_raise(L, name, "an empty list");
+		conf_raise(L, "%s: an empty list", name);
 	if (keys != n)
-		conf_raise(L, name, "a list has no holes");
+		conf_raise(L, "%s: a list has no holes", name);
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(L, idx, i);
-		(void)config_setting(cf, L, name,
-		    conf_value(L, -1, name, CONFIG_STRING));
+		conf_one(L, name, kind, conf_value(L, -1, name, kind));
 		lua_pop(L, 1);
 	}
 }
@@ -193,29 +220,18 @@ conf_list(lua_State *L, struct config *cf, int idx, const char *name)
 static int
 conf_set(lua_State *L)
 {
-	struct conf_eval	*ce = conf_running;
-	const char		*name = luaL_checkstring(L, 2);
-	int			 kind;
+	const char	*name = luaL_checkstring(L, 2);
+	int		 kind;
 
-	if (++ce->ce_sets > CONFIG_MAXSETS) {
-		luaL_where(L, 1);
-		lua_pushfstring(L, "more than %d assignments to settings",
+	if (++conf_running->ce_sets > CONFIG_MAXSETS)
+		conf_raise(L, "more than %d assignments to settings",
 		    CONFIG_MAXSETS);
-		lua_concat(L, 2);
-		lua_error(L);
-	}
-	if ((kind = config_kind(name)) == -1) {
-		luaL_where(L, 1);
-		lua_pushfstring(L, "unknown setting '%s'", name);
-		lua_concat(L, 2);
-		lua_error(L);
-	}
-	if (kind == CONFIG_LIST && lua_istable(L, 3))
-		conf_list(L, ce->ce_cf, 3, name);
+	if ((kind = config_kind(name)) == -1)
+		conf_raise(L, "unknown setting '%s'", name);
+	if (kind == CONFIG_ADDRS && lua_istable(L, 3))
+		conf_list(L, 3, name, kind);
 	else
-		(void)config_setting(ce->ce_cf, L, name,
-		    conf_value(L, 3, name, kind == CONFIG_LIST ?
-		    CONFIG_STRING : kind));
+		conf_one(L, name, kind, conf_value(L, 3, name, kind));
 	return 0;
 }
 

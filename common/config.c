@@ -31,7 +31,6 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_PIDFILE,
-	OPT_SCRIPT,		/* a config file's handler or worker */
 };
 
 static const struct option longopts[] = {
@@ -356,57 +355,24 @@ config_kind(const char *name)
 	const struct option	*o;
 
 	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0)
-		return CONFIG_STRING;
+		return CONFIG_SCRIPT;
 	if ((o = fileoption(name)) == NULL)
 		return -1;
 	if (o->has_arg == no_argument)
 		return CONFIG_FLAG;
 	switch (o->val) {
 	case OPT_LISTEN:
-		return CONFIG_LIST;
+		return CONFIG_ADDRS;
 	case 'u':
+		return CONFIG_USER;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
+		return CONFIG_FILE;
 	case OPT_PIDFILE:
 		return CONFIG_STRING;
 	default:
 		return CONFIG_NUMBER;
 	}
-}
-
-/*
- * What the start would find wrong with a file's value, beyond its range:
- * the command line's values meet the same checks as slua starts.
- */
-static void
-filecheck(const char *name, int val, const char *value)
-{
-	char	 why[256];
-	int	 rc = 0;
-
-	switch (val) {
-	case OPT_SCRIPT:
-		rc = confcheck_script(value, why, sizeof(why));
-		break;
-	case OPT_LISTEN:
-		rc = confcheck_addr(value, why, sizeof(why));
-		break;
-	case 'u':
-		rc = confcheck_user(value, why, sizeof(why));
-		break;
-	case OPT_TLS_CERT:
-	case OPT_TLS_KEY:
-		rc = confcheck_file(value, why, sizeof(why));
-		break;
-	case OPT_PIDFILE:
-		if (value[0] == '\0') {
-			(void)strlcpy(why, "an empty path", sizeof(why));
-			rc = -1;
-		}
-		break;
-	}
-	if (rc == -1)
-		config_fail("%s %s: %s", name, value, why);
 }
 
 /*
@@ -420,29 +386,23 @@ config_setting(struct config *cf, lua_State *L, const char *name,
 {
 	const struct option	*o;
 
-	config_L = L;
 	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0) {
-		filecheck(name, OPT_SCRIPT, value);
 		if (strcmp(name, "handler") == 0)
 			cf->cf_handler = value;
 		else
 			cf->cf_worker = value;
-		config_L = NULL;
 		return 0;
 	}
-	if ((o = fileoption(name)) == NULL) {
-		config_L = NULL;
+	if ((o = fileoption(name)) == NULL)
 		return -1;
-	}
 	if (o->has_arg == no_argument && strcmp(value, "true") != 0) {
 		if (o->val == 'd')
 			cf->cf_daemon = 0;
-		config_L = NULL;
 		return 0;
 	}
+	config_L = L;
 	option(cf, o->val == OPT_LISTEN || o->val == 'l' ? OPT_LISTEN :
 	    o->val, value);
-	filecheck(o->name, o->val, value);
 	config_L = NULL;
 	return 0;
 }

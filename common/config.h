@@ -27,12 +27,15 @@
 #define CONFIG_MAXMEMORY	(16 << 20)
 #define CONFIG_MAXSETS		1000
 
-/* What a config file may give a setting. */
+/* What a config file may give a setting, and what the value must be. */
 enum config_kind {
 	CONFIG_FLAG,		/* true or false */
 	CONFIG_NUMBER,		/* a number, or a string ("16m") */
-	CONFIG_STRING,
-	CONFIG_LIST		/* a string, or a list of strings */
+	CONFIG_STRING,		/* a path slua makes (the pidfile) */
+	CONFIG_ADDRS,		/* listen: an address, or a list of them */
+	CONFIG_FILE,		/* a file the start reads */
+	CONFIG_SCRIPT,		/* a script's file, or Lua code */
+	CONFIG_USER
 };
 
 /* Exit statuses, as slua(1) documents them. */
@@ -97,9 +100,7 @@ void	config_defaults(struct config *);
 void	usage(void) __attribute__((noreturn));
 
 /* Checks of one value, without the system's state changing (confcheck.c). */
+int	confcheck(int, const char *, char *, size_t);
 int	confcheck_addr(const char *, char *, size_t);
-int	confcheck_file(const char *, char *, size_t);
-int	confcheck_script(const char *, char *, size_t);
-int	confcheck_user(const char *, char *, size_t);
 
 #endif
