@@ -9,9 +9,10 @@
  *	handler = "/etc/slua/handler.lua"
  *
  * Assignments are checked as they run, so an unknown name, a value of the
- * wrong type, out of range (common/config.c) or one the start would refuse
- * (common/confcheck.c) is reported with the file and line that set it.  The chunk runs
- * in a bare Lua state: it can compute values, but not reach the system.
+ * wrong type, out of range (common/config.c) or one the start would
+ * refuse (common/confcheck.c) is reported with the file and line that set
+ * it.  The chunk runs in a bare Lua state: it can compute values, but not
+ * reach the system.
  *
  * The supervisor runs the file at start and on every HUP, and must not
  * be kept by it, so the file's evaluation is bounded (config.h): its
@@ -126,16 +127,20 @@ conf_keep(lua_State *L, const char *s)
 	return copy;
 }
 
+/* Free the strings kept since there were n: a file that failed set them. */
+static void
+conf_forget(size_t n)
+{
+	while (conf_nstrings > n)
+		free(conf_strings[--conf_nstrings]);
+}
+
 void
 config_file_free(void)
 {
-	size_t	 i;
-
-	for (i = 0; i < conf_nstrings; i++)
-		free(conf_strings[i]);
+	conf_forget(0);
 	free(conf_strings);
 	conf_strings = NULL;
-	conf_nstrings = 0;
 }
 
 /* An error at the line of the file that is running, as luaL_error. */
@@ -367,6 +372,7 @@ config_file(struct config *cf, const char *path, int must)
 	struct config	 file;
 	struct conf_eval ce;
 	lua_State	*L;
+	size_t		 kept = conf_nstrings;
 	int		 status;
 
 	if (!must && access(path, F_OK) == -1 && errno == ENOENT)
@@ -379,8 +385,12 @@ config_file(struct config *cf, const char *path, int must)
 		return -1;
 	}
 	config_init(&file);
-	if ((L = luaL_newstate()) == NULL)
-		fatalx("not enough memory");
+	if ((L = luaL_newstate()) == NULL) {
+		/* A reload's: the running generation goes on. */
+		log_warnx("%s: not enough memory", path);
+		free(ce.ce_buf);
+		return -1;
+	}
 	/* The state's own allocator stays, under ours, which counts. */
 	ce.ce_alloc = lua_getallocf(L, &ce.ce_allocud);
 	lua_setallocf(L, conf_alloc, &ce);
@@ -393,8 +403,10 @@ config_file(struct config *cf, const char *path, int must)
 		conf_report(&ce, lua_tostring(L, -1));
 	lua_close(L);
 	free(ce.ce_buf);
-	if (status != 0)
+	if (status != 0) {
+		conf_forget(kept);
 		return -1;
+	}
 	config_merge(cf, &file);
 	return 0;
 }
