@@ -158,6 +158,8 @@ mutant usr1-busy server/handler.c "jobs.t" \
 mutant reload-untried server/gen.c "jobs.t" \
 	"a reload takes over before any of its workers has started" \
 	's/\Qif (!g->g_hasworker || g->g_cf.cf_workers == 0)\E/if (1)/'
+
+# The config file's bounds and checks (slua.conf(5)), caught by config.t.
 mutant conf-steps common/conffile.c "config.t" \
 	"a config file's instructions are not counted: a loop keeps the supervisor" \
 	's/\QLUA_MASKCOUNT | LUA_MASKLINE\E/LUA_MASKLINE/'
