@@ -29,6 +29,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -37,8 +38,6 @@
 
 #include "config.h"
 #include "log.h"
-
-#define CONF_HOOKEVERY	1000		/* instructions between counts */
 
 /* One file's evaluation. */
 struct conf_eval {
@@ -50,11 +49,14 @@ struct conf_eval {
 	void		*ce_allocud;		/* which ours calls */
 	long long	 ce_used;		/* bytes, since ours took over */
 	long		 ce_steps;
+	struct timespec	 ce_wall;		/* when it started, */
+	struct timespec	 ce_cpu;		/* and the thread's CPU clock */
 	int		 ce_sets;
 	int		 ce_line;		/* the line running; 0: none */
 	enum {
 		CONF_OK,
-		CONF_TIME,
+		CONF_STEPS,
+		CONF_CPU,
 		CONF_MEMORY
 	}		 ce_over;
 };
@@ -85,6 +87,24 @@ conf_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+/* The ms on clock since start. */
+static long long
+conf_ms(clockid_t clock, const struct timespec *start)
+{
+	struct timespec	 now;
+
+	if (clock_gettime(clock, &now) == -1)
+		return 0;
+	return (now.tv_sec - start->tv_sec) * 1000LL +
+	    (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/*
+ * At every line, and every instruction: one instruction may compare two
+ * strings of megabytes, so the clock is read at each, not every so many.
+ * The CPU clock is a system call, the wall clock not: only once the wall
+ * clock is past the bound can the CPU clock be.
+ */
 static void
 conf_hook(lua_State *L, lua_Debug *ar)
 {
@@ -94,12 +114,16 @@ conf_hook(lua_State *L, lua_Debug *ar)
 		ce->ce_line = ar->currentline;
 		return;
 	}
-	if ((ce->ce_steps += CONF_HOOKEVERY) <= CONFIG_MAXSTEPS)
+	if (++ce->ce_steps > CONFIG_MAXSTEPS)
+		ce->ce_over = CONF_STEPS;
+	else if (conf_ms(CLOCK_MONOTONIC, &ce->ce_wall) > CONFIG_MAXCPU_MS &&
+	    conf_ms(CLOCK_THREAD_CPUTIME_ID, &ce->ce_cpu) > CONFIG_MAXCPU_MS)
+		ce->ce_over = CONF_CPU;
+	else
 		return;
 	if (lua_getinfo(L, "l", ar) && ar->currentline > 0)
 		ce->ce_line = ar->currentline;
-	ce->ce_over = CONF_TIME;
-	lua_pushliteral(L, "over the instruction bound");
+	lua_pushliteral(L, "over the time bound");
 	lua_error(L);
 }
 
@@ -352,9 +376,12 @@ conf_report(struct conf_eval *ce, const char *msg)
 
 	if (ce->ce_line > 0)
 		(void)snprintf(where, sizeof(where), ":%d", ce->ce_line);
-	if (ce->ce_over == CONF_TIME)
+	if (ce->ce_over == CONF_STEPS)
 		log_warnx("%s%s: config runs too long (the bound is %d "
 		    "instructions)", ce->ce_path, where, CONFIG_MAXSTEPS);
+	else if (ce->ce_over == CONF_CPU)
+		log_warnx("%s%s: config runs too long (the bound is %d ms of "
+		    "CPU time)", ce->ce_path, where, CONFIG_MAXCPU_MS);
 	else if (ce->ce_over == CONF_MEMORY)
 		log_warnx("%s%s: config holds too much memory (the bound is "
 		    "%d MiB)", ce->ce_path, where, CONFIG_MAXMEMORY >> 20);
@@ -394,8 +421,9 @@ config_file(struct config *cf, const char *path, int must)
 	/* The state's own allocator stays, under ours, which counts. */
 	ce.ce_alloc = lua_getallocf(L, &ce.ce_allocud);
 	lua_setallocf(L, conf_alloc, &ce);
-	lua_sethook(L, conf_hook, LUA_MASKCOUNT | LUA_MASKLINE,
-	    CONF_HOOKEVERY);
+	lua_sethook(L, conf_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &ce.ce_wall);
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ce.ce_cpu);
 	conf_running = &ce;
 	status = lua_cpcall(L, conf_run, NULL);
 	conf_running = NULL;

@@ -16,14 +16,17 @@
 #define CONFIG_DEFAULT_PIDFILE	"/var/run/slua.pid"
 
 /*
- * The bounds on a config file (slua.conf(5), BOUNDS).  The supervisor runs
+ * The bounds on a config file (slua.conf(5), Bounds).  The supervisor runs
  * the file at start and on every HUP, so the file must end, and soon:
- * bytes of text, instructions of the Lua VM, bytes its Lua state holds
- * with the values it sets, and assignments to settings, each of which
- * makes a system call or two to check the value.
+ * bytes of text; instructions of the Lua VM, and CPU time for the few
+ * instructions whose work grows with their operands (comparing two long
+ * strings); bytes its Lua state holds with the values it sets; and
+ * assignments to settings, each of which makes a system call or two to
+ * check the value.
  */
 #define CONFIG_MAXFILE		(1 << 20)
 #define CONFIG_MAXSTEPS		100000
+#define CONFIG_MAXCPU_MS	200
 #define CONFIG_MAXMEMORY	(16 << 20)
 #define CONFIG_MAXSETS		1000
 

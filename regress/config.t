@@ -2,7 +2,7 @@
 # command line winning over the file; errors with file and line; the
 # default /etc/slua.conf, in a private mount namespace.
 . "$(dirname "$0")/lib.sh"
-plan 85
+plan 86
 
 EX="$REGRESS/../conf/examples"
 luajit=0
@@ -85,10 +85,11 @@ run "$SLUA" -n -f "$T/ssl.conf"
 like "$rc $(cat "$T/err")" "^1 slua: tls-key $T/cert.pem: " "ssl_key is the key: a certificate there is refused"
 
 # ---------------------------------------------------------------------------
-# The bounds on a config file (slua.conf(5) BOUNDS): -n on one that loops,
-# one that doubles a string, one that builds a huge table (each would run
-# on without them), a precompiled chunk and a file too large: a clear
-# error naming the file, exit 1, in well under run's time limit.
+# The bounds on a config file (slua.conf(5) Bounds): -n on one that loops,
+# one that doubles a string, one that compares long strings, one that
+# builds a huge table (each would run on without them), a precompiled
+# chunk and a file too large: a clear error naming the file, exit 1, in
+# well under run's time limit.
 nfail() {	# desc stderr: slua -n -f $T/x.conf fails with exactly that
 	run -t 10 "$SLUA" -n -f "$T/x.conf"
 	check "$1" 1 "" "$2"
@@ -99,6 +100,9 @@ nfail "-n on a config that loops: the instruction bound, file and line" \
 printf 'port = 9\nlocal s = "x"\nfor i = 1, 26 do\n  s = s .. s\nend\nhandler = s\n' > "$T/x.conf"
 nfail "-n on a config that doubles a string to 64 MiB: the memory bound" \
     "slua: $T/x.conf:4: config holds too much memory (the bound is 16 MiB)"
+printf 'local a = "x"\nfor i = 1, 22 do a = a .. a end\nlocal b = a .. "y"\nwhile a < b do end\n' > "$T/x.conf"
+nfail "-n on a config that compares two 4 MiB strings: the CPU bound" \
+    "slua: $T/x.conf:4: config runs too long (the bound is 200 ms of CPU time)"
 printf 'local t = {}\nfor i = 1, 1e7 do t[i] = i end\n' > "$T/x.conf"
 nfail "-n on a config that builds a huge table: stopped" \
     "slua: $T/x.conf:2: config runs too long (the bound is 100000 instructions)"

@@ -164,6 +164,10 @@ mutant conf-steps common/conffile.c "config.t" \
 	"a config file's instructions are not counted: a loop keeps the supervisor" \
 	's/\QLUA_MASKCOUNT | LUA_MASKLINE\E/LUA_MASKLINE/'
 
+mutant conf-cpu common/conffile.c "config.t" \
+	"a config file's CPU time is not bounded: comparing long strings keeps the supervisor" \
+	's/\Qconf_ms(CLOCK_THREAD_CPUTIME_ID, &ce->ce_cpu) > CONFIG_MAXCPU_MS\E/0/'
+
 mutant conf-memory common/conffile.c "config.t" \
 	"a config file's Lua state may hold any amount of memory" \
 	's/\Qce->ce_used + (long long)(nsize - osize) > CONFIG_MAXMEMORY\E/0/'
