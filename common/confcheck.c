@@ -70,12 +70,14 @@ confcheck_addr(const char *addr, char *err, size_t len)
 	char		 host[256];
 	size_t		 n = strlen(addr);
 
+	if (n >= sizeof(host))
+		return confcheck_fail(err, len, "too long");
 	/* "[::1]" is "::1", as server/listen.c takes it. */
 	if (n > 2 && addr[0] == '[' && addr[n - 1] == ']')
 		(void)snprintf(host, sizeof(host), "%.*s", (int)(n - 2),
 		    addr + 1);
-	else if (strlcpy(host, addr, sizeof(host)) >= sizeof(host))
-		return confcheck_fail(err, len, "too long");
+	else
+		(void)strlcpy(host, addr, sizeof(host));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
