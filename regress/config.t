@@ -100,8 +100,8 @@ nfail "-n on a config that loops: the instruction bound, file and line" \
 printf 'port = 9\nlocal s = "x"\nfor i = 1, 26 do\n  s = s .. s\nend\nhandler = s\n' > "$T/x.conf"
 nfail "-n on a config that doubles a string to 64 MiB: the memory bound" \
     "slua: $T/x.conf:4: config holds too much memory (the bound is 16 MiB)"
-printf 'local a = "x"\nfor i = 1, 22 do a = a .. a end\nlocal b = a .. "y"\nwhile a < b do end\n' > "$T/x.conf"
-nfail "-n on a config that compares two 4 MiB strings: the CPU bound" \
+printf 'local a = "x"\nfor i = 1, 21 do a = a .. a end\nlocal b = a .. "y"\nwhile a < b do end\n' > "$T/x.conf"
+nfail "-n on a config that compares two 2 MiB strings: the CPU bound" \
     "slua: $T/x.conf:4: config runs too long (the bound is 200 ms of CPU time)"
 printf 'local t = {}\nfor i = 1, 1e7 do t[i] = i end\n' > "$T/x.conf"
 nfail "-n on a config that builds a huge table: stopped" \
