@@ -298,6 +298,10 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_MAX_MEMORY:
 		cf->cf_max_memory = bytes("max-memory", arg, 0, 1LL << 40);
+		/* Below that, no Lua state with slua's library starts. */
+		if (cf->cf_max_memory > 0 && cf->cf_max_memory < 1 << 20)
+			config_fail("max-memory %s: too small (0 for no limit, "
+			    "or at least 1m)", arg);
 		break;
 	case OPT_TIMEOUT:
 		cf->cf_timeout = number("timeout", arg, 0, 86400);
@@ -349,13 +353,11 @@ option(struct config *cf, int ch, const char *arg)
 }
 
 /*
- * A config file's "name = value", value already a string ("true" for a
- * flag).  Returns -1 for a name that is no setting; errors in the value
- * raise a Lua error in L.
+ * The long option a config file's name stands for: '_' for '-', and
+ * never one that only makes sense on the command line.  NULL if none.
  */
-int
-config_setting(struct config *cf, lua_State *L, const char *name,
-    const char *value)
+static const struct option *
+fileoption(const char *name)
 {
 	static const char	*notinfile[] = {
 		"config", "configtest", "version", "help", "require", NULL
@@ -364,6 +366,62 @@ config_setting(struct config *cf, lua_State *L, const char *name,
 	char			 opt[64];
 	size_t			 i;
 
+	if (strlcpy(opt, name, sizeof(opt)) >= sizeof(opt))
+		return NULL;
+	for (i = 0; opt[i] != '\0'; i++)
+		if (opt[i] == '_')
+			opt[i] = '-';
+	for (i = 0; notinfile[i] != NULL; i++)
+		if (strcmp(opt, notinfile[i]) == 0)
+			return NULL;
+	for (o = longopts; o->name != NULL; o++)
+		if (strcmp(o->name, opt) == 0)
+			return o;
+	return NULL;
+}
+
+/* What a config file may give the setting name; -1: no such setting. */
+int
+config_kind(const char *name)
+{
+	const struct option	*o;
+
+	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0)
+		return CONFIG_SCRIPT;
+	if ((o = fileoption(name)) == NULL)
+		return -1;
+	if (o->has_arg == no_argument)
+		return CONFIG_FLAG;
+	switch (o->val) {
+	case OPT_LISTEN:
+		return CONFIG_ADDRS;
+	case 'u':
+		return CONFIG_USER;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+		return CONFIG_FILE;
+	case OPT_PIDFILE:
+		return CONFIG_STRING;
+	case OPT_TLS_CIPHERS:
+	case OPT_TLS_CIPHERSUITES:
+	case OPT_TLS_PROTOCOLS:
+		return CONFIG_TEXT;
+	default:
+		return CONFIG_NUMBER;
+	}
+}
+
+/*
+ * A config file's "name = value", value already a string ("true" for a
+ * flag).  Returns -1 for a name that is no setting; errors in the value
+ * raise a Lua error in L.
+ */
+int
+config_setting(struct config *cf, lua_State *L, const char *name,
+    const char *value)
+{
+	const struct option	*o;
+
 	if (strcmp(name, "handler") == 0 || strcmp(name, "worker") == 0) {
 		if (strcmp(name, "handler") == 0)
 			cf->cf_handler = value;
@@ -371,17 +429,7 @@ config_setting(struct config *cf, lua_State *L, const char *name,
 			cf->cf_worker = value;
 		return 0;
 	}
-	(void)strlcpy(opt, name, sizeof(opt));
-	for (i = 0; opt[i] != '\0'; i++)
-		if (opt[i] == '_')
-			opt[i] = '-';
-	for (i = 0; notinfile[i] != NULL; i++)
-		if (strcmp(opt, notinfile[i]) == 0)
-			return -1;
-	for (o = longopts; o->name != NULL; o++)
-		if (strcmp(o->name, opt) == 0)
-			break;
-	if (o->name == NULL)
+	if ((o = fileoption(name)) == NULL)
 		return -1;
 	if (o->has_arg == no_argument && strcmp(value, "true") != 0) {
 		if (o->val == 'd')

@@ -15,6 +15,33 @@
 #define CONFIG_DEFAULT_FILE	"/etc/slua.conf"
 #define CONFIG_DEFAULT_PIDFILE	"/var/run/slua.pid"
 
+/*
+ * The bounds on a config file (slua.conf(5), Bounds).  The supervisor runs
+ * the file at start and on every HUP, so the file must end, and soon:
+ * bytes of text; instructions of the Lua VM, and CPU time for the few
+ * instructions whose work grows with their operands (comparing two long
+ * strings); bytes its Lua state holds with the values it sets; and
+ * assignments to settings, each of which makes a system call or two to
+ * check the value.
+ */
+#define CONFIG_MAXFILE		(1 << 20)
+#define CONFIG_MAXSTEPS		100000
+#define CONFIG_MAXCPU_MS	200
+#define CONFIG_MAXMEMORY	(16 << 20)
+#define CONFIG_MAXSETS		1000
+
+/* What a config file may give a setting, and what the value must be. */
+enum config_kind {
+	CONFIG_FLAG,		/* true or false */
+	CONFIG_NUMBER,		/* a number, or a string ("16m") */
+	CONFIG_STRING,		/* a path slua makes (the pidfile) */
+	CONFIG_TEXT,		/* a string checked where it is used (TLS) */
+	CONFIG_ADDRS,		/* listen: an address, or a list of them */
+	CONFIG_FILE,		/* a file the start reads */
+	CONFIG_SCRIPT,		/* a script's file, or Lua code */
+	CONFIG_USER
+};
+
 /* Exit statuses, as slua(1) documents them. */
 #define EXIT_USAGE		2
 
@@ -70,6 +97,7 @@ struct config {
 struct lua_State;
 
 void	config_init(struct config *);
+int	config_kind(const char *);
 int	config_setting(struct config *, struct lua_State *, const char *,
 	    const char *);
 void	config_merge(struct config *, const struct config *);
@@ -79,5 +107,9 @@ int	config_args(struct config *, int, char **);
 int	config_resolve(struct config *);
 void	config_defaults(struct config *);
 void	usage(void) __attribute__((noreturn));
+
+/* Checks of one value, without the system's state changing (confcheck.c). */
+int	confcheck(int, const char *, char *, size_t);
+int	confcheck_addr(const char *, char *, size_t);
 
 #endif

@@ -72,7 +72,10 @@ main(int argc, char *argv[])
 
 	config_defaults(&cf);
 	slua_setmemlimit(cf.cf_max_memory);
-	if (cf.cf_port != -1)
+	/* -n looks up the addresses the start would bind. */
+	if (cf.cf_port != -1 && cf.cf_configtest && listen_check(&cf) == -1)
+		status = 1;
+	else if (cf.cf_port != -1)
 		status = supervisor_main(&cli, &cf);
 	else if (cf.cf_configtest)
 		status = configtest(&cf);

@@ -2,7 +2,7 @@
 # command line winning over the file; errors with file and line; the
 # default /etc/slua.conf, in a private mount namespace.
 . "$(dirname "$0")/lib.sh"
-plan 53
+plan 86
 
 EX="$REGRESS/../conf/examples"
 luajit=0
@@ -83,6 +83,85 @@ check "ssl_cert is the certificate: it wants a key too" 1 "" "slua: --tls-cert n
 printf 'ssl_key = "%s"\n' "$T/cert.pem" >> "$T/ssl.conf"
 run "$SLUA" -n -f "$T/ssl.conf"
 like "$rc $(cat "$T/err")" "^1 slua: tls-key $T/cert.pem: " "ssl_key is the key: a certificate there is refused"
+
+# ---------------------------------------------------------------------------
+# The bounds on a config file (slua.conf(5) Bounds): -n on one that loops,
+# one that doubles a string, one that compares long strings, one that
+# builds a huge table (each would run on without them), a precompiled
+# chunk and a file too large: a clear error naming the file, exit 1, in
+# well under run's time limit.
+nfail() {	# desc stderr: slua -n -f $T/x.conf fails with exactly that
+	run -t 10 "$SLUA" -n -f "$T/x.conf"
+	check "$1" 1 "" "$2"
+}
+printf 'port = 9\nhandler = "print(1)"\nwhile true do end\n' > "$T/x.conf"
+nfail "-n on a config that loops: the instruction bound, file and line" \
+    "slua: $T/x.conf:3: config runs too long (the bound is 100000 instructions)"
+printf 'port = 9\nlocal s = "x"\nfor i = 1, 26 do\n  s = s .. s\nend\nhandler = s\n' > "$T/x.conf"
+nfail "-n on a config that doubles a string to 64 MiB: the memory bound" \
+    "slua: $T/x.conf:4: config holds too much memory (the bound is 16 MiB)"
+printf 'local a = "x"\nfor i = 1, 21 do a = a .. a end\nlocal b = a .. "y"\nwhile a < b do end\n' > "$T/x.conf"
+nfail "-n on a config that compares two 2 MiB strings: the CPU bound" \
+    "slua: $T/x.conf:4: config runs too long (the bound is 200 ms of CPU time)"
+printf 'local t = {}\nfor i = 1, 1e7 do t[i] = i end\n' > "$T/x.conf"
+nfail "-n on a config that builds a huge table: stopped" \
+    "slua: $T/x.conf:2: config runs too long (the bound is 100000 instructions)"
+printf 'port = 9\nhandlers = 2\n' > "$T/src.lua"
+luac5.1 -s -o "$T/x.conf" "$T/src.lua"
+nfail "-n on a precompiled chunk: refused" \
+    "slua: $T/x.conf: a precompiled chunk: a config file must be Lua text"
+{ echo '#!/usr/bin/slua -f'; cat "$T/x.conf"; } > "$T/y.conf"
+mv "$T/y.conf" "$T/x.conf"
+nfail "-n on a precompiled chunk after a # line: refused" \
+    "slua: $T/x.conf: a precompiled chunk: a config file must be Lua text"
+printf '#!/usr/bin/slua -f\nport = 9\nhandler = "print(1)"\n' > "$T/x.conf"
+run "$SLUA" -n -f "$T/x.conf"
+check "-n on text after a # line: loads" 0 "configuration OK" ""
+{ echo 'port = 9'; head -c 1048576 /dev/zero | tr '\0' ' '; } > "$T/x.conf"
+nfail "-n on a file over 1 MiB: refused" \
+    "slua: $T/x.conf: config file too large (the bound is 1048576 bytes)"
+{ echo 'port = 9'; echo 'for i = 1, 1001 do handlers = 2 end'; } > "$T/x.conf"
+nfail "-n on more than 1000 assignments: refused" \
+    "slua: $T/x.conf:2: more than 1000 assignments to settings"
+
+# Every value checked the way the start would, with file and line.
+nbad() {	# desc line2 message: "port = 9" then line2 fails with message
+	printf 'port = 9\n%s\nhandler = "print(1)"\n' "$2" > "$T/x.conf"
+	nfail "$1" "slua: $T/x.conf:2: $3"
+}
+nbad "listen = \"999.1.1.1\": refused" 'listen = "999.1.1.1"' \
+    "listen 999.1.1.1: not an IPv4 address"
+nbad "listen = {}: refused" 'listen = {}' "listen: an empty list"
+nbad "a bad address in a listen list" 'listen = { "127.0.0.1", "::1::" }' \
+    "listen ::1::: not an IPv6 address"
+nbad "a listen list with a key" 'listen = { "127.0.0.1", port = 80 }' \
+    "listen: a list has no keys but 1, 2, ..."
+nbad "a listen address that is no name" 'listen = "local host"' \
+    "listen local host: not an address or a host name"
+nbad "a flag that is no boolean" 'daemon = "yes"' \
+    "daemon: a string is no value for this setting"
+nbad "a string setting given a number" 'user = 0' \
+    "user: a number is no value for this setting"
+nbad "an unknown user" 'user = "no-such-user-here"' \
+    "user no-such-user-here: no such user"
+nbad "a missing certificate" "tls_cert = \"$T/nocert.pem\"" \
+    "tls-cert $T/nocert.pem: No such file or directory"
+nbad "a key that is a directory" "ssl_key = \"$T\"" \
+    "ssl-key $T: Is a directory"
+nbad "a missing worker script" "worker = \"$T/nowork.lua\"" \
+    "worker $T/nowork.lua: No such file or directory"
+nbad "max_memory too small for a Lua state" 'max_memory = "64k"' \
+    "max-memory 64k: too small (0 for no limit, or at least 1m)"
+printf 'port = 9\nlisten = { "127.0.0.1", "::1", "127.0.0.1" }\nhandler = "print(1)"\n' > "$T/x.conf"
+nfail "-n: an address listed twice" "slua: listen 127.0.0.1: 127.0.0.1:9 is listed twice"
+printf 'port = 9\nlisten = "no-such-host.invalid"\nhandler = "print(1)"\n' > "$T/x.conf"
+run -t 30 "$SLUA" -n -f "$T/x.conf"
+like "$rc $(cat "$T/err")" "^1 slua: listen no-such-host\.invalid: [^:]+\$" "-n looks up a host name, as the start does"
+run "$SLUA" -n -p 9 -l 999.1.1.1 'print(1)'
+check "-n on --listen 999.1.1.1 from the command line" 1 "" "slua: listen 999.1.1.1: not an IPv4 address"
+printf 'port = 9\nlisten = { "127.0.0.1", "[::1]" }\nhandler = "print(1)"\ndaemon = false\nuser = "nobody"\ntls_cert = "%s"\ntls_key = "%s"\nmax_memory = "1m"\n' "$T/cert.pem" "$T/key.pem" > "$T/x.conf"
+run "$SLUA" -n -f "$T/x.conf"
+check "-n on good values of each kind" 0 "configuration OK" ""
 
 # ---------------------------------------------------------------------------
 # A: handler, worker, port, listen (a string), handlers, max_handlers,
@@ -248,6 +327,44 @@ changed() { [ "$(hset)" != "$before" ]; }
 ok "max_requests = 0 now: after three connections, the same handlers" '! wait_for 1 changed'
 is "$(addrs "$pB2")|$(ask "$pB" still | cut -f1)" "|still" "a new port in the file takes a restart: still on the old"
 stop "$srv"
+
+# ---------------------------------------------------------------------------
+# C: a reload whose config goes over a bound is refused, with a log line
+# naming the file, and the running generation serves on: a dead handler
+# is replaced, and TERM stops it all.
+pC=$(free_port)
+cat > "$T/c.good" <<CONF
+port = $pC
+listen = "127.0.0.1"
+handler = "$T/b.lua"
+handlers = 1
+CONF
+cp "$T/c.good" "$T/c.conf"
+serve srv "$SLUA" -f "$T/c.conf" 2> "$T/log"
+wait_port "$pC" || diag "the server did not start: $(tail -3 "$T/log")"
+h1=$(ask "$pC" one | cut -f2)
+logged() { grep -qF -- "$want" "$T/log"; }
+printf 'while true do end\n' >> "$T/c.conf"
+kill -HUP "$srv"
+want="slua: supervisor: $T/c.conf:5: config runs too long (the bound is 100000 instructions)"
+ok "HUP on a config that loops: refused, with file and line" 'wait_for 10 logged'
+want="slua: supervisor: reload failed: still running generation 1"
+ok "the running generation goes on" 'wait_for 5 logged'
+is "$(ask "$pC" two | cut -f2)" "$h1" "and serves, with the same handler"
+kill -KILL "$h1"
+h2=$(ask "$pC" three | cut -f2)
+ok "a dead handler is replaced ($h1, then $h2)" '[ -n "$h2" ] && [ "$h2" != "$h1" ]'
+cp "$T/c.good" "$T/c.conf"
+printf 'local s = "x"\nfor i = 1, 26 do s = s .. s end\n' >> "$T/c.conf"
+kill -HUP "$srv"
+want="slua: supervisor: $T/c.conf:6: config holds too much memory (the bound is 16 MiB)"
+ok "HUP on a config that holds too much memory: refused" 'wait_for 10 logged'
+luac5.1 -s -o "$T/c.conf" "$T/src.lua"
+kill -HUP "$srv"
+want="slua: supervisor: $T/c.conf: a precompiled chunk: a config file must be Lua text"
+ok "HUP on a precompiled config: refused" 'wait_for 10 logged'
+is "$(ask "$pC" four | cut -f1,2)" "four	$h2" "still the same generation"
+stop "$srv" "TERM stops the server after the refused reloads"
 
 # ---------------------------------------------------------------------------
 # D: daemon, pidfile, user, tls_cert and tls_key from the file; -p, -H and

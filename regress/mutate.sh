@@ -243,6 +243,55 @@ mutant syslog-inherited common/log.c "service.t" \
 	"a child sends syslog lines on the descriptor its parent opened" \
 	's/\Qif (log_sockpid != pid) {\E/if (log_sockpid == 0) {/'
 
+# The config file's bounds and checks (slua.conf(5)), caught by config.t.
+mutant conf-steps common/conffile.c "config.t" \
+	"a config file's instructions are not counted: a loop keeps the supervisor" \
+	's/\QLUA_MASKCOUNT | LUA_MASKLINE\E/LUA_MASKLINE/'
+
+mutant conf-cpu common/conffile.c "config.t" \
+	"a config file's CPU time is not bounded: comparing long strings keeps the supervisor" \
+	's/\Qconf_ms(CLOCK_THREAD_CPUTIME_ID, &ce->ce_cpu) > CONFIG_MAXCPU_MS\E/0/'
+
+mutant conf-memory common/conffile.c "config.t" \
+	"a config file's Lua state may hold any amount of memory" \
+	's/\Qce->ce_used + (long long)(nsize - osize) > CONFIG_MAXMEMORY\E/0/'
+
+mutant conf-binary common/conffile.c "config.t" \
+	"a precompiled chunk loads as a config file" \
+	's/\Q*nl == LUA_SIGNATURE[0]\E/0/'
+
+mutant conf-size common/conffile.c "config.t" \
+	"a config file over 1 MiB is read (its first MiB)" \
+	's/\Qif (ce->ce_len > CONFIG_MAXFILE) {\E/if (0) {/'
+
+mutant conf-sets common/conffile.c "config.t" \
+	"a config file may assign settings without end" \
+	's/\Q++conf_running->ce_sets > CONFIG_MAXSETS\E/0/'
+
+mutant conf-types common/conffile.c "config.t" \
+	"a setting takes a string whatever its kind: daemon = \"yes\" is no error" \
+	's/\Q(kind != CONFIG_FLAG && type == LUA_TSTRING)\E/type == LUA_TSTRING/'
+
+mutant conf-emptylist common/conffile.c "config.t" \
+	"listen = {} passes, so slua listens everywhere" \
+	's/\Qif (keys == 0)\E/if (0)/'
+
+mutant conf-addr common/confcheck.c "config.t tcp.t" \
+	"a listen address that does not parse passes, \"999.1.1.1\" among them" \
+	's/(\Qconfcheck_addr(const char *addr, char *err, size_t len)\E\n\{\n(.*\n)*?\n)/$1\tif (addr != NULL)\n\t\treturn 0;\n/'
+
+mutant conf-filecheck common/conffile.c "config.t" \
+	"a config file's files, user and addresses are not checked where the file sets them" \
+	's/\Qif (confcheck(kind, value, why, sizeof(why)) == 0)\E/if (kind >= 0)/'
+
+mutant configtest-listen common/slua.c "config.t" \
+	"slua -n does not look up the listen addresses" \
+	's/\Qcf.cf_configtest && listen_check(&cf) == -1\E/0/'
+
+mutant max-memory-floor common/config.c "config.t" \
+	"max-memory takes a limit no Lua state can start under" \
+	's/\Qcf->cf_max_memory > 0 && cf->cf_max_memory < 1 << 20\E/0/'
+
 # --- The machinery -----------------------------------------------------------
 
 top=$(cd "$(dirname "$0")/.." && pwd)

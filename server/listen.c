@@ -85,11 +85,17 @@ listen_one(struct listener *l, const struct addrinfo *ai)
 	return -1;
 }
 
-static int
-listen_addr(struct listener *l, const char *addr, int port)
+/*
+ * The socket addresses of addr (NULL: the wildcards) on port, as bind
+ * takes them.  An address that does not parse is refused before any
+ * lookup, so "999.1.1.1" is no query to a name server.  NULL, logged,
+ * when none.
+ */
+static struct addrinfo *
+listen_lookup(const char *addr, int port)
 {
-	struct addrinfo	 hints, *res, *ai;
-	char		 host[256], serv[16];
+	struct addrinfo	 hints, *res;
+	char		 host[256], serv[16], why[256];
 	size_t		 len;
 	int		 error;
 
@@ -99,6 +105,10 @@ listen_addr(struct listener *l, const char *addr, int port)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	(void)snprintf(serv, sizeof(serv), "%d", port);
 	if (addr != NULL) {
+		if (confcheck_addr(addr, why, sizeof(why)) == -1) {
+			log_warnx("listen %s: %s", addr, why);
+			return NULL;
+		}
 		/* "[::1]" is "::1", as in URLs. */
 		len = strlen(addr);
 		if (len > 2 && addr[0] == '[' && addr[len - 1] == ']')
@@ -111,8 +121,18 @@ listen_addr(struct listener *l, const char *addr, int port)
 	if (error != 0) {
 		log_warnx("listen %s: %s", addr ? addr : "*",
 		    gai_strerror(error));
-		return -1;
+		return NULL;
 	}
+	return res;
+}
+
+static int
+listen_addr(struct listener *l, const char *addr, int port)
+{
+	struct addrinfo	*res, *ai;
+
+	if ((res = listen_lookup(addr, port)) == NULL)
+		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next)
 		if (listen_one(l, ai) == -1) {
 			freeaddrinfo(res);
@@ -212,6 +232,53 @@ listen_open(struct listener *l, const struct config *cf)
  fail:
 	listen_close(l);
 	return -1;
+}
+
+/* Whether ai's socket address came before it, in res[0] .. res[i]. */
+static int
+listen_seen(struct addrinfo **res, int i, const struct addrinfo *ai)
+{
+	const struct addrinfo	*bi;
+	int			 j;
+
+	for (j = 0; j <= i; j++)
+		for (bi = res[j]; bi != NULL && bi != ai; bi = bi->ai_next)
+			if (bi->ai_addrlen == ai->ai_addrlen &&
+			    memcmp(bi->ai_addr, ai->ai_addr,
+			    ai->ai_addrlen) == 0)
+				return 1;
+	return 0;
+}
+
+/*
+ * slua -n: what listen_open would bind, looked up but not bound (a running
+ * slua may hold the port): each address resolves, and no socket address
+ * comes twice, which the start would find only once it listens.
+ */
+int
+listen_check(const struct config *cf)
+{
+	struct addrinfo	*res[CONFIG_MAXLISTEN], *ai;
+	char		 name[64];
+	int		 i, n, rc = 0;
+
+	for (n = 0; n < cf->cf_nlisten; n++)
+		if ((res[n] = listen_lookup(cf->cf_listen[n],
+		    cf->cf_port)) == NULL) {
+			rc = -1;
+			break;
+		}
+	for (i = 0; i < n && rc == 0; i++)
+		for (ai = res[i]; ai != NULL && rc == 0; ai = ai->ai_next)
+			if (listen_seen(res, i, ai)) {
+				listen_name(ai->ai_addr, name, sizeof(name));
+				log_warnx("listen %s: %s is listed twice",
+				    cf->cf_listen[i], name);
+				rc = -1;
+			}
+	for (i = 0; i < n; i++)
+		freeaddrinfo(res[i]);
+	return rc;
 }
 
 /*

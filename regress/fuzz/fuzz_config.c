@@ -3,13 +3,13 @@
  * written to a file.
  *
  * A config file is a Lua chunk, and a chunk may loop for ever or double
- * a string until memory runs out: that is the file's own doing, not a
- * loader bug.  So the state config_file() makes is given a budget: this
- * file is linked with --wrap=luaL_newstate, and the state it returns
- * fails an allocation past FUZZ_MEMORY bytes and raises an error after
- * FUZZ_STEPS instructions, both of which the loader reports like any
- * other error in the file.  Whatever the loader accepts must be within
- * the limits it documents.
+ * a string until memory runs out: the loader bounds both itself
+ * (config.h, CONFIG_MAX*), and this target checks that it does.  It is
+ * linked with --wrap=luaL_newstate: the state the loader gets counts
+ * every byte it holds beneath the loader's own allocator, and a peak
+ * over CONFIG_MAXMEMORY is a failure; a loop the loader did not stop is
+ * a hang libFuzzer reports (-timeout).  Whatever the loader accepts must
+ * be within the limits it documents.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,17 +22,15 @@
 
 #include "config.h"
 
-#define FUZZ_MEMORY	(64 << 20)
-#define FUZZ_STEPS	100000
-#define FUZZ_HOOKEVERY	1000
-
 int		 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 lua_State	*__real_luaL_newstate(void);
 lua_State	*__wrap_luaL_newstate(void);
 
 static char	 path[] = "/tmp/slua-fuzz-config.XXXXXX";
 static int	 fd = -1;
-static int	 steps;
+static lua_Alloc real_alloc;
+static void	*real_ud;
+static long long mem_used, mem_peak;
 
 static void
 fail(const char *what)
@@ -47,36 +45,20 @@ cleanup(void)
 	(void)unlink(path);
 }
 
-#ifndef SLUA_LUAJIT
-/* LuaJIT on 64-bit hosts takes no allocator: there, time is the budget. */
-static size_t	 mem_used;
-
 static void *
-budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+peak_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	void	*p;
 
 	(void)ud;
-	if (nsize == 0) {
-		free(ptr);
-		mem_used -= osize;
-		return NULL;
-	}
-	if (nsize > osize && mem_used - osize + nsize > FUZZ_MEMORY)
-		return NULL;
-	if ((p = realloc(ptr, nsize)) == NULL)
-		return NULL;
-	mem_used = mem_used - osize + nsize;
+	if (ptr == NULL)
+		osize = 0;
+	p = real_alloc(real_ud, ptr, osize, nsize);
+	if (p != NULL || nsize == 0)
+		mem_used += (long long)nsize - (long long)osize;
+	if (mem_used > mem_peak)
+		mem_peak = mem_used;
 	return p;
-}
-#endif
-
-static void
-budget_hook(lua_State *L, lua_Debug *ar)
-{
-	(void)ar;
-	if ((steps += FUZZ_HOOKEVERY) > FUZZ_STEPS)
-		luaL_error(L, "fuzz_config: instruction budget spent");
 }
 
 static int
@@ -92,16 +74,11 @@ __wrap_luaL_newstate(void)
 {
 	lua_State	*L;
 
-#ifdef SLUA_LUAJIT
-	L = __real_luaL_newstate();
-#else
-	mem_used = 0;
-	L = lua_newstate(budget_alloc, NULL);
-#endif
-	if (L == NULL)
+	if ((L = __real_luaL_newstate()) == NULL)
 		fail("cannot create a Lua state");
-	steps = 0;
-	lua_sethook(L, budget_hook, LUA_MASKCOUNT, FUZZ_HOOKEVERY);
+	mem_used = mem_peak = 0;
+	real_alloc = lua_getallocf(L, &real_ud);
+	lua_setallocf(L, peak_alloc, NULL);
 	lua_atpanic(L, budget_panic);
 	return L;
 }
@@ -126,6 +103,7 @@ check(const struct config *cf)
 	    cf->cf_max_line > 1LL << 30))
 		fail("a max-line out of range");
 	if (cf->cf_max_memory != -1 && (cf->cf_max_memory < 0 ||
+	    (cf->cf_max_memory > 0 && cf->cf_max_memory < 1 << 20) ||
 	    cf->cf_max_memory > 1LL << 40))
 		fail("a max-memory out of range");
 }
@@ -146,6 +124,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_init(&cf);
 	if (config_file(&cf, path, 1) == 0)
 		check(&cf);
+	if (mem_peak > CONFIG_MAXMEMORY)
+		fail("the config's Lua state held more than CONFIG_MAXMEMORY");
 	config_file_free();
 	return 0;
 }
