@@ -202,7 +202,8 @@ is "$(dpkg-deb -I "$T/deb/$deb" conffiles)" "/etc/init.d/slua
 mkdir "$T/ov" "$root"
 serve holder unshare -m -n --propagation private \
     sh "$T/holder.sh" "$T" "$T/deb/$deb"
-if ! wait_for 10 '[ -e "$T/ready" ]'; then
+wait_for 10 '[ -e "$T/ready" ] || ! alive "$holder"'
+if [ ! -e "$T/ready" ]; then
 	diag "no throwaway root"
 	for i in $(seq 27); do _fail "the Debian package" "no throwaway root"; done
 	done_testing
