@@ -10,7 +10,7 @@ openbsd-inetd systemd strace
 clang libclang-rt-dev valgrind"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
-debhelper dpkg-dev lintian adduser iproute2"
+debhelper dpkg-dev lintian adduser iproute2 attr"
 
 missing=""
 for p in $PKGS; do

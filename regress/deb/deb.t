@@ -27,14 +27,23 @@ holder=""
 
 # The holder: a process that keeps the namespaces alive while the test
 # enters them; it mounts the overlay, /dev, /proc and /sys, and brings up
-# the namespace's own loopback.
+# the namespace's own loopback.  /etc and dpkg's database come from a copy
+# made now, an opaque layer above /: what the machine does to them
+# meanwhile is not seen (another test's useradd holding /etc/group.lock
+# would fail the postinst's adduser), and they are what the leftovers are
+# compared with.
 cat > "$T/holder.sh" <<'SH'
 set -e
 T=$1
 mount -t tmpfs tmpfs "$T/ov"
-mkdir "$T/ov/up" "$T/ov/work"
-mount -t overlay overlay \
-    -o "lowerdir=/,upperdir=$T/ov/up,workdir=$T/ov/work" "$T/root"
+mkdir -p "$T/ov/up" "$T/ov/work" "$T/ov/snap/var/lib"
+cp -a /etc "$T/ov/snap/etc"
+cp -a /var/lib/dpkg "$T/ov/snap/var/lib/dpkg"
+rm -f "$T/ov/snap/etc/"*.lock
+setfattr -n trusted.overlay.opaque -v y "$T/ov/snap/etc" \
+    "$T/ov/snap/var/lib/dpkg"
+mount -t overlay overlay -o \
+    "lowerdir=$T/ov/snap:/,upperdir=$T/ov/up,workdir=$T/ov/work" "$T/root"
 mount --rbind /dev "$T/root/dev"
 mount -t proc proc "$T/root/proc"
 mount -t sysfs sysfs "$T/root/sys"
@@ -105,16 +114,15 @@ detach() {	# secs cmd...
 	rc=$?
 }
 
-# What the root's upper layer holds that the machine's root does not have
-# the same: every file the package's life wrote there.  Expected, and left
+# What the root's upper layer holds that its lower layers do not have the
+# same: every file the package's life wrote there.  Expected, and left
 # out: dpkg's and apt's records, logs and caches, the backups of passwd,
 # group and their shadows, and what the holder put there.  The account
-# files are copied up whole when a user is added, so they show what the
-# machine had then (other tests make users of their own): in those, only a
-# line that names _slua is a leftover.
+# files are rewritten whole when a user is added or removed: in those,
+# only a line that names _slua is a leftover.
 leftovers() {
 	in_mnt sh -c '
-	cd "$1" || exit 1
+	cd "$1/up" || exit 1
 	find . \( -path ./var/lib/dpkg -o -path ./var/lib/apt -o \
 	    -path ./var/log -o -path ./var/cache -o -path ./srv/slua-deb \) \
 	    -prune -o -print | sed "s|^\.||" | while read -r f; do
@@ -126,19 +134,23 @@ leftovers() {
 		/usr/sbin/runlevel|/usr/sbin/policy-rc.d) continue ;;
 		/var/lib/man-db/auto-update) continue ;;
 		esac
+		case "$f" in
+		/etc/*) l="$1/snap$f" ;;
+		*) l=$f ;;
+		esac
 		if [ -d ".$f" ] && [ ! -L ".$f" ]; then
-			[ -d "$f" ] || echo "new directory $f"
+			[ -d "$l" ] || echo "new directory $f"
 		elif [ -L ".$f" ]; then
-			[ "$(readlink ".$f")" = "$(readlink "$f")" ] ||
+			[ "$(readlink ".$f")" = "$(readlink "$l")" ] ||
 			    echo "link $f"
-		elif [ -f ".$f" ] && [ -f "$f" ]; then
-			cmp -s ".$f" "$f" || echo "changed $f"
+		elif [ -f ".$f" ] && [ -f "$l" ]; then
+			cmp -s ".$f" "$l" || echo "changed $f"
 		elif [ -f ".$f" ]; then
 			echo "new file $f"
 		else
 			echo "removed $f"
 		fi
-	done' sh "$T/ov/up"
+	done' sh "$T/ov"
 }
 
 ns_cleanup() {
@@ -150,7 +162,7 @@ trap 'ns_cleanup; _cleanup' EXIT
 # ---------------------------------------------------------------------------
 why=""
 [ "$(id -u)" = 0 ] || why="not root"
-for c in dpkg-buildpackage dh lintian apt-get unshare nsenter ip ss curl; do
+for c in dpkg-buildpackage dh lintian apt-get unshare nsenter ip ss curl setfattr; do
 	[ -n "$why" ] && break
 	command -v "$c" > /dev/null || why="$c is not installed (make deb-test installs it)"
 done
@@ -172,7 +184,7 @@ like "$("$SLUA" -V)" "^slua $version " \
 run -t 600 make -s -C "$TOP" deb DEBDIR="$T/deb"
 check "make deb: exit 0" 0
 ok "make deb: $deb built" '[ -f "$T/deb/$deb" ]'
-[ $rc = 0 ] || diag "$(tail -20 "$T/err")"
+[ $rc = 0 ] || diag "$(tail -n 20 "$T/err")"
 
 run -t 300 lintian --fail-on error,warning --display-info "$T/deb/$deb"
 is "$rc $(grep -E '^[EW]: ' "$T/out")" "0 " "lintian: no error, no warning"
@@ -216,7 +228,7 @@ R=(nsenter -t "$holder" -m -n -- chroot "$root")
 detach 300 "${R[@]}" env DEBIAN_FRONTEND=noninteractive \
     sh -c "cd /srv/slua-deb && apt-get install -y -q ./$deb"
 check "apt-get install ./$deb: exit 0" 0
-[ $rc = 0 ] || diag "$(tail -20 "$T/out" "$T/err")"
+[ $rc = 0 ] || diag "$(tail -n 20 "$T/out" "$T/err")"
 ok "the _slua system user and group exist" \
     'in_root getent passwd _slua | grep -q ":/nonexistent:/usr/sbin/nologin$" && in_root getent group _slua > /dev/null'
 wait_for 10 '[ "$(get /hello)" = "/hello world" ]'
