@@ -3,8 +3,9 @@
 # copy of the tree, lintian finds no error and no warning, apt-get installs
 # it and the service answers on 127.0.0.1:9000 with its handlers, broker
 # and workers running as _slua; the LSB init script starts, reloads and
-# stops it; systemd-analyze verifies the unit; apt-get remove stops it and
-# dpkg --purge leaves nothing behind.
+# stops it; systemd-analyze verifies the unit; installed again, it keeps
+# an edited config and restarts; apt-get remove stops it and dpkg --purge
+# leaves nothing behind.
 #
 # The package goes onto a throwaway copy of this machine's root: an
 # overlay of / whose upper layer is a tmpfs, in a mount namespace and a
@@ -16,7 +17,7 @@
 # policy-rc.d forbids starting services, so the postinst's invoke-rc.d
 # starts the service as it would on a real host.
 . "$(dirname "$0")/../lib.sh"
-plan 33
+plan 37
 
 TOP=$(cd "$REGRESS/../.." && pwd)
 root="$T/root"
@@ -171,7 +172,7 @@ if [ -z "$why" ] && ! grep -qw overlay /proc/filesystems &&
 	why="no overlayfs"
 fi
 if [ -n "$why" ]; then
-	for i in $(seq 33); do skip "the Debian package" "$why"; done
+	for i in $(seq 37); do skip "the Debian package" "$why"; done
 	done_testing
 	exit
 fi
@@ -217,7 +218,7 @@ serve holder unshare -m -n --propagation private \
 wait_for 10 '[ -e "$T/ready" ] || ! alive "$holder"'
 if [ ! -e "$T/ready" ]; then
 	diag "no throwaway root"
-	for i in $(seq 27); do _fail "the Debian package" "no throwaway root"; done
+	for i in $(seq 31); do _fail "the Debian package" "no throwaway root"; done
 	done_testing
 	exit
 fi
@@ -252,7 +253,7 @@ else
 	skip "systemd-analyze verify slua.service" "systemd-analyze is not installed"
 fi
 
-# The init script: stop, start, reload, stop.
+# The init script: stop, start, reload.
 run "${R[@]}" /etc/init.d/slua stop
 check "/etc/init.d/slua stop" 0
 ok "nothing of the service is left running or listening" 'wait_for 15 nothing_left'
@@ -277,8 +278,26 @@ ok "reload: a new generation of handlers under the same supervisor" \
 is "$(get /reloaded)" "/reloaded world" "after the reload, the example answers"
 is "$(roles)" "$want_roles" "after the reload, still as _slua"
 
+# Installed again over itself, as an upgrade is: the edited config is kept
+# and the service restarted with it.
+in_root sed -i 's/^-- handlers = .*/handlers = 1/' /etc/slua.conf
+detach 300 "${R[@]}" env DEBIAN_FRONTEND=noninteractive \
+    sh -c "cd /srv/slua-deb && apt-get install -y -q --reinstall ./$deb"
+check "apt-get install --reinstall, while the service runs: exit 0" 0
+[ $rc = 0 ] || diag "$(tail -n 20 "$T/out" "$T/err")"
+is "$(in_root grep -c '^handlers = 1$' /etc/slua.conf)" 1 \
+    "the edited /etc/slua.conf is kept"
+restarted() {	# a new supervisor, with one handler
+	_s=$(in_root cat /run/slua.pid 2>/dev/null)
+	[ -n "$_s" ] && [ "$_s" != "$sup" ] &&
+	    [ "$(with_title "slua: handler" | wc -l)" = 1 ]
+}
+ok "the service restarted with it: a new supervisor, one handler" \
+    'wait_for 20 restarted'
+is "$(get /again)" "/again world" "after the reinstall, the example answers"
+
 run "${R[@]}" /etc/init.d/slua stop
-check "/etc/init.d/slua stop, after the reload" 0
+check "/etc/init.d/slua stop, after the reinstall" 0
 ok "nothing of the service is left running or listening" 'wait_for 15 nothing_left'
 
 # Removed while it runs, then purged.
