@@ -20,7 +20,7 @@
 
 /* A -e chunk or a module to require, run in command-line order. */
 struct config_pre {
-	int		 pre_kind;	/* 'e' or 'l' */
+	int		 pre_kind;	/* 'e', 'l' or 'r' (--require) */
 	const char	*pre_arg;
 };
 

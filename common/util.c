@@ -191,3 +191,32 @@ fd_devnull(int fd)
 	}
 	return 0;
 }
+
+/*
+ * A handler or worker leads a process group of its own, so that when it
+ * is cut for its time, what its script started (os.execute) goes too.
+ * proc_ownedgroup() makes the group and notes the parent's to go back to;
+ * proc_killgroup(), from a signal handler, steps back into it and kills
+ * what is left in ours, so that our own exit status stays ours.
+ */
+static pid_t	 proc_homegroup = -1;
+
+void
+proc_ownedgroup(void)
+{
+	/* The parent's, not ours: it may have moved us already. */
+	proc_homegroup = getpgid(getppid());
+	if (setpgid(0, 0) == -1)
+		proc_homegroup = -1;
+}
+
+void
+proc_killgroup(void)
+{
+	pid_t	 me = getpid();
+
+	if (proc_homegroup == -1 || getpgrp() != me)
+		return;
+	if (setpgid(0, proc_homegroup) == 0)
+		(void)kill(-me, SIGKILL);
+}

@@ -13,6 +13,8 @@ void		 clock_add(struct timespec *, long long);
 void		 proc_child(const char *, pid_t);
 int		 proc_setuser(const char *);
 int		 proc_signalfd(void);
+void		 proc_ownedgroup(void);
+void		 proc_killgroup(void);
 int		 fd_devnull(int);
 void		 fd_keep(int *, int);
 

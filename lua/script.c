@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "slualib.h"
 #include "log.h"
 
@@ -123,6 +124,28 @@ script_load(lua_State *L, const struct script *sc)
 {
 	return luaL_loadbuffer(L, sc->sc_buf ? sc->sc_buf : "", sc->sc_len,
 	    sc->sc_chunkname);
+}
+
+/*
+ * Require the modules of --require (and of -l, where it names one) in a
+ * handler's or worker's state, before its script: 0, or non-zero with the
+ * error on the stack.
+ */
+int
+script_require(lua_State *L, const struct config *cf)
+{
+	int	 i, status;
+
+	for (i = 0; i < cf->cf_npre; i++) {
+		if (cf->cf_pre[i].pre_kind != 'l' &&
+		    cf->cf_pre[i].pre_kind != 'r')
+			continue;
+		lua_getglobal(L, "require");
+		lua_pushstring(L, cf->cf_pre[i].pre_arg);
+		if ((status = lua_pcall(L, 1, 0, 0)) != 0)
+			return status;
+	}
+	return 0;
 }
 
 void

@@ -29,6 +29,8 @@ lua_State	*slua_newstate(enum slua_role);
 void		 slua_setmemlimit(size_t);
 void		 slua_openlibs(lua_State *, enum slua_role);
 
+struct config;
+
 /* A script: read once, compiled as often as a process needs it. */
 struct script {
 	char	*sc_name;	/* path, or "(command line)" */
@@ -39,6 +41,7 @@ struct script {
 
 int	 script_read(struct script *, const char *, char *, size_t);
 int	 script_load(lua_State *, const struct script *);
+int	 script_require(lua_State *, const struct config *);
 int	 script_open(struct script *, const char *);
 void	 script_free(struct script *);
 int	 slua_traceback(lua_State *);
@@ -59,7 +62,6 @@ typedef int (*slua_writer)(void *ctx, const char *buf, size_t len); /* 0 or -1 *
 void print_setwriter(slua_writer fn, void *ctx);   /* NULL fn: back to stdout */
 
 /* Normal mode: the stand-alone interpreter. */
-struct config;
 int	 interp_main(struct config *, const char *);
 
 #endif

@@ -138,6 +138,8 @@ work_wait(lua_State *L)
 
 	if (wk.w_dead)
 		return;
+	/* A status asked for while LuaJIT ran compiled code, hookless. */
+	timeout_status_run();
 	r = ipc_out_flush(&wk.w_out);
 	if (r == -1) {
 		work_brokerdied(L);

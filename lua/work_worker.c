@@ -16,20 +16,21 @@
 #include "slualib.h"
 #include "timeout.h"
 #include "work.h"
+#include "util.h"
 #include "workint.h"
 
 /*
  * The job's time and the grace after it are up, and the script is stuck
  * in C: fail the job and die, with whatever the job started (a worker
  * leads its process group).  Called from a signal handler: send(2),
- * kill(2) and _exit(2) only.  The broker reads the error before it reaps
+ * setpgid(2), kill(2) and _exit(2) only.  The broker reads the error before it reaps
  * us.
  */
 static void
 work_killed(void)
 {
 	(void)!send(wk.w_fd, wk.w_timedout, wk.w_timedoutlen, MSG_DONTWAIT);
-	(void)kill(0, SIGKILL);
+	proc_killgroup();
 	_exit(1);
 }
 

@@ -178,7 +178,8 @@ ok "grace = 1: stopped within a few seconds, not 10 ($ms ms)" '[ "$ms" -lt 5000 
 
 # ---------------------------------------------------------------------------
 # B: listen (a table), max_requests, handler_timeout, max_memory; then a
-# reload reads the file again: handlers apply, port does not.
+# reload reads the file again: handlers apply, port does not.  grace = 1
+# bounds the cut where no hook runs (code LuaJIT compiled).
 pB=$(free_port)
 pB2=$(free_port)
 cat > "$T/b.lua" <<'LUA'
@@ -207,6 +208,7 @@ handlers = $1
 max_requests = $3
 handler_timeout = 1
 max_memory = "4m"
+grace = 1
 CONF
 }
 bconf 1 "$pB" 2

@@ -91,7 +91,7 @@ done
 # the Lua error.
 for bad in 'require "no_such_module"' 'error("cannot load")' 'os.exit(3)' 'print("no accept")'; do
 	start=$(date +%s%N)
-	run -t 30 "$SLUA" -W 2 'for i = 1, 3 do work.submit(tostring(i)) end
+	run -t "$(slow 8)" "$SLUA" -W 2 'for i = 1, 3 do work.submit(tostring(i)) end
 for i = 1, 3 do print(work.collect()) end' "$bad"
 	ms=$((($(date +%s%N) - start) / 1000000))
 	case $bad in

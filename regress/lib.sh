@@ -210,20 +210,28 @@ wait_port() {
 	wait_for 5 "(exec 4<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
 }
 
-_gone() { ! kill -0 "$1" 2>/dev/null || [ -z "$(_members "$1")" ]; }
+# Gone: the pid is dead or a zombie, and nothing else is left of its
+# session.
+_gone() {	# pid sid
+	{ ! kill -0 "$1" 2>/dev/null || ! alive "$1"; } &&
+	    [ -z "$(_members "$2")" ]
+}
 
 stop() {	# pid [desc]
 	_desc=${2:-"the server $1 stops on TERM"}
 	_status=""
-	if ! kill -TERM "$1" 2>/dev/null; then
+	# Its session: its own when we started it (serve), the one it made
+	# when it detached (-d), whose leader has gone.
+	_sid=$(ps -o sid= -p "$1" 2>/dev/null | tr -d ' ')
+	if [ -z "$_sid" ] || ! kill -TERM "$1" 2>/dev/null; then
 		_fail "$_desc" "it was not running"
 		return 1
 	fi
-	if wait_for 15 "_gone $1"; then
+	if wait_for 15 "_gone $1 $_sid"; then
 		wait "$1" 2>/dev/null
 		_status=$?
 	fi
-	_left=$(_reap_session "$1" 5)
+	_left=$(_reap_session "$_sid" 5)
 	kill -KILL "$1" 2>/dev/null
 	if [ -z "$_status" ]; then
 		_fail "$_desc" "still running 15 s after TERM"

@@ -71,7 +71,7 @@ mutant handler-timeout server/handler.c "limits.t" \
 
 mutant handler-oneshot server/handler.c "tcp.t limits.t" \
 	"a handler exits after every connection (and is replaced)" \
-	's/\Qserved++;\E/served++;\n\t\thandler_quit = 1;/'
+	's/\Qhandler_served++;\E/handler_served++;\n\t\thandler_quit = 1;/'
 
 mutant globals-leak server/handler.c "tcp.t" \
 	"a connection's globals are the handler's, seen by the next connection" \
@@ -123,6 +123,41 @@ mutant seed-helloworld conf/examples/hello-worker.lua "stdio.t" \
 mutant job-kills worker/pool.c "stdio.t fault.t" \
 	"a worker's death is charged to no job: a job that kills workers runs forever" \
 	's/\Q++j->j_kills < POOL_KILLS\E/j->j_kills < POOL_KILLS/'
+
+# The job lifecycle (slua(1) FAILURES), caught by jobs.t.
+mutant quarantine-off worker/pool.c "jobs.t" \
+	"no quarantine: a dead worker's oldest job is charged even when it held several, and runs again among others" \
+	's/\Q(unknown && w->w_njobs == 1)\E/unknown/' \
+	's/\Qbroker_quarantine(b, j);\n\t\treturn;\E/broker_enqueue(b, j, 1);\n\t\treturn;/' \
+	's/\Qif (unknown || j->j_alone)\E/if (0)/'
+
+mutant exit-drain-off lua/work.c "jobs.t" \
+	"a worker that calls os.exit does not send what it answered first" \
+	's/\Qif (atexit(work_worker_exit) != 0)\E/if (0)/'
+
+mutant dgram common/ipc.c "jobs.t" \
+	"job sockets are SOCK_DGRAM: what a dead worker sent can be dropped" \
+	's/\QSOCK_SEQPACKET | SOCK_NONBLOCK\E/SOCK_DGRAM | SOCK_NONBLOCK/'
+
+mutant deadline-off worker/broker.c "jobs.t" \
+	"the broker never kills a worker past its job's deadline" \
+	's/\Qif (broker_killin(b, w, &now) != 0)\E/if (1)/'
+
+mutant forward-unbounded worker/broker.c "jobs.t" \
+	"a chain of forwards is never cut" \
+	's/\Qif (j->j_depth >= BROKER_MAXFORWARD) {\E/if (0) {/'
+
+mutant startfail-off worker/pool.c "jobs.t" \
+	"workers that cannot start never fail the queue" \
+	's/\Q++b->b_startfails < POOL_STARTFAILS\E/1/'
+
+mutant usr1-busy server/handler.c "jobs.t" \
+	"a handler never answers USR1" \
+	's/\Qtimeout_status(handler_status);\E/(void)handler_status;/'
+
+mutant reload-untried server/gen.c "jobs.t" \
+	"a reload takes over before any of its workers has started" \
+	's/\Qif (!g->g_hasworker || g->g_cf.cf_workers == 0)\E/if (1)/'
 
 # --- The machinery -----------------------------------------------------------
 

@@ -25,7 +25,7 @@ none_alive() {
 		if alive "$_p"; then return 1; fi
 	done
 }
-# The command line of a process, first word.
+# The title a process gave itself (the first word of its command line).
 title() { tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | head -1; }
 
 # -V, --version, -h, --help

@@ -171,14 +171,16 @@ gen_handlers(const struct gen *g)
 	return n;
 }
 
+/* Each handler leads its process group: SIGKILL ends what it started. */
 void
 gen_signal(struct gen *g, int sig)
 {
 	int	 i;
+	pid_t	 pid;
 
 	for (i = 0; i < g->g_nslots; i++)
-		if (g->g_slots[i].sl_pid != 0)
-			(void)kill(g->g_slots[i].sl_pid, sig);
+		if ((pid = g->g_slots[i].sl_pid) != 0)
+			(void)kill(sig == SIGKILL ? -pid : pid, sig);
 }
 
 void

@@ -179,6 +179,7 @@ static void
 handler_killed(void)
 {
 	(void)!write(STDERR_FILENO, handler_lastwords, handler_lastlen);
+	proc_killgroup();	/* and what the script started */
 	_exit(1);
 }
 
@@ -297,6 +298,8 @@ handler_main(struct handler_env *he)
 	L = slua_newstate(ROLE_HANDLER);
 	timeout_state(L);
 	print_setwriter(client_writeall, NULL);
+	if (script_require(L, he->he_cf) != 0)
+		fatalx("%s", lua_tostring(L, -1));
 	handler_prepare(L, he->he_script);
 
 	/* A handler whose broker died leaves, to be replaced with a link to

@@ -89,7 +89,8 @@ stdio_handler(struct config *cf, const char *progname,
 	L = slua_newstate(ROLE_HANDLER);
 	client_setpeer(L, STDIN_FILENO, NULL);
 	stdio_args(L, progname, cf);
-	status = script_load(L, sc);
+	if ((status = script_require(L, cf)) == 0)
+		status = script_load(L, sc);
 	if (status == 0) {
 		for (i = 0; i < cf->cf_nargs; i++)
 			lua_pushstring(L, cf->cf_args[i]);

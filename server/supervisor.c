@@ -89,10 +89,12 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 		return;
 	}
 	if (pid != 0) {
+		(void)setpgid(pid, pid);	/* whichever of us is first */
 		sl->sl_pid = pid;
 		clock_now(&sl->sl_started);
 		return;
 	}
+	proc_ownedgroup();
 	proc_child("handler", parent);
 	for (n = 0, i = 0; i < s->s_listen.l_n; i++)
 		keep[n++] = s->s_listen.l_fds[i];

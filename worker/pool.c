@@ -57,9 +57,8 @@ pool_spawn(struct broker *b)
 		return -1;
 	}
 	if (pid == 0) {
-		/* A group of its own: a kill for a deadline ends what the
-		   job started too. */
-		(void)setpgid(0, 0);
+		/* A kill for a deadline ends what the job started too. */
+		proc_ownedgroup();
 		/* Keep stdio and our end of the socket, as fd 3, only. */
 		if (dup2(sv[1], 3) == -1)
 			fatal("dup2");

@@ -27,7 +27,8 @@
 
 /* Run the script once: 0, or -1 and why, or 1 when its job timed out. */
 static int
-worker_run(const struct script *sc, char *err, size_t errlen)
+worker_run(const struct config *cf, const struct script *sc, char *err,
+    size_t errlen)
 {
 	lua_State	*L;
 	const char	*msg;
@@ -35,7 +36,8 @@ worker_run(const struct script *sc, char *err, size_t errlen)
 
 	L = slua_newstate(ROLE_WORKER);
 	timeout_state(L);
-	status = script_load(L, sc);
+	if ((status = script_require(L, cf)) == 0)
+		status = script_load(L, sc);
 	if (status == 0)
 		status = lua_pcall(L, 0, 0, 0);
 	late = timeout_fired();
@@ -67,7 +69,7 @@ worker_main(struct config *cf, const struct script *sc, int fd,
 	    cf->cf_grace);
 	for (;;) {
 		accepted = work_accepted();
-		r = worker_run(sc, err, sizeof(err));
+		r = worker_run(cf, sc, err, sizeof(err));
 		if (accepted == 0 && work_accepted() == 0) {
 			if (r == 0)
 				(void)strlcpy(err, "the worker script ended "
