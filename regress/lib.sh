@@ -11,7 +11,8 @@
 #   check desc rc [stdout [stderr]]	compare the last run exactly; a
 #					non-empty text is one line or more,
 #					each ending in a newline
-#   is got expected desc, like got regex desc
+#   is got expected desc, like got regex desc (a regex of several lines
+#					matches them in order)
 #   ok desc 'condition'			one shell condition, evaluated whole
 #   skip desc why			a test that cannot run here
 #   wait_for secs 'condition'		poll until the condition holds; false
@@ -154,8 +155,16 @@ is() {
 		_fail "$3" "got:      $1" "expected: $2"; fi
 }
 
+# A one-line regex may match any line of got; a regex of several lines
+# (grep would take them as alternatives) must match them in order, ^ and
+# $ then being the ends of got.
 like() {
-	if printf '%s' "$1" | grep -Eq -- "$2"; then _pass "$3"; else
+	case $2 in
+	*"
+"*)	[[ $1 =~ $2 ]] ;;
+	*)	printf '%s' "$1" | grep -Eq -- "$2" ;;
+	esac
+	if [ $? = 0 ]; then _pass "$3"; else
 		_fail "$3" "got:      $1" "expected: /$2/"; fi
 }
 

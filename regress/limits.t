@@ -71,7 +71,11 @@ ok "--handler-timeout 1: a looping script is cut, the server closes the connecti
 like "$(cat "$T/log")" "slua: handler: 127\.0\.0\.1:[0-9]+: handler timed out" "the timeout is logged with the client's address"
 send 'next\n' 5
 is "$rc:$(cat "$T/got")" "0:ok next" "the next client is served"
-ok "by the same handler process" 'same "$h"'
+if [ $luajit = 0 ]; then
+	ok "by the same handler process" 'same "$h"'
+else
+	skip "by the same handler process" "LuaJIT runs the loop compiled, where no hook runs: the last resort ends the handler"
+fi
 send 'stuck\n' 8
 ok "a script stuck in C is cut after the grace ($ms ms)" \
     '[ $rc = 0 ] && [ ! -s "$T/got" ] && [ $ms -ge 1900 ] && [ $ms -lt 5000 ]'
