@@ -15,18 +15,6 @@ count() {	# pid role: how many of its descendants have that role
 addrs() {
 	ss -Hltn "sport = :$1" | awk '{ print $4 }' | sort | tr '\n' ' '
 }
-# A daemon that detached: adopt it, and at exit end the slua processes of
-# its session too (with -u, children outlive a killed supervisor).
-daemon_sids=""
-adopt_daemon() {	# pid
-	[ -n "$1" ] || return 0
-	adopt "$1"
-	daemon_sids="$daemon_sids $(ps -o sid= -p "$1")"
-}
-end_daemons() {
-	for _s in $daemon_sids; do pkill -KILL -s "$_s" -x slua; done
-}
-trap 'end_daemons; _cleanup' EXIT
 descendants() {
 	for _c in $(pgrep -P "$1"); do echo "$_c"; descendants "$_c"; done
 }
@@ -400,7 +388,7 @@ if [ "$(id -u)" = 0 ]; then
 	check "daemon = true: slua returns, exit 0, nothing on the terminal" 0 "" ""
 	wait_port "$pD" || diag "the daemon did not start"
 	dpid=$(cat "$T/d.pid" 2>/dev/null)
-	adopt_daemon "$dpid"
+	adopt "$dpid"
 	ok "pidfile = ...: names the supervisor, detached in a session of its own" \
 	    '[ -n "$dpid" ] && [ "$(tr "\0" "\n" < /proc/$dpid/cmdline | head -1)" = "slua: supervisor" ] && [ "$(ps -o sid= -p "$dpid")" != "$(ps -o sid= -p $$)" ]'
 	path=/0123456789012345678901234567890123456789

@@ -21,7 +21,8 @@
 #   serve pidvar cmd...			start a server in a session of its
 #					own, in the background
 #   adopt pid				a server that detached itself (-d):
-#					ended with the others at exit
+#					its session is ended with the others
+#					at exit
 #   wait_port port			wait until 127.0.0.1:port accepts
 #   stop pid [desc]			TERM a slua we started; a test point:
 #					it exits 0, and nothing of its session
@@ -39,6 +40,10 @@
 #   procs pid role			the pids of pid's descendants titled
 #					"slua: role", one a line
 #   alive pid				running, and not a zombie
+#   hpids n				$srv's handlers, once n of them are up
+#   same pids				$srv's handlers are just these, still
+#   accepted				connections to $port a process accepted
+#   now_ms				milliseconds, for timing
 #
 # $SLUA is the binary under test; $T a private directory, removed at exit.
 
@@ -50,6 +55,7 @@ _n=0
 _failed=0
 _plan=""
 _pids=""
+_sids=""
 
 # TAP goes to descriptor 3; run alone (bash x.t) it is the terminal.
 if ! { true >&3; } 2>/dev/null; then exec 3>&1; fi
@@ -60,6 +66,7 @@ _cleanup() {
 		pkill -KILL -s "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
+	for s in $_sids; do pkill -KILL -s "$s" -x slua; done
 	rm -rf "$T"
 }
 trap _cleanup EXIT
@@ -213,7 +220,12 @@ serve() {
 	eval "$_var=$_pid"
 }
 
-adopt() { _pids="$_pids $1"; }
+# A daemon forked twice: its session is not its pid.
+adopt() {
+	[ -n "$1" ] || return 0
+	_pids="$_pids $1"
+	_sids="$_sids $(ps -o sid= -p "$1")"
+}
 
 wait_port() {
 	wait_for 5 "(exec 4<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
@@ -278,6 +290,21 @@ procs() {	# pid role
 alive() {
 	[ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A handler may not have started, or named itself, when the port first
+# answers.
+hpids() {
+	wait_for 5 "[ \$(procs $srv handler | wc -l) -ge $1 ]"
+	procs "$srv" handler
+}
+
+same() { [ -n "$1" ] && [ "$(procs "$srv" handler)" = "$1" ]; }
+
+# ss names the owner of an accepted socket, not of one still in the
+# listen queue.
+accepted() { ss -Htnp state established "( sport = :$port )" | grep -c 'users:'; }
 
 done_testing() {
 	if [ -z "$_plan" ]; then

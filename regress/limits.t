@@ -9,17 +9,6 @@ url="http://127.0.0.1:$port"
 luajit=0
 "$SLUA" -V | grep -q LuaJIT && luajit=1
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# The pids of $srv's handlers once n of them are up (a handler may not
-# have started, or named itself, when the port first answers).
-hpids() {
-	wait_for 5 "[ \$(procs $srv handler | wc -l) -ge $1 ]"
-	procs "$srv" handler
-}
-# The handlers of $srv are just the one(s) named, still.
-same() { [ -n "$1" ] && [ "$(procs "$srv" handler)" = "$1" ]; }
-# Server-side connections to $port that a process has accepted.
-accepted() { ss -Htnp state established "( sport = :$port )" | grep -c 'users:'; }
 fds() {		# the descriptors of the server and all its descendants
 	_fdn=0
 	for p in $srv $(pgrep -P "$srv") $(procs "$srv" worker); do

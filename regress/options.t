@@ -5,7 +5,6 @@ plan 53
 
 port=$(free_port)
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # The pids of $srv's children of role $1 once $2 of them are up.
 up() {
 	wait_for 5 "[ \$(procs $srv $1 | wc -l) -ge $2 ]"

@@ -20,17 +20,6 @@ detach() {
 	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
 	rc=$?
 }
-# A daemon that detached: adopt it, and at exit end the slua processes of
-# its session too (with -u, children outlive a killed supervisor).
-daemon_sids=""
-adopt_daemon() {	# pid
-	[ -n "$1" ] || return 0
-	adopt "$1"
-	daemon_sids="$daemon_sids $(ps -o sid= -p "$1")"
-}
-end_daemons() {
-	for _s in $daemon_sids; do pkill -KILL -s "$_s" -x slua; done
-}
 descendants() {
 	for _c in $(pgrep -P "$1"); do echo "$_c"; descendants "$_c"; done
 }
@@ -119,7 +108,7 @@ detach "${inns[@]}" "$SLUA" -d -p "$port" -l 127.0.0.1 -H 2 -W 1 --pidfile "$T/p
 check "-d: exit 0, and on the terminal only what comes before detaching" 0 "" "$warn"
 wait_port "$port" || diag "the daemon did not start"
 sup=$(cat "$T/pid" 2>/dev/null)
-adopt_daemon "$sup"
+adopt "$sup"
 ok "the pidfile names a live process" 'alive "$sup"'
 ok "in a session of its own, not our child" \
     '[ "$(ps -o sid= -p "$sup")" != "$(ps -o sid= -p $$)" ] && [ "$(ps -o ppid= -p "$sup" | tr -d " ")" != $$ ]'
@@ -173,7 +162,7 @@ if [ $syslog = 1 ]; then
 	    --pidfile "$T/pid" "$T/h.lua" 'while true do work.answer(work.accept()) end'
 	wait_port "$port" || diag "the daemon did not start"
 	sup=$(cat "$T/pid" 2>/dev/null)
-	adopt_daemon "$sup"
+	adopt "$sup"
 	wait_for 5 '[ "$(count "${sup:-x}" worker)" = 4 ]'
 	br=$(procs "${sup:-x}" broker)
 	w=$(procs "${sup:-x}" worker | head -1)
@@ -198,7 +187,7 @@ cleanup_user() {
 	groupdel "${u}a" 2>/dev/null
 	groupdel "${u}b" 2>/dev/null
 }
-trap 'end_daemons; _cleanup; cleanup_user' EXIT
+trap '_cleanup; cleanup_user' EXIT
 if [ $root = 1 ] && groupadd "${u}a" && groupadd "${u}b" &&
     useradd -M -N -g "${u}a" -G "${u}b" -d /nonexistent -s /usr/sbin/nologin "$u"; then
 	start_slua -H 2 -W 1 -u "$u" "$EX/http-handler.lua" 'while true do work.answer(work.accept()) end'
@@ -307,7 +296,7 @@ detach sh "$init" start
 check "init script: start" 0
 wait_port "$port" || diag "the init script's daemon did not start"
 ipid=$(cat "$T/init.pid" 2>/dev/null)
-adopt_daemon "$ipid"
+adopt "$ipid"
 run sh "$init" status
 check "init script: status" 0 "slua is running (pid $ipid)"
 echo 'while true do work.answer("v2 " .. work.accept()) end' > "$T/v.lua"
@@ -321,7 +310,7 @@ detach sh "$init" restart
 check "init script: restart" 0
 wait_port "$port" || diag "the restarted daemon does not listen"
 new=$(cat "$T/init.pid" 2>/dev/null)
-adopt_daemon "$new"
+adopt "$new"
 ok "restart: a new pid ($ipid, then $new), the old one and its children gone" \
     "[ -n '$ipid' ] && [ -n '$new' ] && [ '$new' != '$ipid' ] && wait_for 15 'all_gone $ipid $(echo $kids)'"
 is "$(get /rr)" "v3 /rr" "restart: the new daemon serves, with the script as it is now"

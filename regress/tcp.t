@@ -6,18 +6,6 @@ EX="$REGRESS/../conf/examples"
 port=$(free_port)
 url="http://127.0.0.1:$port"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# The pids of $srv's handlers once n of them are up (a handler may not
-# have started, or named itself, when the port first answers).
-hpids() {
-	wait_for 5 "[ \$(procs $srv handler | wc -l) -ge $1 ]"
-	procs "$srv" handler
-}
-# The handlers of $srv are just the one(s) named, still.
-same() { [ -n "$1" ] && [ "$(procs "$srv" handler)" = "$1" ]; }
-# Server-side connections to $port that a process has accepted (ss names
-# the owner of an accepted socket, not of one still in the listen queue).
-accepted() { ss -Htnp state established "( sport = :$port )" | grep -c 'users:'; }
 # n urls of $url, for curl -K
 urls() {
 	for i in $(seq 1 "$1"); do

@@ -13,7 +13,8 @@
 #include "openssl.h"
 #include "server.h"
 
-static const char *
+/* The last OpenSSL error, as text, and the queue cleared. */
+const char *
 tls_error(void)
 {
 	static char	 buf[256];

@@ -41,19 +41,6 @@ static const struct {
 };
 #define TLS_NVERSIONS	(sizeof(tls_versions) / sizeof(tls_versions[0]))
 
-static const char *
-tlsctx_error(void)
-{
-	static char	 buf[256];
-	unsigned long	 e;
-
-	if ((e = ERR_get_error()) == 0)
-		return "unknown error";
-	ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
-}
-
 /* One of tls-protocols' names: its version, 0 unknown, -1 too old. */
 static int
 tlsctx_version(const char *name)
@@ -109,7 +96,7 @@ tlsctx_protocols(SSL_CTX *ctx, const char *list)
 	}
 	if (!SSL_CTX_set_min_proto_version(ctx, min) ||
 	    !SSL_CTX_set_max_proto_version(ctx, max)) {
-		log_warnx("tls-protocols: %s", tlsctx_error());
+		log_warnx("tls-protocols: %s", tls_error());
 		return -1;
 	}
 	return 0;
@@ -151,7 +138,7 @@ tlsctx_ciphers(SSL_CTX *ctx, const char *what, const char *list,
 		return -1;
 	}
 	if (set(ctx, list) != 1) {
-		log_warnx("%s: %s: %s", what, list, tlsctx_error());
+		log_warnx("%s: %s: %s", what, list, tls_error());
 		return -1;
 	}
 	return 0;
@@ -170,11 +157,11 @@ tlsctx_pair(SSL_CTX *ctx, const char *cert, const char *key)
 
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
 	    (x = SSL_CTX_get0_certificate(ctx)) == NULL) {
-		log_warnx("tls-cert %s: %s", cert, tlsctx_error());
+		log_warnx("tls-cert %s: %s", cert, tls_error());
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		log_warnx("tls-key %s: %s", key, tlsctx_error());
+		log_warnx("tls-key %s: %s", key, tls_error());
 		return -1;
 	}
 	if (!SSL_CTX_select_current_cert(ctx, x) ||
@@ -229,13 +216,13 @@ tlsctx_tickets(SSL_CTX *ctx)
 	int		 r;
 
 	if (RAND_priv_bytes(keys, sizeof(keys)) != 1) {
-		log_warnx("tls: ticket keys: %s", tlsctx_error());
+		log_warnx("tls: ticket keys: %s", tls_error());
 		return -1;
 	}
 	r = SSL_CTX_set_tlsext_ticket_keys(ctx, keys, sizeof(keys));
 	explicit_bzero(keys, sizeof(keys));
 	if (r != 1) {
-		log_warnx("tls: ticket keys: %s", tlsctx_error());
+		log_warnx("tls: ticket keys: %s", tls_error());
 		return -1;
 	}
 	(void)SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -293,7 +280,7 @@ tls_init(const struct config *cf, SSL_CTX **ctxp)
 		return -1;
 	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		log_warnx("tls: %s", tlsctx_error());
+		log_warnx("tls: %s", tls_error());
 		return -1;
 	}
 	if (tlsctx_protocols(ctx, cf->cf_tls_protocols ?
