@@ -190,16 +190,14 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 
 /*
  * A connection's script past its time and grace, stuck in C (or in code
- * LuaJIT compiled, where hooks do not run): say so, with only write(2),
- * and go; the supervisor starts another handler.
+ * LuaJIT compiled, where hooks do not run): say so, with words made
+ * beforehand (to stderr, or syslog in a daemon), and go; the supervisor
+ * starts another handler.
  */
-static char	 handler_lastwords[128];
-static size_t	 handler_lastlen;
-
 static void
 handler_killed(void)
 {
-	(void)!write(STDERR_FILENO, handler_lastwords, handler_lastlen);
+	log_lastwords();
 	proc_killgroup();	/* and what the script started */
 	_exit(1);
 }
@@ -208,7 +206,7 @@ handler_killed(void)
 static void
 handler_run(lua_State *L, const struct config *cf, const char *peer)
 {
-	int	 status, n;
+	int	 status;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
 	lua_newtable(L);
@@ -217,12 +215,8 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 	lua_setmetatable(L, -2);
 	lua_setfenv(L, -2);
-	if (cf->cf_handler_timeout > 0) {
-		n = snprintf(handler_lastwords, sizeof(handler_lastwords),
-		    "slua: handler: %s: handler timed out\n", peer);
-		handler_lastlen = n > 0 && (size_t)n < sizeof(handler_lastwords) ?
-		    (size_t)n : 0;
-	}
+	if (cf->cf_handler_timeout > 0)
+		log_setlastwords("%s: handler timed out", peer);
 	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
 	    "handler timed out", handler_killed);
 	status = slua_pcall(L, 0, 0);
