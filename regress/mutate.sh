@@ -188,7 +188,7 @@ mutant job-kills worker/pool.c "stdio.t fault.t" \
 mutant quarantine-off worker/pool.c "jobs.t" \
 	"no quarantine: a dead worker's oldest job is charged even when it held several, and runs again among others" \
 	's/\Q(unknown && w->w_njobs == 1)\E/unknown/' \
-	's/\Qbroker_quarantine(b, j);\E\n\t\treturn;/broker_enqueue(b, j, 1);\n\t\treturn;/' \
+	's/\Qjob_quarantine(b, j);\E\n\t\treturn;/job_enqueue(b, j, 1);\n\t\treturn;/' \
 	's/\Qif (unknown || j->j_alone)\E/if (0)/'
 
 mutant exit-drain-off lua/work.c "jobs.t" \
@@ -199,13 +199,13 @@ mutant dgram common/ipc.c "jobs.t" \
 	"job sockets are SOCK_DGRAM: what a dead worker sent can be dropped" \
 	's/\QSOCK_SEQPACKET | SOCK_NONBLOCK\E/SOCK_DGRAM | SOCK_NONBLOCK/'
 
-mutant deadline-off worker/broker.c "jobs.t" \
+mutant deadline-off worker/job.c "jobs.t" \
 	"the broker never kills a worker past its job's deadline" \
-	's/\Qif (broker_killin(b, w, &now) != 0)\E/if (1)/'
+	's/\Qif (job_killin(b, w, &now) != 0)\E/if (1)/'
 
-mutant forward-unbounded worker/broker.c "jobs.t" \
+mutant forward-unbounded worker/job.c "jobs.t" \
 	"a chain of forwards is never cut" \
-	's/\Qif (j->j_depth >= BROKER_MAXFORWARD) {\E/if (0) {/'
+	's/\Qif (j->j_depth >= JOB_MAXFORWARD) {\E/if (0) {/'
 
 mutant startfail-off worker/pool.c "jobs.t" \
 	"workers that cannot start never fail the queue" \

@@ -8,38 +8,7 @@
  * blocks in work.submit() (still taking in its answers) until the queue
  * drains.  Workers are always read, so answers always flow.
  *
- * How a job lives (struct job; slua(1), FAILURES, tells the same):
- *
- *	queued	 in b_queue, or in b_quarantine when it must run alone.
- *	handed	 given to a worker behind the job that worker runs
- *		 (prefetch, only while no worker is idle, never to a worker
- *		 that runs a quarantined job).  Not started.
- *	running	 the first job its worker holds: the worker is taken to
- *		 have started it when it was given to it idle, or when the
- *		 answer before it came.  With --job-timeout T its run ends
- *		 by its deadline, start + T, or the deadline of the forward
- *		 chain it belongs to, whichever is first; grace seconds (and
- *		 a little) past it the broker kills the worker and fails the
- *		 job "job timed out", whatever the worker is doing.
- *	answered the worker's answer or error went to the submitter.
- *	failed	 the broker's error went to the submitter: "job timed out",
- *		 "job failed: 2 workers died running it (...)", "worker
- *		 cannot start: ...", "job forwarded more than N times".
- *
- * A worker sends everything it answered before it exits (lua/work_worker.c),
- * and the broker reads it all before it looks at a dead worker's jobs
- * (worker/pool.c).  Then only the jobs still unanswered are left, and the
- * broker does not guess which of them killed the worker: if it held one,
- * that one is charged an attempt; if it held several, they all go to
- * quarantine uncharged, to run one per worker without prefetch, where a
- * death can be charged again.  Jobs of a worker that never reached accept(),
- * that said it exits, or that the broker killed for a deadline, go back to
- * the queue as they were.  A job charged twice fails.
- *
- * Workers that die before they reach accept() POOL_STARTFAILS times in a
- * row leave the broker "broken": every queued and new job fails with
- * "worker cannot start: <why>" while the pool keeps trying, with back-off,
- * until a worker reaches accept() again.
+ * How a job lives is told at the top of worker/job.c, which owns it.
  */
 #include <sys/signalfd.h>
 #include <sys/time.h>
@@ -63,8 +32,6 @@
 /* Prefetch: at most this many jobs, or this much work, per worker. */
 #define BROKER_PREFETCH		32
 #define BROKER_PREFETCH_NS	1000000LL
-#define BROKER_MAXFORWARD	16	/* forwards in one chain */
-#define BROKER_KILLSLACK_MS	500	/* past deadline and grace: kill */
 
 static void	broker_answer(struct broker *, struct job *, int, int,
 		    const struct ipc_msg *);
@@ -126,71 +93,6 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	broker_main(&b);
 }
 
-/* A job of message m's payload (its bytes, or its memfd, taken over). */
-struct job *
-broker_newjob(const struct ipc_hdr *h, const struct ipc_msg *m)
-{
-	struct job	*j;
-	size_t		 copy = m->m_fd == -1 ? m->m_len : 0;
-
-	if ((j = malloc(sizeof(*j) + copy)) == NULL) {
-		log_warn("job");
-		if (m->m_fd != -1)
-			(void)close(m->m_fd);
-		return NULL;
-	}
-	memset(j, 0, sizeof(*j));
-	j->j_hdr = *h;
-	j->j_hdr.h_type = IPC_JOB;
-	j->j_hdr.h_flags = 0;
-	j->j_state = JOB_QUEUED;
-	j->j_fd = m->m_fd;
-	j->j_len = m->m_len;
-	if (copy > 0)
-		memcpy(j->j_data, m->m_data, copy);
-	return j;
-}
-
-void
-broker_freejob(struct job *j)
-{
-	if (j->j_fd != -1)
-		(void)close(j->j_fd);
-	free(j);
-}
-
-/* Queue j, at the front when it comes back from a worker. */
-void
-broker_enqueue(struct broker *b, struct job *j, int first)
-{
-	j->j_state = JOB_QUEUED;
-	timespecclear(&j->j_deadline);
-	if (first)
-		TAILQ_INSERT_HEAD(&b->b_queue, j, j_entry);
-	else
-		TAILQ_INSERT_TAIL(&b->b_queue, j, j_entry);
-	b->b_nqueued++;
-}
-
-/* Queue j to run alone: it was at a worker that died. */
-void
-broker_quarantine(struct broker *b, struct job *j)
-{
-	j->j_state = JOB_QUEUED;
-	j->j_alone = 1;
-	timespecclear(&j->j_deadline);
-	TAILQ_INSERT_HEAD(&b->b_quarantine, j, j_entry);
-	b->b_nqueued++;
-}
-
-static void
-broker_fail(struct broker *b, struct job *j, const char *msg)
-{
-	broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
-	broker_freejob(j);
-	b->b_done++;
-}
-
 /* Tell the supervisor, once, whether workers start. */
 void
 broker_tell(struct broker *b, const char *what)
@@ -201,25 +103,6 @@ broker_tell(struct broker *b, const char *what)
 		log_warn("to the supervisor");
 	(void)close(b->b_readyfd);
 	b->b_readyfd = -1;
-}
-
-/* Workers cannot start: every queued job fails, saying why. */
-void
-broker_failall(struct broker *b)
-{
-	struct jobq	*q[] = { &b->b_quarantine, &b->b_queue };
-	struct job	*j;
-	char		 msg[sizeof(b->b_starterr) + 32];
-	size_t		 i;
-
-	(void)snprintf(msg, sizeof(msg), "worker cannot start: %s",
-	    b->b_starterr);
-	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
-		while ((j = TAILQ_FIRST(q[i])) != NULL) {
-			TAILQ_REMOVE(q[i], j, j_entry);
-			b->b_nqueued--;
-			broker_fail(b, j, msg);
-		}
 }
 
 /* Send j's answer or error to the handler that submitted it. */
@@ -284,9 +167,9 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	h.h_slot = slot;	/* the socket, not the sender, says who */
 	switch (h.h_type) {
 	case IPC_JOB:
-		if ((j = broker_newjob(&h, m)) == NULL)
+		if ((j = job_new(&h, m)) == NULL)
 			return;
-		broker_enqueue(b, j, 0);
+		job_enqueue(b, j, 0);
 		break;
 	case IPC_STATS:
 		broker_stats(b, &b->b_slots[slot].p_out, &h);
@@ -333,7 +216,7 @@ broker_jobdone(struct broker *b, struct bworker *w)
 	long long	 ns;
 
 	TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-	broker_freejob(j);
+	job_free(j);
 	b->b_done++;
 	w->w_alone = 0;
 	clock_now(&now);
@@ -341,127 +224,9 @@ broker_jobdone(struct broker *b, struct bworker *w)
 		ns = 0;
 	b->b_jobns = b->b_jobns ? (7 * b->b_jobns + ns) / 8 : ns;
 	if (--w->w_njobs > 0)
-		broker_started(b, w);
+		job_started(b, w);
 	else if (!w->w_exiting)
 		pool_idle(b, w);
-}
-
-/* w's first job starts now: its clock runs. */
-void
-broker_started(struct broker *b, struct bworker *w)
-{
-	struct job	*j = TAILQ_FIRST(&w->w_jobs);
-
-	clock_now(&w->w_since);
-	j->j_state = JOB_RUNNING;
-	if (b->b_cf->cf_job_timeout > 0) {
-		j->j_deadline = w->w_since;
-		clock_add(&j->j_deadline, b->b_cf->cf_job_timeout * 1000LL);
-	}
-}
-
-/* The forward chain j starts or continues: its deadline. */
-static const struct timespec *
-broker_chain(const struct job *j)
-{
-	return timespecisset(&j->j_chain) ? &j->j_chain : &j->j_deadline;
-}
-
-/*
- * When the broker kills w for its running job's deadline, in ms from
- * now (0: now), or -1 when there is none.
- */
-static long long
-broker_killin(struct broker *b, struct bworker *w, const struct timespec *now)
-{
-	const struct job	*j = TAILQ_FIRST(&w->w_jobs);
-	const struct timespec	*at;
-	long long		 ms;
-
-	if (j == NULL || w->w_killed || !timespecisset(&j->j_deadline))
-		return -1;
-	at = &j->j_deadline;
-	if (timespecisset(&j->j_chain) && timespeccmp(&j->j_chain, at, <))
-		at = &j->j_chain;
-	ms = clock_ms(now, at) + b->b_cf->cf_grace * 1000LL +
-	    BROKER_KILLSLACK_MS;
-	return ms < 0 ? 0 : ms;
-}
-
-/*
- * A running job past its deadline and grace: whatever its worker does
- * (stopped, stuck in C, ignoring signals), the job fails and the worker
- * is killed.  The jobs handed to it behind this one go back to the queue
- * when it is reaped.
- */
-static void
-broker_expire(struct broker *b)
-{
-	struct bworker	*w;
-	struct job	*j;
-	struct timespec	 now;
-
-	if (b->b_cf->cf_job_timeout <= 0)
-		return;
-	clock_now(&now);
-	TAILQ_FOREACH(w, &b->b_workers, w_entry) {
-		if (broker_killin(b, w, &now) != 0)
-			continue;
-		j = TAILQ_FIRST(&w->w_jobs);
-		log_warnx("worker %d: job %llu past its deadline: killed",
-		    (int)w->w_pid, (unsigned long long)j->j_hdr.h_id);
-		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
-		w->w_njobs--;
-		broker_fail(b, j, "job timed out");
-		w->w_killed = 1;
-		w->w_exiting = 1;
-		(void)kill(-w->w_pid, SIGKILL);	/* and what its job started */
-	}
-}
-
-/* The earliest kill for a deadline, in ms, or -1. */
-static long long
-broker_nextkill(struct broker *b)
-{
-	struct bworker	*w;
-	struct timespec	 now;
-	long long	 ms, min = -1;
-
-	if (b->b_cf->cf_job_timeout <= 0)
-		return -1;
-	clock_now(&now);
-	TAILQ_FOREACH(w, &b->b_workers, w_entry)
-		if ((ms = broker_killin(b, w, &now)) != -1 &&
-		    (min == -1 || ms < min))
-			min = ms;
-	return min;
-}
-
-/*
- * The new job answers the old one's submitter, within the old one's
- * deadline: a chain has the deadline of the job that began it.
- */
-static void
-broker_forward(struct broker *b, struct job *j, const struct ipc_msg *m)
-{
-	struct job	*fwd;
-	char		 msg[64];
-
-	if (j->j_depth >= BROKER_MAXFORWARD) {
-		if (m->m_fd != -1)
-			(void)close(m->m_fd);
-		(void)snprintf(msg, sizeof(msg), "job forwarded more than %d "
-		    "times", BROKER_MAXFORWARD);
-		broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
-		return;
-	}
-	if ((fwd = broker_newjob(&j->j_hdr, m)) == NULL) {
-		broker_reply(b, j, IPC_ERROR, 0, "not enough memory", 17);
-		return;
-	}
-	fwd->j_depth = j->j_depth + 1;
-	fwd->j_chain = *broker_chain(j);
-	broker_enqueue(b, fwd, 0);
 }
 
 static void
@@ -516,7 +281,7 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 			w->w_exiting = w->w_said = 1;
 		break;
 	case IPC_FORWARD:
-		broker_forward(b, j, m);
+		job_forward(b, j, m);
 		break;
 	}
 	broker_jobdone(b, w);
@@ -557,7 +322,7 @@ broker_give(struct broker *b, struct bworker *w)
 		if (timespeccmp(&now, &j->j_chain, >=)) {
 			TAILQ_REMOVE(q, j, j_entry);
 			b->b_nqueued--;
-			broker_fail(b, j, "job timed out");
+			job_fail(b, j, "job timed out");
 			return 0;
 		}
 	}
@@ -582,7 +347,7 @@ broker_give(struct broker *b, struct bworker *w)
 	if (w->w_njobs++ == 0) {
 		TAILQ_REMOVE(&b->b_idle, w, w_idle);
 		b->b_nidle--;
-		broker_started(b, w);
+		job_started(b, w);
 	}
 	if (j->j_alone)
 		w->w_alone = 1;
@@ -730,7 +495,7 @@ broker_timeout(struct broker *b)
 	}
 	if ((t = pool_spawndelay(b)) != -1 && (ms == -1 || t < ms))
 		ms = t;
-	if ((t = broker_nextkill(b)) != -1 && (ms == -1 || t < ms))
+	if ((t = job_nextkill(b)) != -1 && (ms == -1 || t < ms))
 		ms = t;
 	return (int)ms;
 }
@@ -797,9 +562,9 @@ broker_main(struct broker *b)
 
 	for (;;) {
 		pool_fill(b);
-		broker_expire(b);
+		job_expire(b);
 		if (b->b_broken)
-			broker_failall(b);
+			job_failall(b);
 		broker_dispatch(b);
 		broker_flush(b);
 		if (b->b_stopping && broker_done(b))

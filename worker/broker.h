@@ -1,7 +1,7 @@
 /*
  * The broker: owns the job queue and the worker pool.  Its main loop is in
- * worker/broker.c, the pool's forking and reaping in worker/pool.c, the
- * worker process itself in worker/worker.c.
+ * worker/broker.c, a job's life in worker/job.c, the pool's forking and
+ * reaping in worker/pool.c, the worker process itself in worker/worker.c.
  */
 #ifndef SLUA_BROKER_H
 #define SLUA_BROKER_H
@@ -18,7 +18,7 @@ struct script;
 
 /*
  * A job the broker holds; its lifecycle is told at the top of
- * worker/broker.c.  Answered and failed jobs are replied to and freed.
+ * worker/job.c.  Answered and failed jobs are replied to and freed.
  */
 enum job_state {
 	JOB_QUEUED,		/* in b_queue or b_quarantine */
@@ -104,14 +104,19 @@ pid_t	broker_start(struct config *, const struct script *, int *, int, int);
 void	broker_tell(struct broker *, const char *);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
-void	broker_enqueue(struct broker *, struct job *, int);
-void	broker_quarantine(struct broker *, struct job *);
-void	broker_failall(struct broker *);
-struct job *broker_newjob(const struct ipc_hdr *, const struct ipc_msg *);
-void	broker_freejob(struct job *);
 void	broker_readworker(struct broker *, struct bworker *, int);
 
-void	broker_started(struct broker *, struct bworker *);
+/* worker/job.c */
+struct job *job_new(const struct ipc_hdr *, const struct ipc_msg *);
+void	job_free(struct job *);
+void	job_enqueue(struct broker *, struct job *, int);
+void	job_quarantine(struct broker *, struct job *);
+void	job_fail(struct broker *, struct job *, const char *);
+void	job_failall(struct broker *);
+void	job_started(struct broker *, struct bworker *);
+void	job_expire(struct broker *);
+long long job_nextkill(struct broker *);
+void	job_forward(struct broker *, struct job *, const struct ipc_msg *);
 
 void	pool_fill(struct broker *);
 void	pool_reap(struct broker *);

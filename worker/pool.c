@@ -1,10 +1,10 @@
 /*
  * The worker pool: the broker forks its workers, so it learns of a death
  * first-hand (SIGCHLD).  What becomes of the dead worker's jobs is told at
- * the top of worker/broker.c.  Workers that die before their script
- * reaches accept() are restarted with a growing back-off, so a broken
- * script cannot make the pool spin; POOL_STARTFAILS of them in a row fail
- * the queue.
+ * the top of worker/job.c.  Workers that die before their script reaches
+ * accept() are restarted with a growing back-off, so a broken script
+ * cannot make the pool spin; POOL_STARTFAILS of them in a row fail the
+ * queue.
  */
 #include <sys/wait.h>
 
@@ -128,7 +128,7 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	if (++j->j_kills < POOL_KILLS) {
 		log_warnx("job %llu lost its worker (%s): running it again",
 		    (unsigned long long)j->j_hdr.h_id, how);
-		broker_quarantine(b, j);
+		job_quarantine(b, j);
 		return;
 	}
 	n = snprintf(msg, sizeof(msg), "job failed: %d workers died running "
@@ -136,7 +136,7 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 	log_warnx("job %llu failed: %d workers died running it",
 	    (unsigned long long)j->j_hdr.h_id, j->j_kills);
 	broker_reply(b, j, IPC_ERROR, 0, msg, n > 0 ? (size_t)n : 0);
-	broker_freejob(j);
+	job_free(j);
 	b->b_done++;
 }
 
@@ -170,9 +170,9 @@ pool_jobsback(struct broker *b, struct bworker *w, const char *how)
 	while ((j = TAILQ_LAST(&w->w_jobs, jobq)) != NULL) {
 		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
 		if (unknown || j->j_alone)
-			broker_quarantine(b, j);
+			job_quarantine(b, j);
 		else
-			broker_enqueue(b, j, 1);
+			job_enqueue(b, j, 1);
 	}
 	w->w_njobs = 0;
 	if (charged != NULL)
