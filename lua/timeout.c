@@ -13,10 +13,10 @@
  *		busy process answers as soon as an idle one.
  *
  * The flush bound (batched output has waited long enough: send it) needs
- * no signal: while output waits, a hook every TMO_FLUSHCOUNT instructions
- * reads the clock, which costs no system call, where a timer cost five
- * and a signal for every job a handler submitted.  A script blocked in C
- * reaches neither, as before: slua's own waits flush first.
+ * no signal: while output waits, a hook at every call and every
+ * TMO_FLUSHCOUNT instructions reads the clock, which costs no system
+ * call, where a timer cost five and a signal for every batch.  A script
+ * blocked in C reaches neither, as before: slua's own waits flush first.
  */
 #include <sys/time.h>
 
@@ -108,8 +108,13 @@ tmo_rehook(lua_State *L)
 		return;
 	}
 	tmo_installed = 0;
+	/*
+	 * Calls too: code LuaJIT compiled counts no instructions, but a
+	 * call to C leaves the trace, and the hook runs there.
+	 */
 	if (fl_armed)
-		lua_sethook(L, tmo_hook, LUA_MASKCOUNT, TMO_FLUSHCOUNT);
+		lua_sethook(L, tmo_hook, LUA_MASKCALL | LUA_MASKCOUNT,
+		    TMO_FLUSHCOUNT);
 	else
 		lua_sethook(L, NULL, 0, 0);
 }
