@@ -255,6 +255,25 @@ ipc_in_clear(struct ipc_in *in)
 }
 
 /* Keep the first descriptor a datagram brought; close any other. */
+/* Close the descriptors a message passed, that nobody will claim. */
+static void
+ipc_closefds(struct msghdr *msg)
+{
+	struct cmsghdr	*c;
+	int		 fd;
+	size_t		 i, nfds;
+
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfds; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			(void)close(fd);
+		}
+	}
+}
+
 static void
 ipc_in_takefds(struct ipc_in *in, struct msghdr *msg)
 {
@@ -316,9 +335,9 @@ ipc_in_read(struct ipc_in *in)
 			return 0;
 		return -1;
 	}
-	/* The peer is gone: nothing more will come (pidfds and
-	   PR_SET_PDEATHSIG tell who died). */
-	if (n == 0)
+	/* The end: the peer is gone (pidfds and PR_SET_PDEATHSIG tell
+	   who died).  An empty message with descriptors is no end. */
+	if (n == 0 && msg.msg_controllen == 0)
 		return 0;
 	ipc_in_takefds(in, &msg);
 	/* Nobody of ours sends more than IPC_DGRAM: drop what is not ours. */
@@ -346,7 +365,7 @@ ipc_batch_init(struct ipc_batch *bt)
 int
 ipc_batch_read(struct ipc_batch *bt, int fd, int max)
 {
-	int	 i, n;
+	int	 i, j, n;
 
 	if (max > IPC_BATCH)
 		max = IPC_BATCH;
@@ -367,11 +386,18 @@ ipc_batch_read(struct ipc_batch *bt, int fd, int max)
 		;
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
-	/* An empty message is the end: the peer is gone. */
+	/*
+	 * An empty message without descriptors is the end: the peer is
+	 * gone, and nothing follows it.  Whatever a broken peer sent after
+	 * one is dropped, its descriptors closed.
+	 */
 	for (i = 0; i < n; i++)
-		if (bt->bt_msgs[i].msg_len == 0)
-			return i;
-	return n;
+		if (bt->bt_msgs[i].msg_len == 0 &&
+		    bt->bt_msgs[i].msg_hdr.msg_controllen == 0)
+			break;
+	for (j = i + 1; j < n; j++)
+		ipc_closefds(&bt->bt_msgs[j].msg_hdr);
+	return i;
 }
 
 /* Hand datagram i of a batch to in, to parse with ipc_in_next(). */

@@ -7,7 +7,7 @@
 
 BUILD=$(dirname "$SLUA")
 # One test point for each seed, and one for each crash below.
-plan $(($(find "$REGRESS/fuzz/corpus" -type f ! -name 'crash-*' | wc -l) + 1))
+plan $(($(find "$REGRESS/fuzz/corpus" -type f ! -name 'crash-*' | wc -l) + 2))
 for name in json ipc line config; do
 	bin=$BUILD/replay_$name
 	for f in "$REGRESS/fuzz/corpus/$name"/*; do
@@ -34,5 +34,7 @@ crash() {
 
 crash ipc crash-empty-fragment \
     "ipc: a first fragment of no bytes, from a broken peer, is no fault"
+crash ipc crash-empty-message-fd \
+    "ipc: messages after an empty one, from a broken peer, leave no descriptor open"
 
 done_testing
