@@ -130,16 +130,26 @@ stats_handler_wait(void)
 	return stats_wait(&hpace);
 }
 
-/* A handler took a connection from peer. */
+/*
+ * A handler took a connection from peer.  Reports are due at most every
+ * STATS_PUSH_MS, and none goes while the script runs; so that a long
+ * connection is seen busy, one goes now too when the handler was idle
+ * longer than that, which costs nothing under load, when connections
+ * follow each other.
+ */
 void
 stats_conn_begin(const char *peer)
 {
+	int64_t	 now = stats_clock();
+	int	 waited;
+
+	waited = now - stats_handler.h_since >= STATS_PUSH_MS * 1000000LL;
 	stats_handler.h_accepted++;
 	stats_handler.h_state = STATS_BUSY;
-	stats_handler.h_since = stats_clock();
+	stats_handler.h_since = now;
 	(void)strlcpy(stats_handler.h_peer, peer,
 	    sizeof(stats_handler.h_peer));
-	stats_handler_push(0);
+	stats_handler_push(waited);
 }
 
 /* ... and closed it. */

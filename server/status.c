@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -61,8 +63,53 @@ status_unix(struct status *st, const char *path)
 	return fd;
 }
 
+/* Whether a and b are the same port on overlapping addresses. */
 static int
-status_inet(const char *addr)
+status_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in	*a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6	*a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port &&
+		    (a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
+		    a4->sin_addr.s_addr == INADDR_ANY ||
+		    b4->sin_addr.s_addr == INADDR_ANY);
+	if (a->ss_family == AF_INET6)
+		return a6->sin6_port == b6->sin6_port &&
+		    (IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
+	return 0;
+}
+
+/*
+ * The service's listeners are bound, not yet listening, and with
+ * SO_REUSEADDR the kernel would let us bind beside them: refuse here.
+ */
+static int
+status_clash(int fd, const struct listener *l)
+{
+	struct sockaddr_storage	 me, it;
+	socklen_t		 len;
+	int			 i;
+
+	len = sizeof(me);
+	if (getsockname(fd, (struct sockaddr *)&me, &len) == -1)
+		return 0;
+	for (i = 0; i < l->l_n; i++) {
+		len = sizeof(it);
+		if (getsockname(l->l_fds[i], (struct sockaddr *)&it, &len) ==
+		    0 && status_same(&me, &it))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+status_inet(const char *addr, const struct listener *l)
 {
 	struct addrinfo	 hints, *res;
 	const char	*colon = strrchr(addr, ':');
@@ -103,6 +150,10 @@ status_inet(const char *addr)
 		if (fd != -1)
 			(void)close(fd);
 		fd = -1;
+	} else if (status_clash(fd, l)) {
+		log_warnx("status %s: the service listens there", name);
+		(void)close(fd);
+		fd = -1;
 	}
 	freeaddrinfo(res);
 	return fd;
@@ -114,7 +165,7 @@ status_inet(const char *addr)
  * it cannot be had.
  */
 int
-status_open(struct status **stp, const char *addr)
+status_open(struct status **stp, const char *addr, const struct listener *l)
 {
 	struct status	*st;
 	int		 sv[2], on = 1, i;
@@ -131,7 +182,7 @@ status_open(struct status **stp, const char *addr)
 	st->st_startns = stats_clock();
 	*stp = st;
 	st->st_lfd = strchr(addr, '/') != NULL ? status_unix(st, addr) :
-	    status_inet(addr);
+	    status_inet(addr, l);
 	if (st->st_lfd == -1)
 		return -1;
 	if (listen(st->st_lfd, STATUS_BACKLOG) == -1) {

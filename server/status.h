@@ -23,6 +23,7 @@
 #define STATUS_CLIENT_MS	5000	/* a client's time, all told */
 #define STATUS_NPOLL		(2 + STATUS_MAXCLIENTS)
 
+struct listener;
 struct supervisor;
 
 struct status_client {
@@ -80,7 +81,8 @@ struct status_sum {
 extern const char *const status_states[3];
 
 /* server/status.c */
-int	status_open(struct status **, const char *);
+int	status_open(struct status **, const char *,
+	    const struct listener *);
 void	status_close(struct status *);
 int	status_pollfds(struct status *, struct pollfd *);
 void	status_events(struct status *, struct supervisor *,
