@@ -33,6 +33,19 @@
 #define STATUS_BACKLOG	16
 
 static int
+status_stale(const struct sockaddr_un *sun)
+{
+	int	 fd, stale;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	stale = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) ==
+	    -1 && errno == ECONNREFUSED;
+	(void)close(fd);
+	return stale;
+}
+
+static int
 status_unix(struct status *st, const char *path)
 {
 	struct sockaddr_un	 sun;
@@ -46,14 +59,16 @@ status_unix(struct status *st, const char *path)
 		log_warnx("status %s: path too long", path);
 		return -1;
 	}
-	/* A socket left by a slua that did not stop cleanly; nothing else. */
-	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-		(void)unlink(path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
 		log_warn("status socket");
 		return -1;
 	}
+	/* A socket nobody listens on, left by a slua that did not stop
+	   cleanly, goes; nothing else does. */
+	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode) &&
+	    status_stale(&sun))
+		(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		log_warn("status %s", path);
 		(void)close(fd);

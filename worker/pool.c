@@ -220,7 +220,8 @@ pool_died(struct broker *b, struct bworker *w, int status)
 		log_warnx("worker %d died: %s", (int)w->w_pid, how);
 		stats_broker.b_restarts++;
 		if (WIFSIGNALED(status) ? WTERMSIG(status) != SIGKILL &&
-		    WTERMSIG(status) != SIGTERM : WEXITSTATUS(status) != 0)
+		    WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT &&
+		    WTERMSIG(status) != SIGHUP : WEXITSTATUS(status) != 0)
 			stats_broker.b_crashes++;
 	}
 
