@@ -4,7 +4,7 @@
 # /status and /status?json; what it answers to bad requests and slow
 # clients; a Unix socket from the config file; what --status is refused.
 . "$(dirname "$0")/lib.sh"
-plan 45
+plan 50
 
 port=$(free_port)
 sport=$(free_port)
@@ -18,11 +18,12 @@ if not l then return end
 local r, err = work.collect(work.submit(l))
 print(r or err)
 LUA
-cat > "$T/w.lua" <<'LUA'
+# A slow job runs until the test opens the gate.
+cat > "$T/w.lua" <<LUA
 while true do
 	local j = work.accept()
 	if j == "fail" then error("boom") end
-	if j == "slow" then os.usleep(2500000) end
+	while j == "slow" and not io.stat("$T/gate") do os.usleep(10000) end
 	work.answer("w " .. j)
 end
 LUA
@@ -68,7 +69,7 @@ check "... nor on its wildcard" 1 "" \
 
 if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
 	diag "SKIPPED: no python3-prometheus-client (common/deps.sh)"
-	while [ "$_n" -lt 45 ]; do skip "status listener" "no prometheus_client"; done
+	while [ "$_n" -lt 50 ]; do skip "status listener" "no prometheus_client"; done
 	done_testing
 	exit
 fi
@@ -175,6 +176,7 @@ print(d["generation"], d["totals"]["jobs_queued"],
            and x["doing"].startswith("client 127.0.0.1:")]),
       all(x["rss_bytes"] > 0 and x["pid"] > 0 for x in p))' "$T/json")" \
     "1 1 2 3 True" "/status?json: the same figures and rows"
+touch "$T/gate"
 wait_for 15 '[ -s "$T/slow1" ] && [ -s "$T/slow2" ] && [ -s "$T/slow3" ]'
 is "$(cat "$T/slow1" "$T/slow2" "$T/slow3")" "w slow
 w slow
@@ -217,6 +219,48 @@ ok "USR1 still logs the status lines" \
     'wait_for 10 "grep -q \"status: generation 2\" \"$T/log\""'
 stop "$srv"
 ok "the status port is closed with slua" '! (exec 4<>"/dev/tcp/127.0.0.1/$sport") 2>/dev/null'
+
+# ---------------------------------------------------------------------------
+# Failures by reason: a TLS handshake that fails, a handler past
+# --handler-timeout, a job past --job-timeout (the worker's own timer).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/ec.key" -out "$T/ec.crt" -subj /CN=localhost -days 2 \
+    2> /dev/null
+cat > "$T/h2.lua" <<'LUA'
+local l = client.line()
+if l == "loop" then while true do end end
+if l == "late" then
+	local r, err = work.collect(work.submit("late"))
+	print(r or err)
+end
+LUA
+cat > "$T/w2.lua" <<'LUA'
+while true do
+	local j = work.accept()
+	if j == "late" then while true do end end
+	work.answer(j)
+end
+LUA
+tls() { echo "$1" | timeout 15 openssl s_client -quiet -connect \
+    "127.0.0.1:$port" 2> /dev/null; }
+start_slua -H 2 -W 1 --status "127.0.0.1:$sport" --tls-cert "$T/ec.crt" \
+    --tls-key "$T/ec.key" --handler-timeout 3 --job-timeout 1 --grace 1 \
+    "$T/h2.lua" "$T/w2.lua"
+wait_port "$sport"
+tls loop > /dev/null &
+looping=$!
+is "$(tls late)" "job timed out" "a job past --job-timeout fails"
+echo hello | nc -N -w 10 127.0.0.1 "$port" > /dev/null
+wait "$looping"
+wait_for 10 'scrape && [ "$(v "slua_connections_cut_total{reason=handler_timeout}")" = 1 ] &&
+    [ "$(v slua_tls_handshake_failures_total)" = 2 ]'
+is "$(v 'slua_connections_cut_total{reason=handler_timeout}') $(v slua_handler_errors_total)" \
+    "1 0" "a handler past --handler-timeout: one connection cut, no script error"
+is "$(v slua_tls_handshake_failures_total)" 2 \
+    "TLS failures: the harness's look at the port, and a client that is not TLS"
+is "$(v 'slua_jobs_failed_total{reason=timeout}') $(v 'slua_jobs_failed_total{reason=worker_error}') $(v slua_jobs_answered_total)" \
+    "1 0 0" "the job's failure is counted a timeout"
+stop "$srv"
 
 # ---------------------------------------------------------------------------
 # A Unix socket, from the config file; removed when slua stops.

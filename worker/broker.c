@@ -235,6 +235,19 @@ broker_jobdone(struct broker *b, struct bworker *w)
 		pool_idle(b, w);
 }
 
+/* A worker's error: its script's, or its own timer's (lua/work_worker.c). */
+static void
+broker_failed(const struct ipc_msg *m)
+{
+	static const char	 late[] = "job timed out";
+
+	if (m->m_fd == -1 && m->m_len == sizeof(late) - 1 &&
+	    memcmp(m->m_data, late, m->m_len) == 0)
+		stats_broker.b_failed[STATS_JF_TIMEOUT]++;
+	else
+		stats_broker.b_failed[STATS_JF_WORKERERROR]++;
+}
+
 static void
 broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 {
@@ -285,7 +298,7 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 		if (h->h_type == IPC_ANSWER)
 			stats_broker.b_answered++;
 		else
-			stats_broker.b_failed[STATS_JF_WORKERERROR]++;
+			broker_failed(m);
 		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
 			w->w_exiting = w->w_said = 1;
