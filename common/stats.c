@@ -123,6 +123,27 @@ stats_handler_push(int force)
 	    sizeof(m.m_u.u_handler));
 }
 
+/*
+ * The handler is being killed past its deadline and grace, from a signal
+ * handler (server/handler.c): the cut connection is counted and its last
+ * report sent, with only async-signal-safe calls.  The script it runs
+ * touches none of these figures while it is stuck.
+ */
+void
+stats_handler_killed(void)
+{
+	static struct stats_msg	 m;
+
+	stats_handler.h_timedout++;
+	if (hpace.p_fd == -1)
+		return;
+	m.m_role = STATS_HANDLER;
+	m.m_pid = getpid();
+	memcpy(&m.m_u.u_handler, &stats_handler, sizeof(stats_handler));
+	(void)!send(hpace.p_fd, &m, offsetof(struct stats_msg, m_u) +
+	    sizeof(m.m_u.u_handler), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* For the handler's wait in accept: ms until a pending report, or -1. */
 int
 stats_handler_wait(void)

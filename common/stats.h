@@ -124,5 +124,6 @@ int	stats_handler_wait(void);
 void	stats_handler_init(int);
 void	stats_conn_begin(const char *);
 void	stats_conn_end(void);
+void	stats_handler_killed(void);
 
 #endif

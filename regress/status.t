@@ -209,7 +209,7 @@ kill "$silent" 2>/dev/null
 # ---------------------------------------------------------------------------
 # A reload, counted; USR1 still logs its lines.
 kill -HUP "$srv"
-wait_for 10 '[ "$(m slua_generation)" = 2 ]'
+wait_for 20 '[ "$(m slua_generation)" = 2 ]'
 is "$(m slua_generation) $(m 'slua_reloads_total{result=ok}') $(m 'slua_reloads_total{result=failed}')" \
     "2 1 0" "a reload: generation 2, counted"
 is "$(m slua_connections_accepted_total)" 11 \

@@ -208,6 +208,7 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 static void
 handler_killed(void)
 {
+	stats_handler_killed();
 	log_lastwords();
 	proc_killgroup();	/* and what the script started */
 	_exit(1);
