@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 50
 
+ulimit -c 0	# a handler is killed with SEGV: no core file of it
 port=$(free_port)
 sport=$(free_port)
 while [ "$sport" = "$port" ]; do sport=$(free_port); done
