@@ -241,10 +241,9 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 			return 1;
 		}
 	}
-	if (failed && !quiet)
-		log_warnx("handler %d died: %s", (int)pid, how);
 	/* A spare's going, or a retired one's, is no restart. */
 	if (failed && !quiet) {
+		log_warnx("handler %d died: %s", (int)pid, how);
 		sl->sl_restarts++;
 		status_died(s->s_status, STATUS_RHANDLER, failed == 2);
 	}
