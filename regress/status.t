@@ -4,7 +4,7 @@
 # /status and /status?json; what it answers to bad requests and slow
 # clients; a Unix socket from the config file; what --status is refused.
 . "$(dirname "$0")/lib.sh"
-plan 50
+plan 53
 
 ulimit -c 0	# a handler is killed with SEGV: no core file of it
 port=$(free_port)
@@ -61,6 +61,13 @@ check "a status address that is neither ADDR:PORT nor a path" 1 "" \
 run "$SLUA" -p "$port" -l 127.0.0.1 --status 999.1.1.1:80 "$T/h.lua"
 like "$rc $(cat "$T/err")" "^1 slua: status 999\.1\.1\.1:80: .*(not known|Name)" \
     "a status address that does not parse"
+run "$SLUA" -p "$port" -l 127.0.0.1 --status 127.0.0.1:0 "$T/h.lua"
+check "port 0" 1 "" "slua: status 127.0.0.1:0: port 0: too small"
+run "$SLUA" -n -p "$port" -l 127.0.0.1 --status 127.0.0.1:65536 "$T/h.lua"
+check "-n checks the status address" 1 "" \
+    "slua: status 127.0.0.1:65536: port 65536: too large"
+run "$SLUA" -n -p "$port" -l 127.0.0.1 --status "$T/s.sock" "$T/h.lua"
+check "-n: a Unix socket path is good" 0 "configuration OK" ""
 run "$SLUA" -p "$port" -l 127.0.0.1 --status "127.0.0.1:$port" "$T/h.lua"
 check "never on the service's own listener" 1 "" \
     "slua: status 127.0.0.1:$port: the service listens there"
@@ -70,7 +77,7 @@ check "... nor on its wildcard" 1 "" \
 
 if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
 	diag "SKIPPED: no python3-prometheus-client (common/deps.sh)"
-	while [ "$_n" -lt 50 ]; do skip "status listener" "no prometheus_client"; done
+	while [ "$_n" -lt 53 ]; do skip "status listener" "no prometheus_client"; done
 	done_testing
 	exit
 fi

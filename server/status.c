@@ -123,26 +123,35 @@ status_clash(int fd, const struct listener *l)
 	return 0;
 }
 
-static int
-status_inet(const char *addr, const struct listener *l)
+/*
+ * "ADDR:PORT" as a socket address, a numeric address only, so that no
+ * name server is asked; NULL, logged, when it is none.
+ */
+static struct addrinfo *
+status_lookup(const char *addr)
 {
 	struct addrinfo	 hints, *res;
-	const char	*colon = strrchr(addr, ':');
-	char		 host[256], name[64];
+	const char	*colon = strrchr(addr, ':'), *errstr;
+	char		 host[256];
 	size_t		 len;
-	int		 fd, on = 1, error;
+	int		 error;
 
 	if (colon == NULL || colon == addr || colon[1] == '\0') {
 		log_warnx("status %s: not ADDR:PORT or a path", addr);
-		return -1;
+		return NULL;
+	}
+	(void)strtonum(colon + 1, 1, 65535, &errstr);
+	if (errstr != NULL) {
+		log_warnx("status %s: port %s: %s", addr, colon + 1, errstr);
+		return NULL;
 	}
 	len = colon - addr;
 	if (len >= sizeof(host)) {
 		log_warnx("status %s: address too long", addr);
-		return -1;
+		return NULL;
 	}
 	/* "[::1]:9101" as in URLs. */
-	if (addr[0] == '[' && addr[len - 1] == ']')
+	if (len > 2 && addr[0] == '[' && addr[len - 1] == ']')
 		(void)snprintf(host, sizeof(host), "%.*s", (int)len - 2,
 		    addr + 1);
 	else
@@ -153,8 +162,40 @@ status_inet(const char *addr, const struct listener *l)
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	if ((error = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
 		log_warnx("status %s: %s", addr, gai_strerror(error));
-		return -1;
+		return NULL;
 	}
+	return res;
+}
+
+/* -n: the address as the start would take it, but not bound. */
+int
+status_check(const char *addr)
+{
+	struct sockaddr_un	 sun;
+	struct addrinfo		*res;
+
+	if (strchr(addr, '/') != NULL) {
+		if (strlen(addr) >= sizeof(sun.sun_path)) {
+			log_warnx("status %s: path too long", addr);
+			return -1;
+		}
+		return 0;
+	}
+	if ((res = status_lookup(addr)) == NULL)
+		return -1;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int
+status_inet(const char *addr, const struct listener *l)
+{
+	struct addrinfo	*res;
+	char		 name[64];
+	int		 fd, on = 1;
+
+	if ((res = status_lookup(addr)) == NULL)
+		return -1;
 	listen_name(res->ai_addr, name, sizeof(name));
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
