@@ -1,7 +1,7 @@
 /*
  * /metrics, in Prometheus text format 0.0.4, and the sums the other
- * pages (server/status_board.c) show too.  slua(1), STATUS, lists every
- * metric; keep it in step.
+ * pages (server/status_board.c) show too.  slua(1), The status listener,
+ * lists every metric; keep it in step.
  */
 #include <sys/socket.h>
 
@@ -9,12 +9,8 @@
 #include <netinet/tcp.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <json-c/json.h>
 
 #include "stats.h"
 #include "status.h"
