@@ -167,7 +167,8 @@ wrk_run() {
 # A clean run logs only slua's start and stop: say what else a log holds.
 check_log() {	# name log
 	local odd
-	odd=$(grep -v -E '^slua: (running as root|started on port|stopping)' \
+	odd=$(grep -v -E \
+	    '^slua: (supervisor: )?(running as root|started on port|stopping)' \
 	    "$2" | head -3 | tr '\n' '|')
 	if [ -n "$odd" ]; then
 		note "$1: the server wrote: $odd"
