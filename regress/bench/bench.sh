@@ -272,8 +272,8 @@ jobs_one() {	# base | slua
 }
 
 # The status figure: jobs.lua's run in a tcp handler (tcpjobs.lua), without
-# --status (base), and with it while curl scrapes /metrics every 10 ms
-# (slua).  How many scrapes were answered goes in the notes.
+# --status (base), and with it while scrape.c GETs /metrics every 10 ms
+# (slua).  How many scrapes were answered goes under the table.
 status_one() {	# base | slua
 	local log=$T/status.log sport t scraper="" status=()
 	port=$(free_port)
@@ -289,12 +289,8 @@ status_one() {	# base | slua
 		return
 	fi
 	if [ "$1" = slua ]; then
-		# Its codes to standard error, which is not buffered: the
-		# kill at the end loses none.
-		timeout -k 5 "$RUN_SECS" curl -s --rate 100/s \
-		    -w '%{stderr}%{http_code}\n' -o /dev/null \
-		    "http://127.0.0.1:$sport/metrics#[1-100000]" \
-		    > /dev/null 2> "$T/scrapes" &
+		timeout -k 5 "$RUN_SECS" "$BENCH/scrape" "$sport" 10 \
+		    > "$T/scrapes" &
 		scraper=$!
 	fi
 	t=$(timed "status $1" sh -c "echo '$JOBS 64' |
@@ -302,8 +298,8 @@ status_one() {	# base | slua
 	if [ -n "$scraper" ]; then
 		kill "$scraper" 2> /dev/null
 		wait "$scraper" 2> /dev/null
-		echo "scrapes answered during a jobs run: $(grep -c '^200$' \
-		    "$T/scrapes")" >> "$T/scrapecounts"
+		echo "scrapes answered during a jobs run: $(cat "$T/scrapes")" \
+		    >> "$T/scrapecounts"
 	fi
 	stop "$srv"
 	check_log "status $1" "$log"
@@ -558,8 +554,9 @@ section() {
 	    "$WORKERS workers over datagram socketpairs; $JOBS and" \
 	    "$LAT_JOBS jobs of 64 bytes."
 	echo "- jobs, tcp, /metrics every 10 ms: tcpjobs.lua, the jobs run" \
-	    "in a tcp handler, with --status and curl scraping every 10 ms;" \
-	    "the baseline is the same without --status."
+	    "in a tcp handler, with --status and regress/bench/scrape.c" \
+	    "getting /metrics every 10 ms; the baseline is the same without" \
+	    "--status."
 	[ -s "$T/scrapecounts" ] && echo "  Scrapes answered in each run:" \
 	    "$(cut -d: -f2 "$T/scrapecounts" | tr -d ' ' | paste -sd ' ')."
 	echo "- payload: relay.c copying 16 MiB through a socketpair in 64 KiB" \
