@@ -34,6 +34,7 @@ enum {
 	OPT_TLS_CIPHERSUITES,
 	OPT_TLS_PROTOCOLS,
 	OPT_PIDFILE,
+	OPT_STATUS,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +64,7 @@ static const struct option longopts[] = {
 	{ "tls-ciphersuites",	required_argument,	NULL,	OPT_TLS_CIPHERSUITES },
 	{ "tls-protocols",	required_argument,	NULL,	OPT_TLS_PROTOCOLS },
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
+	{ "status",		required_argument,	NULL,	OPT_STATUS },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -117,6 +119,7 @@ help(void)
 	    CONFIG_DEFAULT_FILE ")\n"
 	    "  -u, --user name      run handlers and workers as name\n"
 	    "      --pidfile file   (default " CONFIG_DEFAULT_PIDFILE ")\n"
+	    "      --status addr:port|path  serve /metrics and /status\n"
 	    "  -n, --configtest     check config and scripts, then exit\n"
 	    "  -v, --verbose        log debug messages\n"
 	    "  -V, --version        print the version\n"
@@ -332,6 +335,9 @@ option(struct config *cf, int ch, const char *arg)
 	case OPT_PIDFILE:
 		cf->cf_pidfile = arg;
 		break;
+	case OPT_STATUS:
+		cf->cf_status = arg;
+		break;
 	case 'n':
 		cf->cf_configtest = 1;
 		break;
@@ -405,6 +411,7 @@ config_kind(const char *name)
 	case OPT_TLS_CIPHERS:
 	case OPT_TLS_CIPHERSUITES:
 	case OPT_TLS_PROTOCOLS:
+	case OPT_STATUS:
 		return CONFIG_TEXT;
 	default:
 		return CONFIG_NUMBER;
@@ -532,6 +539,11 @@ config_resolve(struct config *cf)
 		log_warnx("--listen needs --port");
 		return -1;
 	}
+	/* stdio mode has no listener of its own to report on. */
+	if (cf->cf_port == -1 && cf->cf_status != NULL) {
+		log_warnx("--status needs --port");
+		return -1;
+	}
 	return 0;
 }
 
@@ -552,6 +564,7 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_daemon, -1);
 	MERGE(cf_user, NULL);
 	MERGE(cf_pidfile, NULL);
+	MERGE(cf_status, NULL);
 	if (dst->cf_tls_cert == NULL) {		/* both pairs, or none */
 		dst->cf_tls_cert = src->cf_tls_cert;
 		dst->cf_tls_cert2 = src->cf_tls_cert2;

@@ -71,6 +71,7 @@ struct config {
 	const char	*cf_file;		/* -f */
 	const char	*cf_user;
 	const char	*cf_pidfile;
+	const char	*cf_status;		/* --status; NULL: none */
 	const char	*cf_tls_cert;
 	const char	*cf_tls_key;
 	const char	*cf_tls_cert2;		/* a second pair, of another */

@@ -18,6 +18,9 @@
  * size.  Every hop then moves a descriptor, not the bytes, and processes
  * reuse their memfds (see lua/work.c) so their pages are not faulted in
  * again for each job.
+ *
+ * Status reports to the supervisor travel apart, on a socketpair of their
+ * own, in the format common/stats.h tells.
  */
 #ifndef SLUA_IPC_H
 #define SLUA_IPC_H

@@ -73,7 +73,8 @@ main(int argc, char *argv[])
 	config_defaults(&cf);
 	slua_setmemlimit(cf.cf_max_memory);
 	/* -n looks up the addresses the start would bind. */
-	if (cf.cf_port != -1 && cf.cf_configtest && listen_check(&cf) == -1)
+	if (cf.cf_port != -1 && cf.cf_configtest && (listen_check(&cf) == -1 ||
+	    (cf.cf_status != NULL && status_check(cf.cf_status) == -1)))
 		status = 1;
 	else if (cf.cf_port != -1)
 		status = supervisor_main(&cli, &cf);

@@ -10,6 +10,7 @@
 
 #include "ipc.h"
 #include "slualib.h"
+#include "stats.h"
 #include "work.h"
 #include "workint.h"
 
@@ -152,6 +153,7 @@ work_brokerdied(lua_State *L)
 	wk.w_dead = 1;
 	if (wk.w_role != ROLE_HANDLER)
 		return;
+	stats_handler.h_brokerdied += wk.w_pending;
 	lua_getfield(L, LUA_REGISTRYINDEX, WORK_PENDING);
 	lua_pushnil(L);
 	while (lua_next(L, -2) != 0) {
@@ -182,6 +184,7 @@ work_submit(lua_State *L)
 	if (wk.w_role == ROLE_WORKER)
 		return work_forward(L, job, len);
 	if (wk.w_dead) {
+		stats_handler.h_brokerdied++;
 		lua_pushnil(L);
 		lua_pushliteral(L, "broker died");
 		return 2;

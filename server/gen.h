@@ -26,6 +26,7 @@ struct slot {
 	struct timespec	 sl_spawnat;	/* respawn not before */
 	int		 sl_fails;	/* young deaths in a row */
 	int		 sl_ready;	/* a handler of it has loaded its script */
+	unsigned long	 sl_restarts;	/* handlers started again */
 };
 
 struct gen {
@@ -42,6 +43,7 @@ struct gen {
 	struct timespec	 g_brokerstart;
 	struct timespec	 g_brokerat;
 	int		 g_brokerfails;
+	unsigned long	 g_brokerrestarts;
 	int		 g_retired;
 	int		 g_readyfd;	/* a reload's: the broker says whether
 					   its workers start; -1: none */

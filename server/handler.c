@@ -26,6 +26,7 @@
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
+#include "stats.h"
 #include "timeout.h"
 #include "util.h"
 #include "work.h"
@@ -147,8 +148,8 @@ handler_accept(struct listener *l, int brokerfd, int spare,
     const sigset_t *waitmask)
 {
 	struct pollfd	 pfd[LISTEN_MAX + 1];
-	struct timespec	 idle = { HANDLER_SPARE_IDLE, 0 };
-	int		 i, fd, r;
+	struct timespec	 idle = { HANDLER_SPARE_IDLE, 0 }, report, *wait;
+	int		 i, fd, r, ms;
 
 	for (i = 0; i < l->l_n; i++) {
 		pfd[i].fd = l->l_fds[i];
@@ -156,12 +157,22 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 	}
 	pfd[i].fd = brokerfd;		/* poll(2) skips -1 */
 	pfd[i].events = POLLIN;
-	if ((r = ppoll(pfd, l->l_n + 1, spare ? &idle : NULL, waitmask)) ==
-	    -1) {
+	/* A status report still pending goes before long. */
+	if (stats_handler_wait() == 0)
+		stats_handler_push(1);
+	wait = spare ? &idle : NULL;
+	if ((ms = stats_handler_wait()) > 0) {
+		report.tv_sec = ms / 1000;
+		report.tv_nsec = (ms % 1000) * 1000000L;
+		wait = &report;
+	}
+	if ((r = ppoll(pfd, l->l_n + 1, wait, waitmask)) == -1) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return -1;
 	}
+	if (r == 0 && wait == &report)
+		return -1;	/* the report goes on the next call */
 	if (r == 0) {
 		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
@@ -197,6 +208,7 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 static void
 handler_killed(void)
 {
+	stats_handler_killed();
 	log_lastwords();
 	proc_killgroup();	/* and what the script started */
 	_exit(1);
@@ -220,6 +232,10 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
 	    "handler timed out", handler_killed);
 	status = slua_pcall(L, 0, 0);
+	if (status != 0 && timeout_fired())
+		stats_handler.h_timedout++;
+	else if (status != 0)
+		stats_handler.h_errors++;
 	timeout_disarm();
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
@@ -266,12 +282,15 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	else
 		ss.ss_family = AF_UNSPEC;
+	stats_conn_begin(peer);
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
 		    sizeof(err));
 		if (ssl == NULL) {
 			log_warnx("%s: tls: %s", peer, err);
 			(void)close(fd);
+			stats_handler.h_tlsfail++;
+			stats_conn_end();
 			return;
 		}
 		io.io_read = tls_read;
@@ -294,6 +313,7 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	tls_close(ssl);
 	handler_drain(fd);
 	(void)close(fd);
+	stats_conn_end();
 }
 
 void
@@ -317,6 +337,7 @@ handler_main(struct handler_env *he)
 		fatalx("%s", lua_tostring(L, -1));
 	handler_prepare(L, he->he_script);
 	handler_started(he);
+	stats_handler_init(stats_fd);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */

@@ -43,6 +43,7 @@ void	handler_main(struct handler_env *) __attribute__((noreturn));
 
 int	listen_open(struct listener *, const struct config *);
 int	listen_check(const struct config *);
+int	status_check(const char *);
 int	listen_start(struct listener *);
 void	listen_close(struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);

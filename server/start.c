@@ -84,6 +84,9 @@ sup_start(struct supervisor *s, const struct config *cli,
 		return -1;
 	if (listen_open(&s->s_listen, cf) == -1)
 		return -1;
+	if (cf->cf_status != NULL && status_open(&s->s_status,
+	    cf->cf_status, &s->s_listen) == -1)
+		return -1;
 	if (cf->cf_user == NULL && geteuid() == 0)
 		log_warnx("running as root: consider -u");
 	if (cf->cf_daemon == 1) {

@@ -42,6 +42,7 @@
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
+#include "stats.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -67,7 +68,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	struct handler_env	 he;
 	struct slot		*sl = &g->g_slots[slot];
 	pid_t			 pid, parent = getpid();
-	int			 keep[LISTEN_MAX + 2], n, i;
+	int			 keep[LISTEN_MAX + 3], n, i;
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
@@ -89,6 +90,8 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 		keep[n++] = sl->sl_hfd;
 	if (g->g_startfd[1] != -1)
 		keep[n++] = g->g_startfd[1];
+	if (stats_fd != -1)
+		keep[n++] = stats_fd;
 	fd_keep(keep, n);
 	memset(&he, 0, sizeof(he));
 	he.he_cf = &g->g_cf;
@@ -210,8 +213,12 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 	failed = sup_how(status, how, sizeof(how));
 	if (pid == g->g_broker) {
 		g->g_broker = 0;
-		if (!quiet)
+		status_gone(s->s_status, pid);
+		if (!quiet) {
 			log_warnx("broker %d died: %s", (int)pid, how);
+			g->g_brokerrestarts++;
+			status_died(s->s_status, STATUS_RBROKER, failed == 2);
+		}
 		sup_backoff(s, &g->g_brokerstart, &g->g_brokerfails,
 		    &g->g_brokerat, failed);
 		return 1;
@@ -223,6 +230,7 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 		return 0;
 	sl = &g->g_slots[i];
 	sl->sl_pid = 0;
+	status_gone(s->s_status, pid);
 	/* While slua starts under -d or systemd, a handler that cannot start
 	   fails the start: nobody is there to see it retried. */
 	if (s->s_starting && g == s->s_gen && !s->s_stopping) {
@@ -233,8 +241,12 @@ sup_died(struct supervisor *s, struct gen *g, pid_t pid, int status)
 			return 1;
 		}
 	}
-	if (failed && !quiet)
+	/* A spare's going, or a retired one's, is no restart. */
+	if (failed && !quiet) {
 		log_warnx("handler %d died: %s", (int)pid, how);
+		sl->sl_restarts++;
+		status_died(s->s_status, STATUS_RHANDLER, failed == 2);
+	}
 	sup_backoff(s, &sl->sl_started, &sl->sl_fails, &sl->sl_spawnat,
 	    failed);
 	if (sl->sl_fails > 1 && !quiet)
@@ -272,6 +284,8 @@ sup_reap(struct supervisor *s)
 	pid_t		 pid;
 	int		 status;
 
+	/* What the dead said before they died counts. */
+	status_reports(s->s_status);
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		TAILQ_FOREACH(g, &s->s_gens, g_entry)
 			if (sup_died(s, g, pid, status))
@@ -298,8 +312,10 @@ sup_config(const struct config *cli, struct config *cf)
 static void
 sup_promote(struct supervisor *s, struct gen *g)
 {
-	if (s->s_gen != NULL)
+	if (s->s_gen != NULL) {
 		gen_retire(s->s_gen);
+		status_reloaded(s->s_status, 1);
+	}
 	s->s_gen = g;
 	if (s->s_trial == g)
 		s->s_trial = NULL;
@@ -313,6 +329,7 @@ sup_discard(struct supervisor *s, struct gen *g, const char *why)
 {
 	log_warnx("reload failed: %s; still running generation %d", why,
 	    s->s_gen ? s->s_gen->g_id : 0);
+	status_reloaded(s->s_status, 0);
 	if (s->s_trial == g)
 		s->s_trial = NULL;
 	gen_retire(g);
@@ -353,11 +370,16 @@ sup_reload(struct supervisor *s)
 	    (g = gen_new(&cf, s->s_lastid + 1)) == NULL) {
 		log_warnx("reload failed: still running generation %d",
 		    s->s_gen ? s->s_gen->g_id : 0);
+		status_reloaded(s->s_status, 0);
 		sup_kept(s);
 		return;
 	}
 	if (cf.cf_port != s->s_gen->g_cf.cf_port)
 		log_warnx("reload: a new port takes a restart");
+	if ((cf.cf_status == NULL) != (s->s_gen->g_cf.cf_status == NULL) ||
+	    (cf.cf_status != NULL && strcmp(cf.cf_status,
+	    s->s_gen->g_cf.cf_status) != 0))
+		log_warnx("reload: a new status address takes a restart");
 	if (s->s_trial != NULL)
 		sup_discard(s, s->s_trial, "a newer reload came");
 	TAILQ_INSERT_TAIL(&s->s_gens, g, g_entry);
@@ -484,8 +506,8 @@ sup_late(struct supervisor *s)
 static void
 sup_loop(struct supervisor *s)
 {
-	struct pollfd	 pfd[3];
-	int		 timeout;
+	struct pollfd	 pfd[3 + STATUS_NPOLL];
+	int		 timeout, n;
 
 	while (!s->s_failed && !(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
 		timeout = sup_fill(s);
@@ -498,8 +520,11 @@ sup_loop(struct supervisor *s)
 		    s->s_starting ? s->s_gen->g_readyfd : -1;
 		pfd[2].fd = s->s_starting ? s->s_gen->g_startfd[0] : -1;
 		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-		if (poll(pfd, 3, timeout) == -1 && errno != EINTR)
+		n = status_pollfds(s->s_status, pfd + 3);
+		timeout = status_timeout(s->s_status, timeout);
+		if (poll(pfd, 3 + n, timeout) == -1 && errno != EINTR)
 			fatal("poll");
+		status_events(s->s_status, s, pfd + 3, n);
 		if (pfd[1].revents && s->s_trial != NULL)
 			sup_verdict(s);
 		else if ((pfd[1].revents || pfd[2].revents) && s->s_starting)
@@ -523,6 +548,8 @@ sup_free(struct supervisor *s)
 		gen_free(g);
 	}
 	listen_close(&s->s_listen);
+	status_close(s->s_status);
+	s->s_status = NULL;
 	pf_remove(&s->s_pidfile);
 }
 

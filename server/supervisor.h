@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "gen.h"
 #include "server.h"
+#include "status.h"
 
 struct supervisor {
 	const struct config *s_cli;	/* the command line, for reloads */
@@ -31,6 +32,7 @@ struct supervisor {
 	int		 s_starting;	/* guarded, and not serving yet */
 	int		 s_failed;	/* the start failed: slua exits 1 */
 	int		 s_hup;		/* a HUP that came while starting */
+	struct status	*s_status;	/* --status; NULL: none */
 };
 
 int	sup_start(struct supervisor *, const struct config *,

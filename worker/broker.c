@@ -27,6 +27,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "slualib.h"
+#include "stats.h"
 #include "util.h"
 
 /* Prefetch: at most this many jobs, or this much work, per worker. */
@@ -50,7 +51,7 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 {
 	struct broker	 b;
 	pid_t		 parent = getpid(), pid;
-	int		 i, *keep;
+	int		 i, n, *keep;
 
 	if ((pid = fork()) != 0)
 		return pid;
@@ -64,12 +65,15 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	if (fd_devnull(STDIN_FILENO) == -1)
 		fatal("/dev/null");
 	memset(&b, 0, sizeof(b));
-	if ((keep = reallocarray(NULL, nfds + 1, sizeof(*keep))) == NULL)
+	if ((keep = reallocarray(NULL, nfds + 2, sizeof(*keep))) == NULL)
 		fatal("broker");
 	memcpy(keep, fds, nfds * sizeof(*keep));
+	n = nfds;
 	if (readyfd != -1)
-		keep[nfds] = readyfd;
-	fd_keep(keep, nfds + (readyfd != -1));
+		keep[n++] = readyfd;
+	if (stats_fd != -1)
+		keep[n++] = stats_fd;
+	fd_keep(keep, n);
 	free(keep);
 	b.b_readyfd = readyfd;
 	b.b_cf = cf;
@@ -167,6 +171,7 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	h.h_slot = slot;	/* the socket, not the sender, says who */
 	switch (h.h_type) {
 	case IPC_JOB:
+		stats_broker.b_submitted++;
 		if ((j = job_new(&h, m)) == NULL)
 			return;
 		job_enqueue(b, j, 0);
@@ -223,10 +228,24 @@ broker_jobdone(struct broker *b, struct bworker *w)
 	if ((ns = clock_ns(&w->w_since, &now)) < 0)
 		ns = 0;
 	b->b_jobns = b->b_jobns ? (7 * b->b_jobns + ns) / 8 : ns;
+	stats_observe(&stats_broker.b_time, ns);
 	if (--w->w_njobs > 0)
 		job_started(b, w);
 	else if (!w->w_exiting)
 		pool_idle(b, w);
+}
+
+/* A worker's error: its script's, or its own timer's (lua/work_worker.c). */
+static void
+broker_failed(const struct ipc_msg *m)
+{
+	static const char	 late[] = "job timed out";
+
+	if (m->m_fd == -1 && m->m_len == sizeof(late) - 1 &&
+	    memcmp(m->m_data, late, m->m_len) == 0)
+		stats_broker.b_failed[STATS_JF_TIMEOUT]++;
+	else
+		stats_broker.b_failed[STATS_JF_WORKERERROR]++;
 }
 
 static void
@@ -276,6 +295,10 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	switch (h->h_type) {
 	case IPC_ANSWER:
 	case IPC_ERROR:
+		if (h->h_type == IPC_ANSWER)
+			stats_broker.b_answered++;
+		else
+			broker_failed(m);
 		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
 			w->w_exiting = w->w_said = 1;
@@ -322,6 +345,7 @@ broker_give(struct broker *b, struct bworker *w)
 		if (timespeccmp(&now, &j->j_chain, >=)) {
 			TAILQ_REMOVE(q, j, j_entry);
 			b->b_nqueued--;
+			stats_broker.b_failed[STATS_JF_TIMEOUT]++;
 			job_fail(b, j, "job timed out");
 			return 0;
 		}
@@ -497,6 +521,8 @@ broker_timeout(struct broker *b)
 		ms = t;
 	if ((t = job_nextkill(b)) != -1 && (ms == -1 || t < ms))
 		ms = t;
+	if ((t = bstats_wait()) != -1 && (ms == -1 || t < ms))
+		ms = t;
 	return (int)ms;
 }
 
@@ -559,6 +585,7 @@ static void
 broker_main(struct broker *b)
 {
 	b->b_sigfd = proc_signalfd();
+	bstats_init(stats_fd);
 
 	for (;;) {
 		pool_fill(b);
@@ -567,6 +594,7 @@ broker_main(struct broker *b)
 			job_failall(b);
 		broker_dispatch(b);
 		broker_flush(b);
+		bstats_push(b);
 		if (b->b_stopping && broker_done(b))
 			break;
 		broker_poll(b);

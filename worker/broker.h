@@ -37,6 +37,7 @@ struct job {
 	struct timespec		 j_deadline;	/* this run's; zero: none */
 	struct timespec		 j_chain;	/* its forward chain's, set by
 						   the first job; zero: none */
+	int64_t			 j_queued;	/* when it came, for status */
 	int			 j_fd;		/* its memfd, or -1: in j_data */
 	size_t			 j_len;
 	char			 j_data[];
@@ -57,7 +58,8 @@ struct bworker {
 	struct peer		 w_peer;
 	struct jobq		 w_jobs;	/* running first, then prefetched */
 	int			 w_njobs;
-	struct timespec		 w_since;	/* when the first one started */
+	struct timespec		 w_since;	/* when the first one started,
+						   or, idle, when it was idle */
 	unsigned long		 w_ran;		/* jobs given to it */
 	int			 w_exiting;	/* said it exits, or killed for
 						   a deadline: no more jobs */
@@ -123,6 +125,11 @@ void	pool_reap(struct broker *);
 void	pool_idle(struct broker *, struct bworker *);
 void	pool_stop(struct broker *);
 int	pool_spawndelay(struct broker *);
+
+/* worker/bstats.c */
+void	bstats_init(int);
+void	bstats_push(struct broker *);
+int	bstats_wait(void);
 
 void	worker_main(struct config *, const struct script *, int, pid_t)
 	    __attribute__((noreturn));

@@ -49,6 +49,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #define JOB_MAXFORWARD		16	/* forwards in one chain */
@@ -72,6 +73,7 @@ job_new(const struct ipc_hdr *h, const struct ipc_msg *m)
 	j->j_hdr.h_type = IPC_JOB;
 	j->j_hdr.h_flags = 0;
 	j->j_state = JOB_QUEUED;
+	j->j_queued = stats_clock();
 	j->j_fd = m->m_fd;
 	j->j_len = m->m_len;
 	if (copy > 0)
@@ -134,6 +136,7 @@ job_failall(struct broker *b)
 		while ((j = TAILQ_FIRST(q[i])) != NULL) {
 			TAILQ_REMOVE(q[i], j, j_entry);
 			b->b_nqueued--;
+			stats_broker.b_failed[STATS_JF_CANNOTSTART]++;
 			job_fail(b, j, msg);
 		}
 }
@@ -204,6 +207,7 @@ job_expire(struct broker *b)
 		    (int)w->w_pid, (unsigned long long)j->j_hdr.h_id);
 		TAILQ_REMOVE(&w->w_jobs, j, j_entry);
 		w->w_njobs--;
+		stats_broker.b_failed[STATS_JF_TIMEOUT]++;
 		job_fail(b, j, "job timed out");
 		w->w_killed = 1;
 		w->w_exiting = 1;
@@ -245,9 +249,11 @@ job_forward(struct broker *b, struct job *j, const struct ipc_msg *m)
 		(void)snprintf(msg, sizeof(msg), "job forwarded more than %d "
 		    "times", JOB_MAXFORWARD);
 		broker_reply(b, j, IPC_ERROR, 0, msg, strlen(msg));
+		stats_broker.b_failed[STATS_JF_FORWARDS]++;
 		return;
 	}
 	if ((fwd = job_new(&j->j_hdr, m)) == NULL) {
+		stats_broker.b_failed[STATS_JF_FORWARDS]++;
 		broker_reply(b, j, IPC_ERROR, 0, "not enough memory", 17);
 		return;
 	}

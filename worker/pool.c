@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #define POOL_YOUNG_MS	1000	/* dying younger than this is a crash loop */
@@ -31,6 +32,7 @@ pool_idle(struct broker *b, struct bworker *w)
 {
 	TAILQ_INSERT_TAIL(&b->b_idle, w, w_idle);
 	b->b_nidle++;
+	clock_now(&w->w_since);
 }
 
 static int
@@ -129,8 +131,10 @@ pool_jobdied(struct broker *b, struct job *j, const char *how)
 		log_warnx("job %llu lost its worker (%s): running it again",
 		    (unsigned long long)j->j_hdr.h_id, how);
 		job_quarantine(b, j);
+		stats_broker.b_retried++;
 		return;
 	}
+	stats_broker.b_failed[STATS_JF_WORKERDIED]++;
 	n = snprintf(msg, sizeof(msg), "job failed: %d workers died running "
 	    "it (last %s)", j->j_kills, how);
 	log_warnx("job %llu failed: %d workers died running it",
@@ -212,8 +216,14 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	else
 		(void)snprintf(how, sizeof(how), "exit status %d",
 		    WEXITSTATUS(status));
-	if (!b->b_stopping)
+	if (!b->b_stopping) {
 		log_warnx("worker %d died: %s", (int)w->w_pid, how);
+		stats_broker.b_restarts++;
+		if (WIFSIGNALED(status) ? WTERMSIG(status) != SIGKILL &&
+		    WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT &&
+		    WTERMSIG(status) != SIGHUP : WEXITSTATUS(status) != 0)
+			stats_broker.b_crashes++;
+	}
 
 	pool_jobsback(b, w, how);
 	TAILQ_REMOVE(&b->b_workers, w, w_entry);

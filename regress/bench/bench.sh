@@ -167,7 +167,8 @@ wrk_run() {
 # A clean run logs only slua's start and stop: say what else a log holds.
 check_log() {	# name log
 	local odd
-	odd=$(grep -v -E '^slua: (running as root|started on port|stopping)' \
+	odd=$(grep -v -E \
+	    '^slua: (supervisor: )?(running as root|started on port|stopping)' \
 	    "$2" | head -3 | tr '\n' '|')
 	if [ -n "$odd" ]; then
 		note "$1: the server wrote: $odd"
@@ -268,6 +269,42 @@ jobs_one() {	# base | slua
 		[ -n "$t" ] && add jobs.slua "$(awk -v t="$t" -v n="$JOBS" \
 		    'BEGIN { printf "%.0f\n", n / t }')" ;;
 	esac
+}
+
+# The status figure: jobs.lua's run in a tcp handler (tcpjobs.lua), without
+# --status (base), and with it while scrape.c GETs /metrics every 10 ms
+# (slua).  How many scrapes were answered goes under the table.
+status_one() {	# base | slua
+	local log=$T/status.log sport t scraper="" status=()
+	port=$(free_port)
+	if [ "$1" = slua ]; then
+		sport=$(free_port)
+		status=(--status "127.0.0.1:$sport")
+	fi
+	serve "$log" "$SLUA" -p "$port" -l 127.0.0.1 -H 1 -W "$WORKERS" \
+	    "${status[@]}" "$DIR/tcpjobs.lua" "$DIR/echo.lua"
+	if ! wait_port "$port"; then
+		note "status $1: nothing listened on 127.0.0.1:$port"
+		stop "$srv"
+		return
+	fi
+	if [ "$1" = slua ]; then
+		timeout -k 5 "$RUN_SECS" "$BENCH/scrape" "$sport" 10 \
+		    > "$T/scrapes" &
+		scraper=$!
+	fi
+	t=$(timed "status $1" sh -c "echo '$JOBS 64' |
+	    nc -N -w $RUN_SECS 127.0.0.1 $port")
+	if [ -n "$scraper" ]; then
+		kill "$scraper" 2> /dev/null
+		wait "$scraper" 2> /dev/null
+		echo "scrapes answered during a jobs run: $(cat "$T/scrapes")" \
+		    >> "$T/scrapecounts"
+	fi
+	stop "$srv"
+	check_log "status $1" "$log"
+	[ -n "$t" ] && add "status.$1" "$(awk -v t="$t" -v n="$JOBS" \
+	    'BEGIN { printf "%.0f\n", n / t }')"
 }
 
 latency_one() {
@@ -421,6 +458,7 @@ for rep in $(seq 1 "$REPS"); do
 	echo "bench: repetition $rep of $REPS: jobs, latency, payload," \
 	    "start, cpu, memory" >&2
 	pair "$rep" jobs_one
+	pair "$rep" status_one
 	[ -z "$GEAR_WHY" ] && gear_run
 	pair "$rep" latency_one
 	pair "$rep" payload_one
@@ -488,6 +526,8 @@ table() {
 	row "tcp+job p99" "µs" tcpjob.slua.p99 tcp.base.p99 0 - -
 	row "jobs, 64 in flight" "jobs/s" jobs.slua jobs.base 0 ">=" 6.0 \
 	    "$gear"
+	row "jobs, tcp, /metrics every 10 ms" "jobs/s" status.slua status.base \
+	    0 ">=" 0.97
 	row "latency, 1 in flight" "µs/job" lat.slua lat.base 1 "<=" 1.30
 	row "payload, 16 MiB each way" "MB/s" payload.slua payload.base 0 \
 	    ">=" 0.60
@@ -513,6 +553,12 @@ section() {
 	echo "- jobs, latency: regress/bench/relay.c, client → broker →" \
 	    "$WORKERS workers over datagram socketpairs; $JOBS and" \
 	    "$LAT_JOBS jobs of 64 bytes."
+	echo "- jobs, tcp, /metrics every 10 ms: tcpjobs.lua, the jobs run" \
+	    "in a tcp handler, with --status and regress/bench/scrape.c" \
+	    "getting /metrics every 10 ms; the baseline is the same without" \
+	    "--status."
+	[ -s "$T/scrapecounts" ] && echo "  Scrapes answered in each run:" \
+	    "$(cut -d: -f2 "$T/scrapecounts" | tr -d ' ' | paste -sd ' ')."
 	echo "- payload: relay.c copying 16 MiB through a socketpair in 64 KiB" \
 	    "datagrams and back; both directions counted, 10^6 bytes a MB."
 	echo "- start: \`$INTERP -e 'print(1)'\`, $STARTS runs."

@@ -1,0 +1,28 @@
+-- The status figure's load: jobs.lua's run in a tcp handler, for a client
+-- that sends the count and the number in flight on a line.  Prints "go"
+-- and "done" to the client, for stopwatch(1)'s stamps.
+--   slua -p port -H 1 -W 2 [--status addr] tcpjobs.lua echo.lua
+local line = client.line()
+if not line then return end	-- a look at the port
+local count, inflight = line:match("(%d+) (%d+)")
+count, inflight = tonumber(count) or 200000, tonumber(inflight) or 64
+local job = string.rep("j", 64)
+
+local function run(n)
+  local ahead = math.min(n, inflight)
+  for _ = 1, ahead do
+    work.submit(job)
+  end
+  for _ = ahead + 1, n do
+    assert(work.collect(), "job failed")
+    work.submit(job)
+  end
+  for _ = 1, ahead do
+    assert(work.collect(), "job failed")
+  end
+end
+
+run(math.min(count, 2000))
+print("go")
+run(count)
+print("done")
