@@ -34,6 +34,7 @@ enum {
 	OPT_TLS_CIPHERSUITES,
 	OPT_TLS_PROTOCOLS,
 	OPT_PIDFILE,
+	OPT_PROXY_PROTOCOL,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +64,7 @@ static const struct option longopts[] = {
 	{ "tls-ciphersuites",	required_argument,	NULL,	OPT_TLS_CIPHERSUITES },
 	{ "tls-protocols",	required_argument,	NULL,	OPT_TLS_PROTOCOLS },
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
+	{ "proxy-protocol",	no_argument,		NULL,	OPT_PROXY_PROTOCOL },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -112,6 +114,8 @@ help(void)
 	    "--ssl-key)\n"
 	    "      --tls-ciphers list, --tls-ciphersuites list, "
 	    "--tls-protocols list\n"
+	    "      --proxy-protocol each connection starts with a PROXY "
+	    "header\n"
 	    "  -d, --daemon         detach and log to syslog\n"
 	    "  -f, --config file    config file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -143,6 +147,7 @@ config_init(struct config *cf)
 	cf->cf_max_job_size = -1;
 	cf->cf_job_timeout = -1;
 	cf->cf_max_memory = -1;
+	cf->cf_proxy_protocol = -1;
 }
 
 /*
@@ -331,6 +336,9 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_PIDFILE:
 		cf->cf_pidfile = arg;
+		break;
+	case OPT_PROXY_PROTOCOL:
+		cf->cf_proxy_protocol = 1;
 		break;
 	case 'n':
 		cf->cf_configtest = 1;
@@ -575,6 +583,7 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_max_job_size, -1);
 	MERGE(cf_job_timeout, -1);
 	MERGE(cf_max_memory, -1);
+	MERGE(cf_proxy_protocol, -1);
 	if (dst->cf_nlisten == 0) {
 		for (i = 0; i < src->cf_nlisten; i++)
 			dst->cf_listen[i] = src->cf_listen[i];
@@ -626,4 +635,6 @@ config_defaults(struct config *cf)
 		cf->cf_job_timeout = 0;
 	if (cf->cf_max_memory == -1)
 		cf->cf_max_memory = 0;
+	if (cf->cf_proxy_protocol == -1)
+		cf->cf_proxy_protocol = 0;
 }

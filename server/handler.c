@@ -24,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 #include "slualib.h"
 #include "timeout.h"
@@ -259,13 +260,19 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	};
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
-	char			 peer[64] = "?", err[256];
+	char			 peer[64] = "?", err[256], balancer[64] = "";
 	SSL			*ssl = NULL;
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	else
 		ss.ss_family = AF_UNSPEC;
+	if (he->he_cf->cf_proxy_protocol && proxy_accept(fd,
+	    he->he_cf->cf_timeout, &ss, peer, sizeof(peer), balancer,
+	    sizeof(balancer)) == -1) {
+		(void)close(fd);
+		return;
+	}
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
 		    sizeof(err));
@@ -284,6 +291,11 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
 	lua_setfield(L, -2, "tls");
+	if (balancer[0] != '\0')
+		lua_pushstring(L, balancer);
+	else
+		lua_pushnil(L);
+	lua_setfield(L, -2, "proxy_ip");
 	lua_pop(L, 1);
 	work_reset(L);
 
