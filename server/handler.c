@@ -172,6 +172,12 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 		return -1;
 	}
 	for (i = 0; i < l->l_n; i++) {
+		/* Shut by the supervisor, which is stopping: go, even
+		   before its TERM is here. */
+		if (pfd[i].revents & (POLLHUP | POLLERR)) {
+			handler_quit = 1;
+			return -1;
+		}
 		if (!(pfd[i].revents & POLLIN))
 			continue;
 		fd = accept4(l->l_fds[i], NULL, NULL, SOCK_NONBLOCK |

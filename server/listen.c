@@ -214,6 +214,7 @@ listen_open(struct listener *l, const struct config *cf)
 		return -1;
 	}
 	if (n > 0) {
+		l->l_inherited = 1;
 		log_debug("serving %d inherited listening sockets", n);
 		return 0;
 	}
@@ -307,4 +308,26 @@ listen_close(struct listener *l)
 	for (i = 0; i < l->l_n; i++)
 		(void)close(l->l_fds[i]);
 	l->l_n = 0;
+}
+
+/*
+ * Stop listening at once, in every process that holds the sockets: a
+ * handler busy with a connection keeps its copy open until it is done,
+ * and meanwhile the kernel would go on completing connections into a
+ * queue nobody takes from, to reset them all at the end.  shutdown(2) on
+ * a listening socket makes Linux refuse new connections (a balancer's
+ * health check fails, and its retries go to another host) and wakes the
+ * handlers waiting in poll.  Never on sockets systemd holds too: it goes
+ * on queueing for the next start.
+ */
+void
+listen_shut(struct listener *l)
+{
+	int	 i;
+
+	if (l->l_inherited)
+		return;
+	for (i = 0; i < l->l_n; i++)
+		if (shutdown(l->l_fds[i], SHUT_RDWR) == -1 && errno != ENOTCONN)
+			log_warn("shutdown");
 }

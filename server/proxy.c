@@ -84,14 +84,12 @@ proxy_v1addr(int af, const char *ip, const char *port,
 static int
 proxy_v1line(char *line, struct proxy_hdr *ph, char *err, size_t errlen)
 {
-	char	*tok[PROXY_V1_TOKENS + 1], *p = line, *t;
+	char	*tok[PROXY_V1_TOKENS], *p = line, *t;
 	int	 n = 0, af;
 
-	while ((t = strsep(&p, " ")) != NULL) {
-		if (*t == '\0' || n == PROXY_V1_TOKENS + 1)
-			break;
+	while ((t = strsep(&p, " ")) != NULL && *t != '\0' &&
+	    n < PROXY_V1_TOKENS)
 		tok[n++] = t;
-	}
 	if (n >= 2 && strcmp(tok[1], "UNKNOWN") == 0) {
 		ph->ph_local = 1;	/* the rest, if any, is ignored */
 		return 0;
@@ -104,8 +102,8 @@ proxy_v1line(char *line, struct proxy_hdr *ph, char *err, size_t errlen)
 		return proxy_bad(err, errlen, "version 1 header: unknown "
 		    "protocol");
 	if (n != PROXY_V1_TOKENS)
-		return proxy_bad(err, errlen, "version 1 header: %d fields, "
-		    "expected %d", n, PROXY_V1_TOKENS);
+		return proxy_bad(err, errlen, "version 1 header: too few "
+		    "fields");
 	af = tok[1][3] == '4' ? AF_INET : AF_INET6;
 	if (proxy_v1addr(af, tok[2], tok[4], &ph->ph_src) == -1)
 		return proxy_bad(err, errlen, "version 1 header: bad source "

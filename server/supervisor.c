@@ -407,6 +407,7 @@ sup_stop(struct supervisor *s)
 	s->s_trial = NULL;
 	clock_now(&s->s_deadline);
 	clock_add(&s->s_deadline, s->s_gen->g_cf.cf_grace * 1000LL);
+	listen_shut(&s->s_listen);
 	listen_close(&s->s_listen);
 	TAILQ_FOREACH(g, &s->s_gens, g_entry)
 		gen_retire(g);
