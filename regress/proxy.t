@@ -5,10 +5,10 @@
 # once while what is in flight finishes, and under load through haproxy no
 # request fails while the other backend serves the rest.
 . "$(dirname "$0")/lib.sh"
-plan 29
+plan 30
 
 if ! command -v haproxy > /dev/null; then
-	for i in $(seq 29); do skip "haproxy $i" "no haproxy (make deps)"; done
+	for i in $(seq 30); do skip "haproxy $i" "no haproxy (make deps)"; done
 	done_testing
 	exit
 fi
@@ -26,16 +26,11 @@ client.write("HTTP/1.0 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n"
     .. body)
 EOF
 
-# haproxy's own settings, then the file's; started in the foreground, in
-# a session of its own, ended by halt.
+# haproxy with the config on standard input, in the foreground, in a
+# session of its own, ended by halt; its stats on $T/haproxy.sock.
 haproxy_start() {	# pidvar port-to-wait-for
-	{
-		printf 'global\n  maxconn 256\n  stats socket %s level admin\n' \
-		    "$T/haproxy.sock"
-		printf 'defaults\n  timeout connect 2s\n  timeout client 20s\n'
-		printf '  timeout server 20s\n'
-		cat
-	} > "$T/haproxy.cfg"
+	sed "s|^global\$|global\n\tstats socket $T/haproxy.sock level admin|" \
+	    > "$T/haproxy.cfg"
 	rm -f "$T/haproxy.sock"
 	serve "$1" haproxy -db -f "$T/haproxy.cfg"
 	wait_port "$2" || diag "haproxy did not start: $(tail -3 "$T/haproxy.log")"
@@ -69,6 +64,12 @@ serve tls "$SLUA" -p "$tport" -l 127.0.0.1 -H 2 --proxy-protocol \
 wait_port "$tport"
 
 haproxy_start hap "$h3" 2> "$T/haproxy.log" <<EOF
+global
+  maxconn 256
+defaults
+  timeout connect 2s
+  timeout client 20s
+  timeout server 20s
 listen v1
   mode tcp
   bind 127.0.0.1:$h1
@@ -179,7 +180,8 @@ wait "$srv"
 rc=$?
 ok "... then it exits 0" '[ $rc = 0 ]'
 
-# Drain under load: two backends behind haproxy; one is stopped mid-run.
+# Drain under load: two backends behind haproxy, as conf/haproxy.cfg has
+# them; one is stopped mid-run.
 pa=$(free_port)
 pb=$(free_port)
 hd=$(free_port)
@@ -201,21 +203,11 @@ sa=$srv
 port=$pb
 start_slua -H 3 --grace 10 --proxy-protocol "$T/b.lua"
 sb=$srv
-haproxy_start hap "$hd" 2> "$T/haproxy.log" <<EOF
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 20s
-  timeout server 20s
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response
-listen drain
-  bind 127.0.0.1:$hd
-  balance roundrobin
-  server a 127.0.0.1:$pa send-proxy-v2 check inter 500ms fall 1 rise 1
-  server b 127.0.0.1:$pb send-proxy-v2 check inter 500ms fall 1 rise 1
-EOF
+sed -e "s/127\.0\.0\.1:8080\$/127.0.0.1:$hd/" -e "s/:9001 /:$pa /" \
+    -e "s/:9002 /:$pb /" "$REGRESS/../conf/haproxy.cfg" > "$T/example.cfg"
+haproxy_start hap "$hd" < "$T/example.cfg" 2> "$T/haproxy.log"
+ok "conf/haproxy.cfg's backends are both up" \
+    'wait_for 10 "[ \"\$(hastate slua one)\" = UP ] && [ \"\$(hastate slua two)\" = UP ]"'
 timeout 60 wrk -t2 -c8 -d8s "http://127.0.0.1:$hd/" > "$T/wrk" 2>&1 &
 wrk=$!
 wait_for 20 '[ $(count a) -ge 100 ]'
@@ -224,7 +216,7 @@ stop "$sa" "backend a, stopped mid-run, exits 0"
 a1=$(count a)
 b1=$(count b)
 ok "haproxy sees backend a down" \
-    'wait_for 10 "[ \"\$(hastate drain a)\" = DOWN ]"'
+    'wait_for 10 "[ \"\$(hastate slua one)\" = DOWN ]"'
 wait "$wrk"
 diag "$(tr '\n' ' ' < "$T/wrk")"
 like "$(cat "$T/wrk")" '[0-9]+ requests in' "wrk ran"
