@@ -300,7 +300,8 @@ proxy_take(int fd, unsigned char *buf, size_t n, char *err, size_t errlen)
  * Read the header from fd (non-blocking) within timeout seconds: 0 and
  * *ph, or -1 and why in err.  Whatever is queued is peeked at, and only
  * the header's bytes taken: the parser says where it ends, or that all
- * of what it saw is header so far.
+ * of what it saw is header so far.  A balancer sends the header as it
+ * connects, so it is usually there already: two system calls, no wait.
  */
 int
 proxy_read(int fd, int timeout, struct proxy_hdr *ph, char *err,
@@ -315,11 +316,13 @@ proxy_read(int fd, int timeout, struct proxy_hdr *ph, char *err,
 	clock_now(&deadline);
 	clock_add(&deadline, timeout * 1000LL);
 	for (;;) {
-		if (proxy_wait(fd, &deadline, timeout, err, errlen) == -1)
-			return -1;
 		n = recv(fd, buf + have, sizeof(buf) - have, MSG_PEEK);
-		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		if (n == -1 && (errno == EINTR || errno == EAGAIN)) {
+			if (proxy_wait(fd, &deadline, timeout, err,
+			    errlen) == -1)
+				return -1;
 			continue;
+		}
 		if (n == -1)
 			return proxy_bad(err, errlen, "recv: %s",
 			    strerror(errno));
