@@ -208,7 +208,7 @@ sed -e "s/127\.0\.0\.1:8080\$/127.0.0.1:$hd/" -e "s/:9001 /:$pa /" \
 haproxy_start hap "$hd" < "$T/example.cfg" 2> "$T/haproxy.log"
 ok "conf/haproxy.cfg's backends are both up" \
     'wait_for 10 "[ \"\$(hastate slua one)\" = UP ] && [ \"\$(hastate slua two)\" = UP ]"'
-timeout 60 wrk -t2 -c8 -d8s "http://127.0.0.1:$hd/" > "$T/wrk" 2>&1 &
+timeout 60 wrk -t2 -c8 -d8s --timeout 10s "http://127.0.0.1:$hd/" > "$T/wrk" 2>&1 &
 wrk=$!
 wait_for 20 '[ $(count a) -ge 100 ]'
 b0=$(count b)
