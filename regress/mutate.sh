@@ -308,6 +308,14 @@ mutant proxy-overread server/proxy.c "proxy.t" \
 	"the PROXY reader takes what follows the header too" \
 	's/\Qtake = r > 0 ? r - have : (size_t)n;\E/take = n;/'
 
+mutant drain-none server/drain.c "proxy.t" \
+	"on TERM the listeners stop at once, resetting what the kernel queued" \
+	's/\Qif (listen_quiesce(&s->s_listen) == -1)\E/if (1)/'
+
+mutant drain-queue-ignored server/drain.c "proxy.t" \
+	"a drain stops the listeners with connections still queued" \
+	's/ &&\n\t    listen_queued\Q(&s->s_listen) == 0\E//'
+
 mutant drain-late server/supervisor.c "proxy.t" \
 	"on TERM a busy handler's listener copy goes on queueing connections" \
 	's/\tlisten_shut\Q(&s->s_listen);\E\n//'

@@ -47,6 +47,8 @@ int	listen_check(const struct config *);
 int	listen_start(struct listener *);
 void	listen_close(struct listener *);
 void	listen_shut(struct listener *);
+int	listen_quiesce(struct listener *);
+int	listen_queued(const struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);
 
 int	 tls_init(const struct config *, SSL_CTX **);
