@@ -4,9 +4,10 @@
 # With "deb", also those make deb and make deb-test need.
 PKGS="gcc make pkg-config libc6-dev
 liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
+haproxy
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
 mandoc curl socat openssl netcat-openbsd procps wrk
-openbsd-inetd systemd strace haproxy
+openbsd-inetd systemd strace
 clang libclang-rt-dev valgrind"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
