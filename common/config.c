@@ -35,6 +35,7 @@ enum {
 	OPT_TLS_PROTOCOLS,
 	OPT_PIDFILE,
 	OPT_STATUS,
+	OPT_PROXY_PROTOCOL,
 };
 
 static const struct option longopts[] = {
@@ -65,6 +66,7 @@ static const struct option longopts[] = {
 	{ "tls-protocols",	required_argument,	NULL,	OPT_TLS_PROTOCOLS },
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
 	{ "status",		required_argument,	NULL,	OPT_STATUS },
+	{ "proxy-protocol",	no_argument,		NULL,	OPT_PROXY_PROTOCOL },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -114,6 +116,8 @@ help(void)
 	    "--ssl-key)\n"
 	    "      --tls-ciphers list, --tls-ciphersuites list, "
 	    "--tls-protocols list\n"
+	    "      --proxy-protocol each connection starts with a PROXY "
+	    "header\n"
 	    "  -d, --daemon         detach and log to syslog\n"
 	    "  -f, --config file    config file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -146,6 +150,7 @@ config_init(struct config *cf)
 	cf->cf_max_job_size = -1;
 	cf->cf_job_timeout = -1;
 	cf->cf_max_memory = -1;
+	cf->cf_proxy_protocol = -1;
 }
 
 /*
@@ -337,6 +342,9 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_STATUS:
 		cf->cf_status = arg;
+		break;
+	case OPT_PROXY_PROTOCOL:
+		cf->cf_proxy_protocol = 1;
 		break;
 	case 'n':
 		cf->cf_configtest = 1;
@@ -588,6 +596,7 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_max_job_size, -1);
 	MERGE(cf_job_timeout, -1);
 	MERGE(cf_max_memory, -1);
+	MERGE(cf_proxy_protocol, -1);
 	if (dst->cf_nlisten == 0) {
 		for (i = 0; i < src->cf_nlisten; i++)
 			dst->cf_listen[i] = src->cf_listen[i];
@@ -639,4 +648,6 @@ config_defaults(struct config *cf)
 		cf->cf_job_timeout = 0;
 	if (cf->cf_max_memory == -1)
 		cf->cf_max_memory = 0;
+	if (cf->cf_proxy_protocol == -1)
+		cf->cf_proxy_protocol = 0;
 }

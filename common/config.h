@@ -86,6 +86,7 @@ struct config {
 	int		 cf_timeout;		/* seconds, client I/O */
 	int		 cf_handler_timeout;	/* seconds, 0: none */
 	int		 cf_grace;		/* seconds */
+	int		 cf_proxy_protocol;	/* a PROXY header first */
 
 	/* the job queue */
 	int		 cf_workers;

@@ -4,6 +4,7 @@
 # With "deb", also those make deb and make deb-test need.
 PKGS="gcc make pkg-config libc6-dev
 liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
+haproxy
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
 mandoc curl socat openssl netcat-openbsd procps wrk
 openbsd-inetd systemd strace python3-prometheus-client

@@ -8,7 +8,7 @@
 BUILD=$(dirname "$SLUA")
 # One test point for each seed, and one for each crash below.
 plan $(($(find "$REGRESS/fuzz/corpus" -type f ! -name 'crash-*' | wc -l) + 2))
-for name in json ipc line config; do
+for name in json ipc line config proxy; do
 	bin=$BUILD/replay_$name
 	for f in "$REGRESS/fuzz/corpus/$name"/*; do
 		case $f in */crash-*) continue ;; esac

@@ -292,6 +292,34 @@ mutant max-memory-floor common/config.c "config.t" \
 	"max-memory takes a limit no Lua state can start under" \
 	's/\Qcf->cf_max_memory > 0 && cf->cf_max_memory < 1 << 20\E/0/'
 
+mutant proxy-ignored server/proxy.c "proxy.t" \
+	"the PROXY header is read but client.ip stays the balancer's" \
+	's/\Q*ss = ph.ph_src;\E/(void)ph.ph_src;/'
+
+mutant proxy-trusted server/handler.c "proxy.t" \
+	"a PROXY header is taken from every client, --proxy-protocol or not" \
+	's/\Qhe->he_cf->cf_proxy_protocol && proxy_accept(\E/proxy_accept(/'
+
+mutant proxy-no-deadline server/proxy.c "proxy.t" \
+	"a PROXY header that never ends holds the handler for an hour" \
+	's/\Qclock_add(&deadline, timeout * 1000LL);\E/clock_add(\&deadline, 3600000LL);/'
+
+mutant proxy-overread server/proxy.c "proxy.t" \
+	"the PROXY reader takes what follows the header too" \
+	's/\Qtake = r > 0 ? r - have : (size_t)n;\E/take = n;/'
+
+mutant drain-none server/drain.c "proxy.t" \
+	"on TERM the listeners stop at once, resetting what the kernel queued" \
+	's/\Qif (listen_quiesce(&s->s_listen) == -1)\E/if (1)/'
+
+mutant drain-queue-ignored server/drain.c "proxy.t" \
+	"a drain stops the listeners with connections still queued" \
+	's/ &&\n\t    listen_queued\Q(&s->s_listen) == 0\E//'
+
+mutant drain-late server/supervisor.c "proxy.t" \
+	"on TERM a busy handler's listener copy goes on queueing connections" \
+	's/\tlisten_shut\Q(&s->s_listen);\E\n//'
+
 # --- The machinery -----------------------------------------------------------
 
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -444,6 +444,7 @@ is "$(cd "$T/root" && find . -type f | sort)" "./etc/init.d/slua
 ./usr/local/share/man/man1/slua.1
 ./usr/local/share/man/man3/slua-lua.3
 ./usr/local/share/man/man5/slua.conf.5
+./usr/local/share/slua/examples/haproxy.cfg
 ./usr/local/share/slua/examples/hello-handler.lua
 ./usr/local/share/slua/examples/hello-worker.lua
 ./usr/local/share/slua/examples/http-handler.lua

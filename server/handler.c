@@ -24,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 #include "slualib.h"
 #include "stats.h"
@@ -182,6 +183,12 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 		return -1;
 	}
 	for (i = 0; i < l->l_n; i++) {
+		/* Shut by the supervisor, which is stopping: go, even
+		   before its TERM is here. */
+		if (pfd[i].revents & (POLLHUP | POLLERR)) {
+			handler_quit = 1;
+			return -1;
+		}
 		if (!(pfd[i].revents & POLLIN))
 			continue;
 		fd = accept4(l->l_fds[i], NULL, NULL, SOCK_NONBLOCK |
@@ -275,7 +282,7 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	};
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
-	char			 peer[64] = "?", err[256];
+	char			 peer[64] = "?", err[256], balancer[64] = "";
 	SSL			*ssl = NULL;
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
@@ -283,6 +290,13 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	else
 		ss.ss_family = AF_UNSPEC;
 	stats_conn_begin(peer);
+	if (he->he_cf->cf_proxy_protocol && proxy_accept(fd,
+	    he->he_cf->cf_timeout, &ss, peer, sizeof(peer), balancer,
+	    sizeof(balancer)) == -1) {
+		(void)close(fd);
+		stats_conn_end();
+		return;
+	}
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
 		    sizeof(err));
@@ -303,6 +317,11 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
 	lua_setfield(L, -2, "tls");
+	if (balancer[0] != '\0')
+		lua_pushstring(L, balancer);
+	else
+		lua_pushnil(L);
+	lua_setfield(L, -2, "proxy_ip");
 	lua_pop(L, 1);
 	work_reset(L);
 

@@ -4,7 +4,9 @@
  */
 #include <sys/socket.h>
 
+#include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -214,6 +216,7 @@ listen_open(struct listener *l, const struct config *cf)
 		return -1;
 	}
 	if (n > 0) {
+		l->l_inherited = 1;
 		log_debug("serving %d inherited listening sockets", n);
 		return 0;
 	}
@@ -307,4 +310,73 @@ listen_close(struct listener *l)
 	for (i = 0; i < l->l_n; i++)
 		(void)close(l->l_fds[i]);
 	l->l_n = 0;
+}
+
+/*
+ * A stop in two steps, so that no connection the kernel has completed is
+ * reset and none is left waiting.  First listen_quiesce(): a filter on
+ * each listening socket drops every new SYN (the client repeats it a
+ * second later, and by then finds the port closed) while the handshakes
+ * under way complete; the handlers serve what is queued.  Then, with the
+ * queue empty, listen_shut(): shutdown(2) on a listening socket makes
+ * Linux stop listening in every process that holds it, busy handlers
+ * included, so a new connection is refused (a balancer's retries go to
+ * another host) and the handlers waiting in poll wake up.  Neither on
+ * sockets systemd holds too: it goes on queueing for the next start.
+ */
+int
+listen_quiesce(struct listener *l)
+{
+	/* On a TCP socket the filter sees the TCP header: byte 13 holds
+	   the flags, and SYN without ACK opens a connection. */
+	static struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+	};
+	struct sock_fprog	 prog = {
+		.len = sizeof(code) / sizeof(code[0]), .filter = code
+	};
+	int			 i;
+
+	if (l->l_inherited)
+		return -1;
+	for (i = 0; i < l->l_n; i++)
+		if (setsockopt(l->l_fds[i], SOL_SOCKET, SO_ATTACH_FILTER,
+		    &prog, sizeof(prog)) == -1) {
+			log_warn("SO_ATTACH_FILTER");
+			return -1;
+		}
+	return 0;
+}
+
+/* Connections completed and waiting for accept(2), on all sockets. */
+int
+listen_queued(const struct listener *l)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len;
+	int		 i, n = 0;
+
+	for (i = 0; i < l->l_n; i++) {
+		len = sizeof(ti);
+		if (getsockopt(l->l_fds[i], IPPROTO_TCP, TCP_INFO, &ti,
+		    &len) == 0)
+			n += ti.tcpi_unacked;	/* the accept queue */
+	}
+	return n;
+}
+
+void
+listen_shut(struct listener *l)
+{
+	int	 i;
+
+	if (l->l_inherited)
+		return;
+	for (i = 0; i < l->l_n; i++)
+		if (shutdown(l->l_fds[i], SHUT_RDWR) == -1 && errno != ENOTCONN)
+			log_warn("shutdown");
 }

@@ -22,6 +22,7 @@ struct script;
 struct listener {
 	int	 l_fds[LISTEN_MAX];
 	int	 l_n;
+	int	 l_inherited;	/* another (systemd) holds them too */
 };
 
 /* What a handler process needs; the supervisor fills it before fork. */
@@ -46,6 +47,9 @@ int	listen_check(const struct config *);
 int	status_check(const char *);
 int	listen_start(struct listener *);
 void	listen_close(struct listener *);
+void	listen_shut(struct listener *);
+int	listen_quiesce(struct listener *);
+int	listen_queued(const struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);
 
 int	 tls_init(const struct config *, SSL_CTX **);

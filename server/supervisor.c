@@ -415,11 +415,24 @@ sup_verdict(struct supervisor *s)
 	sup_kept(s);
 }
 
+/* No more clients: the handlers finish their connection and go. */
 static void
-sup_stop(struct supervisor *s)
+sup_unlisten(struct supervisor *s)
 {
 	struct gen	*g;
 
+	s->s_draining = 0;
+	listen_shut(&s->s_listen);
+	listen_close(&s->s_listen);
+	TAILQ_FOREACH(g, &s->s_gens, g_entry)
+		gen_retire(g);
+	sup_collect(s);
+}
+
+/* TERM: the listeners stop once what they queued is served (drain.c). */
+static void
+sup_stop(struct supervisor *s)
+{
 	if (s->s_stopping)
 		return;
 	log_info("stopping");
@@ -429,10 +442,8 @@ sup_stop(struct supervisor *s)
 	s->s_trial = NULL;
 	clock_now(&s->s_deadline);
 	clock_add(&s->s_deadline, s->s_gen->g_cf.cf_grace * 1000LL);
-	listen_close(&s->s_listen);
-	TAILQ_FOREACH(g, &s->s_gens, g_entry)
-		gen_retire(g);
-	sup_collect(s);
+	if (drain_start(s) == -1)
+		sup_unlisten(s);
 }
 
 static void
@@ -511,7 +522,11 @@ sup_loop(struct supervisor *s)
 
 	while (!s->s_failed && !(s->s_stopping && TAILQ_EMPTY(&s->s_gens))) {
 		timeout = sup_fill(s);
-		if (s->s_stopping) {
+		if (s->s_draining) {
+			if (drain_done(s))
+				sup_unlisten(s);
+			timeout = DRAIN_POLL_MS;
+		} else if (s->s_stopping) {
 			sup_late(s);
 			timeout = 100;
 		}

@@ -25,6 +25,8 @@ struct supervisor {
 	int		 s_lastid;	/* the newest generation's number */
 	struct genq	 s_gens;	/* all, newest last */
 	int		 s_stopping;
+	int		 s_draining;	/* stopping; the queue is served */
+	struct timespec	 s_drainat;	/* since when */
 	struct timespec	 s_deadline;
 	unsigned long	 s_restarts;
 	int		 s_detached;	/* -d: a parent waits for the start */
@@ -35,6 +37,10 @@ struct supervisor {
 	struct status	*s_status;	/* --status; NULL: none */
 };
 
+#define DRAIN_POLL_MS	2	/* how often a drain looks at the queue */
+
+int	drain_start(struct supervisor *);
+int	drain_done(struct supervisor *);
 int	sup_start(struct supervisor *, const struct config *,
 	    const struct config *);
 void	sup_starting(struct supervisor *, int);

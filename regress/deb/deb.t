@@ -204,6 +204,7 @@ is "$(dpkg-deb -c "$T/deb/$deb" |
 /usr/share/man/man1/slua.1.gz
 /usr/share/man/man3/slua-lua.3.gz
 /usr/share/man/man5/slua.conf.5.gz
+/usr/share/slua/examples/haproxy.cfg
 /usr/share/slua/examples/hello-handler.lua
 /usr/share/slua/examples/hello-worker.lua
 /usr/share/slua/examples/http-handler.lua
