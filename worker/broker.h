@@ -14,6 +14,8 @@
 #include "ipc.h"
 
 struct config;
+struct queue;
+struct rjob;
 struct script;
 
 /*
@@ -37,6 +39,8 @@ struct job {
 	struct timespec		 j_deadline;	/* this run's; zero: none */
 	struct timespec		 j_chain;	/* its forward chain's, set by
 						   the first job; zero: none */
+	struct rjob		*j_rq;		/* from the shared queue, or
+						   NULL (worker/queue_job.c) */
 	int			 j_fd;		/* its memfd, or -1: in j_data */
 	size_t			 j_len;
 	char			 j_data[];
@@ -98,6 +102,7 @@ struct broker {
 	int			 b_readyfd;	/* to the supervisor: "ready"
 						   or why not, once; or -1 */
 	char			 b_starterr[1024]; /* the last one's why */
+	struct queue		*b_shared;	/* --queue, or NULL */
 };
 
 pid_t	broker_start(struct config *, const struct script *, int *, int, int);
@@ -123,6 +128,8 @@ void	pool_reap(struct broker *);
 void	pool_idle(struct broker *, struct bworker *);
 void	pool_stop(struct broker *);
 int	pool_spawndelay(struct broker *);
+
+int	host_main(struct config *);
 
 void	worker_main(struct config *, const struct script *, int, pid_t)
 	    __attribute__((noreturn));
