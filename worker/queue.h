@@ -111,6 +111,7 @@ struct queue {
 	int			 q_nanswers;	/* out, not yet EXEC'd */
 	int			 q_grouped;	/* XGROUP CREATE done */
 	int			 q_grouping;	/* ... out */
+	int			 q_recover;	/* reread our pending entries */
 	struct timespec		 q_claimat;	/* next look at the PEL */
 	long long		 q_claimms;	/* idle before a claim */
 	int			 q_claiming;	/* XPENDING out */

@@ -263,13 +263,20 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	redisReply	*rp = r;
 	struct qans	*a = priv;
 
-	if (rp == NULL) {	/* connection lost: again once it is back */
+	/*
+	 * Connection lost, or Redis refused (out of memory, read-only
+	 * replica): again once it is back, after a reconnection's back-off.
+	 */
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY) {
+		if (rp != NULL) {
+			log_warnx("queue: answer to %s: %s", a->a_id,
+			    rp->type == REDIS_REPLY_ERROR ? rp->str :
+			    "aborted");
+			redisAsyncDisconnect(ac);
+		}
 		TAILQ_INSERT_TAIL(&q->q_answers, a, a_entry);
 		return;
 	}
-	if (rp->type != REDIS_REPLY_ARRAY)
-		log_warnx("queue: answer to %s lost: %s", a->a_id,
-		    rp->type == REDIS_REPLY_ERROR ? rp->str : "aborted");
 	q->q_nanswers--;
 	free(a->a_reply);
 	free(a->a_data);
@@ -405,7 +412,8 @@ queue_take(struct queue *q, const redisReply *e, long long deliveries)
 	size_t			 rlen;
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-	    e->element[0]->type != REDIS_REPLY_STRING)
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[1]->type != REDIS_REPLY_ARRAY)
 		return;		/* deleted since: answered */
 	reply = entry_field(e->element[1], "r");
 	seq = entry_field(e->element[1], "s");
@@ -457,14 +465,33 @@ queue_take(struct queue *q, const redisReply *e, long long deliveries)
 	job_enqueue(b, j, 0);
 }
 
+/* Entry e is one of the jobs held here. */
+static int
+queue_holds(struct queue *q, const redisReply *e)
+{
+	struct rjob	*rj;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING)
+		return 0;
+	TAILQ_FOREACH(rj, &q->q_held, r_entry)
+		if (strcmp(rj->r_id, e->element[0]->str) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Jobs read (priv NULL), or, after a reconnection (priv not NULL), the
+ * entries Redis delivered here but not yet acknowledged: a read whose
+ * reply was lost with the connection, or answers Redis lost in a restart.
+ */
 static void
 queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
-	redisReply	*rp = r, *st;
+	redisReply	*rp = r, *st, *e;
 	size_t		 i, k;
 
-	(void)priv;
 	q->q_conn[QC_JOBS].qc_reading = 0;
 	if (rp == NULL)
 		return;
@@ -472,8 +499,11 @@ queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
 		/* NOGROUP: the stream was deleted, or Redis lost it. */
 		log_warnx("queue: %s", rp->str);
 		q->q_grouped = 0;
+		redisAsyncDisconnect(ac);	/* again after a back-off */
 		return;
 	}
+	if (priv != NULL)
+		q->q_recover = 0;
 	if (rp->type != REDIS_REPLY_ARRAY)
 		return;
 	for (i = 0; i < rp->elements; i++) {
@@ -481,8 +511,12 @@ queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
 		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
 		    st->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
-		for (k = 0; k < st->element[1]->elements; k++)
-			queue_take(q, st->element[1]->element[k], 1);
+		for (k = 0; k < st->element[1]->elements; k++) {
+			e = st->element[1]->element[k];
+			if (priv != NULL && queue_holds(q, e))
+				continue;
+			queue_take(q, e, 1);
+		}
 	}
 }
 
@@ -511,6 +545,8 @@ queue_hello(struct queue *q, int role)
 	struct qsub	*s;
 	struct qans	*a;
 
+	if (role == QC_JOBS)
+		q->q_recover = 1;
 	if (role != QC_CMD)
 		return;
 	TAILQ_FOREACH(s, &q->q_order, s_entry)
@@ -545,6 +581,7 @@ queue_pending(redisAsyncContext *ac, void *r, void *priv)
 	const char	*argv[6];
 	char		 idle[24];
 	size_t		 i;
+	int		 n = 0;
 
 	(void)priv;
 	q->q_claiming = 0;
@@ -559,17 +596,18 @@ queue_pending(redisAsyncContext *ac, void *r, void *priv)
 		    e->element[3]->type != REDIS_REPLY_INTEGER ||
 		    strcmp(e->element[1]->str, q->q_me) == 0)
 			continue;
-		log_info("queue: job %s of %s claimed", e->element[0]->str,
-		    e->element[1]->str);
+		if (n++ == 0)
+			log_info("queue: claiming jobs of %s, idle %lld ms",
+			    e->element[1]->str, e->element[2]->integer);
 		argv[0] = "XCLAIM";
 		argv[1] = q->q_jobs;
 		argv[2] = q->q_group;
 		argv[3] = q->q_me;
 		argv[4] = idle;
 		argv[5] = e->element[0]->str;
+		/* The count so far: a second delivery is the last. */
 		(void)queue_cmd(q, QC_CMD, queue_claimed,
-		    (void *)(intptr_t)(e->element[3]->integer + 1), 6, argv,
-		    NULL);
+		    (void *)(intptr_t)e->element[3]->integer, 6, argv, NULL);
 	}
 }
 
@@ -623,6 +661,15 @@ queue_fetch(struct queue *q)
 		if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv,
 		    NULL) == 0)
 			q->q_grouping = 1;
+		return;
+	}
+	if (q->q_recover) {
+		const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
+				    q->q_me, "STREAMS", q->q_jobs, "0" };
+
+		if (queue_cmd(q, QC_JOBS, queue_readjobs, q, 7, pel,
+		    NULL) == 0)
+			qc->qc_reading = 1;
 		return;
 	}
 	want = b->b_cf->cf_workers * QUEUE_PREFETCH - q->q_nheld;

@@ -171,8 +171,26 @@ qc_connected(const redisAsyncContext *ac, int status)
 		qc_down(qc);	/* hiredis frees ac */
 		return;
 	}
+	/* Up once PING answers: a restarting Redis says LOADING first. */
+}
+
+static void
+qc_pong(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct qconn	*qc = ac->data;
+	redisReply	*rp = r;
+
+	(void)priv;
+	if (rp == NULL)
+		return;
+	if (rp->type == REDIS_REPLY_ERROR) {
+		if (qc->qc_role == QC_CMD)
+			log_warnx("queue: %s", rp->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
 	if (qc->qc_backoff != 0 && qc->qc_role == QC_CMD)
-		log_info("queue: connected again");
+		log_info("queue: connected");
 	qc->qc_backoff = 0;
 	qc->qc_up = 1;
 	queue_hello(qc->qc_q, qc->qc_role);
@@ -183,7 +201,7 @@ qc_disconnected(const redisAsyncContext *ac, int status)
 {
 	struct qconn	*qc = ac->data;
 
-	if (status != REDIS_OK && qc->qc_role == QC_CMD)
+	if (status != REDIS_OK && qc->qc_role == QC_CMD && qc->qc_up)
 		log_warnx("queue: connection lost: %s", ac->errstr);
 	qc_down(qc);
 	if (qc->qc_backoff < QUEUE_BACKOFF_MS * 2)
@@ -252,6 +270,8 @@ qc_open(struct queue *q, struct qconn *qc)
 		(void)redisAsyncCommandArgv(ac, qc_helloreply, NULL, 2, argv,
 		    NULL);
 	}
+	argv[0] = "PING";
+	(void)redisAsyncCommandArgv(ac, qc_pong, NULL, 1, argv, NULL);
 }
 
 /* Connect what is down and due. */
