@@ -223,8 +223,11 @@ queue_replies(struct queue *q, const redisReply *entries)
 		if (seq == NULL || kind == NULL || data == NULL)
 			continue;
 		s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
-		if (s == NULL)
-			continue;	/* answered already: it ran twice */
+		if (s == NULL) {	/* answered already: it ran twice */
+			log_debug("queue: answer %s dropped: its job was "
+			    "answered already", e->element[0]->str);
+			continue;
+		}
 		type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
 		flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
 		qsub_reply(q->q_b, s, type, flags, data->str, data->len);

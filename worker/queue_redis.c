@@ -166,7 +166,7 @@ qc_connected(const redisAsyncContext *ac, int status)
 	struct qconn	*qc = ac->data;
 
 	if (status != REDIS_OK) {
-		if (qc->qc_backoff == 0)
+		if (qc->qc_backoff == 0 && qc->qc_role == QC_CMD)
 			log_warnx("queue: %s", ac->errstr);
 		qc_down(qc);	/* hiredis frees ac */
 		return;
@@ -238,7 +238,7 @@ qc_open(struct queue *q, struct qconn *qc)
 		return;
 	}
 	if (ac->err) {
-		if (qc->qc_backoff == 0)
+		if (qc->qc_backoff == 0 && qc->qc_role == QC_CMD)
 			log_warnx("queue: %s", ac->errstr);
 		redisAsyncFree(ac);
 		qc_down(qc);
