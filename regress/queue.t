@@ -3,11 +3,11 @@
 # handler that submits, worker-only instances that run the jobs), and the
 # failures slua(1) lists under SHARED QUEUE.
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 26
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 25); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 26); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -57,13 +57,16 @@ print("answered " .. answered .. ", failed " .. #failed .. ", wrong " ..
 for _, f in ipairs(failed) do print(f) end
 LUA
 # The worker: each run is a line in $RUNS (its host's file); $SLOW
-# microseconds a job; the job "hang" sleeps long.
+# microseconds a job; the job "hang" stops its broker (its parent), as a
+# host that hangs, and sleeps.
 cat > "$T/worker.lua" <<'LUA'
 local slow, runs = tonumber(os.getenv("SLOW") or "0"), os.getenv("RUNS")
 while true do
   local j = work.accept()
   local f = io.open(runs, "a") f:write(#j, "\n") f:close()
-  if j == "hang" then os.usleep(30000000) end
+  if j == "hang" then
+    os.execute("kill -STOP $(ps -o ppid= -p $PPID)") os.usleep(30000000)
+  end
   if slow > 0 then os.usleep(slow) end
   work.answer(j:reverse() .. "\0!")
 end
@@ -117,6 +120,14 @@ start_slua -H 1 --queue "$URL" 'local l = client.line() work.submit(l) print(wor
 is "$(echo olleh | nc -w 10 127.0.0.1 "$port" | tr '\0' '0')" "hello0!	0" \
     "tcp handlers without workers submit to the shared queue"
 stop "$srv" "the tcp instance stops on TERM"
+
+# work.backlog() counts the jobs waiting in the shared stream.
+run -t 30 "$SLUA" --queue "$URL" --queue-name nobody \
+    'for i = 1, 7 do work.submit("x") end
+     for i = 1, 250 do if work.backlog() == 7 then break end os.usleep(20000) end
+     print(work.backlog(), work.idle(), work.pool())
+     io.stdout:flush() os.exit(0)'
+check "work.backlog() counts the jobs waiting in the shared stream" 0 "7	0	0"
 
 # Another name: other keys, the same Redis.
 serve other "$SLUA" --queue "$URL" --queue-name other "$T/ledger.lua" -- 10 \
@@ -176,11 +187,9 @@ serve sub "$SLUA" -v --queue "$URL" --job-timeout 1 --grace 0 \
      print(work.collect(work.submit('ko')))" > "$T/sub.out" 2> "$T/sub.err"
 wait_for 20 '[ "$(lines "$T/runs1")" = 1 ]'
 b1=$(procs "$h1" broker)
-kill -STOP "$b1"
 host h2 "$T/runs2" --job-timeout 1 --grace 0 2> "$T/h2.log"
 wait_for 20 '[ "$(lines "$T/runs2")" = 1 ]'
 b2=$(procs "$h2" broker)
-kill -STOP "$b2"
 host h3 "$T/runs3" --job-timeout 1 --grace 0 2> "$T/h3.log"
 wait_for 20 '[ -s "$T/sub.out" ]'
 is "$(head -1 "$T/sub.out")" \

@@ -167,6 +167,8 @@ broker_stats(struct broker *b, struct ipc_out *out, const struct ipc_hdr *q)
 	struct ipc_hdr		 h = *q;
 
 	st.s_backlog = b->b_nqueued;
+	if (b->b_shared != NULL)
+		st.s_backlog = queue_backlog(b);
 	st.s_idle = b->b_nidle;
 	st.s_pool = b->b_nworkers;
 	h.h_type = IPC_STATS;

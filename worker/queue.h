@@ -116,8 +116,9 @@ struct queue {
 	long long		 q_claimms;	/* idle before a claim */
 	int			 q_claiming;	/* XPENDING out */
 	/* stats */
+	long long		 q_len;		/* XLEN, last seen */
 	long long		 q_lag;		/* undelivered, last seen */
-	struct timespec		 q_statat;
+	struct timespec		 q_statat;	/* next look */
 };
 
 /* worker/queue_redis.c */
@@ -142,5 +143,6 @@ void	queue_tick(struct broker *);
 long long queue_timeout(struct broker *);
 int	queue_full(struct broker *);
 int	queue_busy(struct broker *);
+uint32_t queue_backlog(struct broker *);
 
 #endif

@@ -738,6 +738,61 @@ queue_expire(struct queue *q, const struct timespec *now)
 	}
 }
 
+static void
+queue_xlen(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+
+	(void)priv;
+	if (rp != NULL && rp->type == REDIS_REPLY_INTEGER)
+		q->q_len = rp->integer;
+}
+
+/* Entries not acknowledged are in the stream and pending, or waiting. */
+static void
+queue_xpending(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+
+	(void)priv;
+	if (rp == NULL)
+		return;
+	if (rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
+	    rp->element[0]->type == REDIS_REPLY_INTEGER)
+		q->q_lag = q->q_len - rp->element[0]->integer;
+	else
+		q->q_lag = q->q_len;	/* no group yet: none delivered */
+	if (q->q_lag < 0)
+		q->q_lag = 0;
+}
+
+/* Once a second: how many jobs wait in the shared stream. */
+static void
+queue_look(struct queue *q, const struct timespec *now)
+{
+	const char	*len[2] = { "XLEN", q->q_jobs };
+	const char	*pend[3] = { "XPENDING", q->q_jobs, q->q_group };
+
+	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD))
+		return;
+	q->q_statat = *now;
+	clock_add(&q->q_statat, 1000);
+	(void)queue_cmd(q, QC_CMD, queue_xlen, NULL, 2, len, NULL);
+	(void)queue_cmd(q, QC_CMD, queue_xpending, NULL, 3, pend, NULL);
+}
+
+/* work.backlog(): the shared stream's waiting jobs, and ours. */
+uint32_t
+queue_backlog(struct broker *b)
+{
+	long long	 n = b->b_shared->q_lag + b->b_nqueued +
+			    b->b_shared->q_unacked;
+
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 /* Once a turn of the broker's loop. */
 void
 queue_tick(struct broker *b)
@@ -755,6 +810,7 @@ queue_tick(struct broker *b)
 	}
 	if (q->q_nsubs > 0)
 		queue_expire(q, &now);
+	queue_look(q, &now);
 }
 
 /* ms until queue_tick() has work without a socket's word, or -1. */
