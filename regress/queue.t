@@ -148,6 +148,7 @@ serve sub "$SLUA" --queue "$URL" --job-timeout 1 --grace 0 \
 wait_for 60 '[ "$(lines "$T/runs2")" -ge 500 ]'
 kill -KILL -- -"$h2"
 wait_for 120 '! kill -0 $sub 2>/dev/null'
+halt "$sub"
 is "$(cat "$T/sub.out")" "answered 5000, failed 0, wrong 0, left nil" \
     "a worker host killed mid-run: every job still answered exactly once"
 like "$(cat "$T/h1.log")" "queue: claiming jobs of" \
@@ -168,6 +169,7 @@ wait_for 10 '! kill -0 $rds 2>/dev/null'
 sleep 1	# down for a while: the brokers reconnect with back-off
 redis_start aof
 wait_for 120 '! kill -0 $sub 2>/dev/null'
+halt "$sub"
 is "$(cat "$T/sub.out")" "answered 3000, failed 0, wrong 0, left nil" \
     "redis-server killed and restarted mid-run (appendonly): every job answered exactly"
 like "$(cat "$T/h1.log")" "queue: connection lost" \
@@ -203,6 +205,7 @@ is "$(grep -c "dropped: its job was answered already" "$T/sub.err")" 2 \
     "the two late answers reached the submitter and were dropped"
 : > "$T/go"
 wait_for 20 '! kill -0 $sub 2>/dev/null'
+halt "$sub"
 is "$(tr '\0' '0' < "$T/sub.out")" \
     "nil	job failed: delivered twice without an answer (its hosts died or stopped)
 ok0!" "the handler saw one outcome for the job, then the next job's answer"
