@@ -226,7 +226,7 @@ qc_open(struct queue *q, struct qconn *qc)
 {
 	redisAsyncContext	*ac;
 	const char		*argv[3];
-	char			 db[16];
+	char			 db[16], name[96];
 	int			 n = 1;
 
 	if (q->q_path != NULL)
@@ -270,6 +270,14 @@ qc_open(struct queue *q, struct qconn *qc)
 		(void)redisAsyncCommandArgv(ac, qc_helloreply, NULL, 2, argv,
 		    NULL);
 	}
+	/* CLIENT LIST names each: NAME:cmd, NAME:jobs, NAME:reply. */
+	(void)snprintf(name, sizeof(name), "%s:%s", q->q_group,
+	    qc->qc_role == QC_CMD ? "cmd" : qc->qc_role == QC_JOBS ? "jobs" :
+	    "reply");
+	argv[0] = "CLIENT";
+	argv[1] = "SETNAME";
+	argv[2] = name;
+	(void)redisAsyncCommandArgv(ac, qc_helloreply, NULL, 3, argv, NULL);
 	argv[0] = "PING";
 	(void)redisAsyncCommandArgv(ac, qc_pong, NULL, 1, argv, NULL);
 }
