@@ -96,6 +96,7 @@ struct queue {
 	char			 q_me[128];	/* this broker: consumer */
 	char			 q_reply[224];	/* NAME:reply:<me> */
 	char			 q_lastreply[48];
+	int			 q_untrimmed;	/* answers read since XTRIM */
 	/* submitting */
 	struct qsubl		 q_subs[QUEUE_HASH];
 	struct qsubq		 q_order;

@@ -46,6 +46,8 @@
 
 #define QUEUE_PREFETCH		16	/* entries held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
+#define QUEUE_ANSBATCH		256	/* answers in one MULTI/EXEC */
+#define QUEUE_TRIMEVERY		256	/* answers read between XTRIMs */
 #define QUEUE_BLOCK_MS		"1000"	/* a blocking read's wait */
 #define QUEUE_REPLY_TTL		"3600"	/* a dead submitter's answers */
 #define QUEUE_REPLY_MAXLEN	"100000"
@@ -217,6 +219,7 @@ queue_replies(struct queue *q, const redisReply *entries)
 			continue;
 		(void)strlcpy(q->q_lastreply, e->element[0]->str,
 		    sizeof(q->q_lastreply));
+		q->q_untrimmed++;
 		seq = entry_field(e->element[1], "s");
 		kind = entry_field(e->element[1], "k");
 		data = entry_field(e->element[1], "d");
@@ -251,7 +254,10 @@ queue_readreplies(redisAsyncContext *ac, void *r, void *priv)
 		    rp->element[i]->elements == 2 &&
 		    rp->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
 			queue_replies(q, rp->element[i]->element[1]);
-	/* What was read goes: the stream stays short. */
+	/* What was read goes, now and then: the stream stays short. */
+	if (q->q_untrimmed < QUEUE_TRIMEVERY)
+		return;
+	q->q_untrimmed = 0;
 	argv[0] = "XTRIM";
 	argv[1] = q->q_reply;
 	argv[2] = "MINID";
@@ -259,12 +265,47 @@ queue_readreplies(redisAsyncContext *ac, void *r, void *priv)
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 4, argv, NULL);
 }
 
+/* Answers written together, in one MULTI/EXEC. */
+struct qbatch {
+	struct qansq	 ab_list;
+	int		 ab_n;
+};
+
+static void
+qbatch_free(struct queue *q, struct qbatch *ab)
+{
+	struct qans	*a;
+
+	while ((a = TAILQ_FIRST(&ab->ab_list)) != NULL) {
+		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
+		q->q_nanswers--;
+		free(a->a_reply);
+		free(a->a_data);
+		free(a->a_job);
+		free(a);
+	}
+	free(ab);
+}
+
+/* The batch's answers go back to the head of the line. */
+static void
+qbatch_again(struct queue *q, struct qbatch *ab)
+{
+	struct qans	*a;
+
+	while ((a = TAILQ_LAST(&ab->ab_list, qansq)) != NULL) {
+		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
+		TAILQ_INSERT_HEAD(&q->q_answers, a, a_entry);
+	}
+	free(ab);
+}
+
 static void
 queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
 	redisReply	*rp = r;
-	struct qans	*a = priv;
+	struct qbatch	*ab = priv;
 
 	/*
 	 * Connection lost, or Redis refused (out of memory, read-only
@@ -272,61 +313,102 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	 */
 	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY) {
 		if (rp != NULL) {
-			log_warnx("queue: answer to %s: %s", a->a_id,
+			log_warnx("queue: %d answers: %s", ab->ab_n,
 			    rp->type == REDIS_REPLY_ERROR ? rp->str :
 			    "aborted");
 			redisAsyncDisconnect(ac);
 		}
-		TAILQ_INSERT_TAIL(&q->q_answers, a, a_entry);
+		qbatch_again(q, ab);
 		return;
 	}
-	q->q_nanswers--;
-	free(a->a_reply);
-	free(a->a_data);
-	free(a->a_job);
-	free(a);
+	qbatch_free(q, ab);
 }
 
-/* MULTI, the answer, its stream's expiry, XACK, XDEL, EXEC. */
-static int
-qans_send(struct queue *q, struct qans *a)
+/* XADD of an answer to its reply stream, or of a job to NAME:dead. */
+static void
+qans_add(struct queue *q, const struct qans *a, int dead)
 {
-	const char	*multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
-	const char	*add[11] = { "XADD", a->a_reply, "MAXLEN", "~",
-			    QUEUE_REPLY_MAXLEN, "*", "s", a->a_seq, "k",
-			    a->a_kind, "d" };
-	const char	*dead[11] = { "XADD", q->q_dead, "MAXLEN", "~",
-			    QUEUE_DEAD_MAXLEN, "*", "s", a->a_seq, "r",
-			    a->a_reply, "d" };
-	const char	*expire[3] = { "EXPIRE", a->a_reply, QUEUE_REPLY_TTL };
-	const char	*ack[4] = { "XACK", q->q_jobs, q->q_group, a->a_id };
-	const char	*del[3] = { "XDEL", q->q_jobs, a->a_id };
-	const char	*argv[12];
+	const char	*argv[12] = { "XADD", dead ? q->q_dead : a->a_reply,
+			    "MAXLEN", "~", dead ? QUEUE_DEAD_MAXLEN :
+			    QUEUE_REPLY_MAXLEN, "*", "s", a->a_seq,
+			    dead ? "r" : "k", dead ? a->a_reply : a->a_kind,
+			    "d", dead ? a->a_job : a->a_data };
 	size_t		 len[12];
 	int		 i;
 
-	if (queue_cmd(q, QC_CMD, NULL, NULL, 1, multi, NULL) == -1)
-		return -1;
-	for (i = 0; i < 11; i++) {
-		argv[i] = add[i];
-		len[i] = strlen(add[i]);
-	}
-	argv[11] = a->a_data;
-	len[11] = a->a_len;
+	for (i = 0; i < 11; i++)
+		len[i] = strlen(argv[i]);
+	len[11] = dead ? a->a_joblen : a->a_len;
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
-	if (a->a_job != NULL) {
-		for (i = 0; i < 11; i++) {
-			argv[i] = dead[i];
-			len[i] = strlen(dead[i]);
+}
+
+/* XACK or XDEL of the batch's entries. */
+static void
+qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
+{
+	const char	**argv;
+	struct qans	*a;
+	int		 n = 0;
+
+	if ((argv = reallocarray(NULL, ab->ab_n + 3, sizeof(*argv))) ==
+	    NULL)
+		fatal("answers");
+	argv[n++] = cmd;
+	argv[n++] = q->q_jobs;
+	if (strcmp(cmd, "XACK") == 0)
+		argv[n++] = q->q_group;
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
+		argv[n++] = a->a_id;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, NULL);
+	free(argv);
+}
+
+/*
+ * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, each answer to
+ * its reply stream (and a dead letter's job to NAME:dead), each reply
+ * stream's expiry, one XACK and one XDEL of all their entries, EXEC.
+ */
+static void
+qans_flush(struct queue *q)
+{
+	const char	*multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
+	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
+	const char	*last = NULL;
+	struct qbatch	*ab;
+	struct qans	*a;
+
+	while (!TAILQ_EMPTY(&q->q_answers) && queue_up(q, QC_CMD)) {
+		if ((ab = calloc(1, sizeof(*ab))) == NULL)
+			fatal("answers");
+		TAILQ_INIT(&ab->ab_list);
+		while (ab->ab_n < QUEUE_ANSBATCH &&
+		    (a = TAILQ_FIRST(&q->q_answers)) != NULL) {
+			TAILQ_REMOVE(&q->q_answers, a, a_entry);
+			TAILQ_INSERT_TAIL(&ab->ab_list, a, a_entry);
+			ab->ab_n++;
 		}
-		argv[11] = a->a_job;
-		len[11] = a->a_joblen;
-		(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+		(void)queue_cmd(q, QC_CMD, NULL, NULL, 1, multi, NULL);
+		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+			qans_add(q, a, 0);
+			if (a->a_job != NULL)
+				qans_add(q, a, 1);
+		}
+		last = NULL;
+		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+			if (last != NULL && strcmp(last, a->a_reply) == 0)
+				continue;
+			expire[1] = last = a->a_reply;
+			(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire,
+			    NULL);
+		}
+		qbatch_ids(q, ab, "XACK");
+		qbatch_ids(q, ab, "XDEL");
+		if (queue_cmd(q, QC_CMD, queue_answerdone, ab, 1, exec,
+		    NULL) == -1) {
+			qbatch_again(q, ab);
+			return;
+		}
 	}
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire, NULL);
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 4, ack, NULL);
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, del, NULL);
-	return queue_cmd(q, QC_CMD, queue_answerdone, a, 1, exec, NULL);
 }
 
 static struct qans *
@@ -353,12 +435,12 @@ qans_new(const char *id, const char *seq, const char *reply, int kind,
 	return a;
 }
 
+/* Written by the next qans_flush(), with the others of this turn. */
 static void
 qans_queue(struct queue *q, struct qans *a)
 {
 	q->q_nanswers++;
-	if (qans_send(q, a) == -1)
-		TAILQ_INSERT_TAIL(&q->q_answers, a, a_entry);
+	TAILQ_INSERT_TAIL(&q->q_answers, a, a_entry);
 }
 
 /* A job from the shared queue is answered, or failed, here. */
@@ -546,7 +628,6 @@ void
 queue_hello(struct queue *q, int role)
 {
 	struct qsub	*s;
-	struct qans	*a;
 
 	if (role == QC_JOBS)
 		q->q_recover = 1;
@@ -555,11 +636,7 @@ queue_hello(struct queue *q, int role)
 	TAILQ_FOREACH(s, &q->q_order, s_entry)
 		if (!s->s_acked && !s->s_sent)
 			qsub_send(q, s);
-	while ((a = TAILQ_FIRST(&q->q_answers)) != NULL) {
-		if (qans_send(q, a) == -1)
-			break;
-		TAILQ_REMOVE(&q->q_answers, a, a_entry);
-	}
+	qans_flush(q);
 }
 
 static void
@@ -811,6 +888,7 @@ queue_tick(struct broker *b)
 	if (q->q_nsubs > 0)
 		queue_expire(q, &now);
 	queue_look(q, &now);
+	qans_flush(q);
 }
 
 /* ms until queue_tick() has work without a socket's word, or -1. */
