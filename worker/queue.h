@@ -66,7 +66,7 @@ struct rjob {
 };
 TAILQ_HEAD(rjobq, rjob);
 
-/* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, XDEL, EXEC. */
+/* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, EXEC. */
 struct qans {
 	TAILQ_ENTRY(qans)	 a_entry;	/* q_answers, until sent */
 	char			 a_id[48];
@@ -117,7 +117,6 @@ struct queue {
 	long long		 q_claimms;	/* idle before a claim */
 	int			 q_claiming;	/* XPENDING out */
 	/* stats */
-	long long		 q_len;		/* XLEN, last seen */
 	long long		 q_lag;		/* undelivered, last seen */
 	struct timespec		 q_statat;	/* next look */
 };

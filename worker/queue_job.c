@@ -19,7 +19,7 @@
  * Broker with workers: it reads as many entries as its workers can take
  * (XREADGROUP, COUNT), runs them as local jobs (worker/job.c: retry once,
  * a job that kills two workers fails), and writes each answer to the
- * submitter's reply stream with XACK and XDEL in one MULTI/EXEC: never an
+ * submitter's reply stream with its XACK in one MULTI/EXEC: never an
  * ack without an answer.  An answer that cannot be written yet waits for
  * the connection.  Every quarter of the claim time it looks at the
  * pending entries of other consumers idle longer than the claim time
@@ -342,7 +342,7 @@ qans_add(struct queue *q, const struct qans *a, int dead)
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
 }
 
-/* XACK or XDEL of the batch's entries. */
+/* XACK of the batch's entries. */
 static void
 qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 {
@@ -355,8 +355,7 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 		fatal("answers");
 	argv[n++] = cmd;
 	argv[n++] = q->q_jobs;
-	if (strcmp(cmd, "XACK") == 0)
-		argv[n++] = q->q_group;
+	argv[n++] = q->q_group;
 	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
 		argv[n++] = a->a_id;
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, NULL);
@@ -366,7 +365,7 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 /*
  * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, each answer to
  * its reply stream (and a dead letter's job to NAME:dead), each reply
- * stream's expiry, one XACK and one XDEL of all their entries, EXEC.
+ * stream's expiry, one XACK of all their entries, EXEC.
  */
 static void
 qans_flush(struct queue *q)
@@ -402,7 +401,6 @@ qans_flush(struct queue *q)
 			    NULL);
 		}
 		qbatch_ids(q, ab, "XACK");
-		qbatch_ids(q, ab, "XDEL");
 		if (queue_cmd(q, QC_CMD, queue_answerdone, ab, 1, exec,
 		    NULL) == -1) {
 			qbatch_again(q, ab);
@@ -499,7 +497,7 @@ queue_take(struct queue *q, const redisReply *e, long long deliveries)
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    e->element[0]->type != REDIS_REPLY_STRING ||
 	    e->element[1]->type != REDIS_REPLY_ARRAY)
-		return;		/* deleted since: answered */
+		return;		/* gone since: answered */
 	reply = entry_field(e->element[1], "r");
 	seq = entry_field(e->element[1], "s");
 	data = entry_field(e->element[1], "d");
@@ -815,49 +813,53 @@ queue_expire(struct queue *q, const struct timespec *now)
 	}
 }
 
+/*
+ * Once a second, atomically: trim the jobs stream below the oldest entry
+ * not yet acknowledged (or the last delivered), which is cheaper than an
+ * XDEL per job; say how many wait undelivered (the group's lag, -1 when
+ * Redis cannot tell).
+ */
+#define QUEUE_TRIM_LUA							\
+	"local gs = redis.call('XINFO', 'GROUPS', KEYS[1]) "		\
+	"for _, g in ipairs(gs) do "					\
+	"  local f = {} "						\
+	"  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end "		\
+	"  if f['name'] == ARGV[1] then "				\
+	"    local min = f['last-delivered-id'] "			\
+	"    if f['pending'] > 0 then "					\
+	"      min = redis.call('XPENDING', KEYS[1], ARGV[1])[2] "	\
+	"    end "							\
+	"    redis.call('XTRIM', KEYS[1], 'MINID', min) "		\
+	"    if type(f['lag']) == 'number' then return f['lag'] end "	\
+	"    return -1 "						\
+	"  end "							\
+	"end "								\
+	"return -1"
+
 static void
-queue_xlen(redisAsyncContext *ac, void *r, void *priv)
+queue_trimmed(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
 	redisReply	*rp = r;
 
 	(void)priv;
-	if (rp != NULL && rp->type == REDIS_REPLY_INTEGER)
-		q->q_len = rp->integer;
+	if (rp != NULL && rp->type == REDIS_REPLY_INTEGER &&
+	    rp->integer >= 0)
+		q->q_lag = rp->integer;
 }
 
-/* Entries not acknowledged are in the stream and pending, or waiting. */
-static void
-queue_xpending(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
-	redisReply	*rp = r;
-
-	(void)priv;
-	if (rp == NULL)
-		return;
-	if (rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
-	    rp->element[0]->type == REDIS_REPLY_INTEGER)
-		q->q_lag = q->q_len - rp->element[0]->integer;
-	else
-		q->q_lag = q->q_len;	/* no group yet: none delivered */
-	if (q->q_lag < 0)
-		q->q_lag = 0;
-}
-
-/* Once a second: how many jobs wait in the shared stream. */
 static void
 queue_look(struct queue *q, const struct timespec *now)
 {
-	const char	*len[2] = { "XLEN", q->q_jobs };
-	const char	*pend[3] = { "XPENDING", q->q_jobs, q->q_group };
+	const char	*argv[5] = { "EVAL", QUEUE_TRIM_LUA, "1", q->q_jobs,
+			    q->q_group };
 
-	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD))
+	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD) ||
+	    !q->q_grouped)
 		return;
 	q->q_statat = *now;
 	clock_add(&q->q_statat, 1000);
-	(void)queue_cmd(q, QC_CMD, queue_xlen, NULL, 2, len, NULL);
-	(void)queue_cmd(q, QC_CMD, queue_xpending, NULL, 3, pend, NULL);
+	(void)queue_cmd(q, QC_CMD, queue_trimmed, NULL, 5, argv, NULL);
 }
 
 /* work.backlog(): the shared stream's waiting jobs, and ours. */
