@@ -1,8 +1,9 @@
 /*
  * The shared job queue on Redis Streams (--queue).  The broker is the only
  * process that talks to Redis; handlers and workers keep their sockets.
- * worker/queue_redis.c holds the connections, worker/queue_job.c what a
- * job does there; how a job lives is told at the top of queue_job.c.
+ * worker/queue_redis.c holds the connections, worker/queue_submit.c the
+ * submitting side, worker/queue_job.c the working side; how a job lives
+ * is told at the top of those two.
  *
  * The broker calls in at these points only, so the local queue's path is
  * the same with or without --queue.
@@ -25,6 +26,7 @@ struct job;
 struct config;
 
 #define QUEUE_NCONN	3		/* commands, job reads, reply reads */
+#define QUEUE_BLOCK_MS	"1000"		/* a blocking read's wait */
 
 /* One connection to Redis and what the broker's poll() waits for on it. */
 struct qconn {
@@ -131,17 +133,29 @@ int	queue_up(struct queue *, int);
 int	queue_cmd(struct queue *, int, redisCallbackFn *, void *, int,
 	    const char **, const size_t *);
 long long queue_retryin(struct queue *);
+const struct redisReply *queue_field(const struct redisReply *,
+	    const char *);
+
+/* worker/queue_submit.c */
+void	queue_submit(struct broker *, const struct ipc_hdr *,
+	    const struct ipc_msg *);
+void	queue_resend(struct queue *);
+void	queue_submitter(struct queue *, const struct timespec *);
+int	queue_full(struct broker *);
+
+/* worker/queue_answer.c */
+struct qans *queue_ansnew(const char *, const char *, const char *, int,
+	    const char *, size_t);
+void	queue_ansqueue(struct queue *, struct qans *);
+void	queue_flush(struct queue *);
+void	queue_answer(struct broker *, struct job *, int, int,
+	    const struct ipc_msg *);
 
 /* worker/queue_job.c */
 void	queue_hello(struct queue *, int);
-void	queue_submit(struct broker *, const struct ipc_hdr *,
-	    const struct ipc_msg *);
-void	queue_answer(struct broker *, struct job *, int, int,
-	    const struct ipc_msg *);
 void	queue_rjobfree(struct rjob *);
 void	queue_tick(struct broker *);
 long long queue_timeout(struct broker *);
-int	queue_full(struct broker *);
 int	queue_busy(struct broker *);
 uint32_t queue_backlog(struct broker *);
 

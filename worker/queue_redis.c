@@ -337,6 +337,22 @@ queue_cmd(struct queue *q, int role, redisCallbackFn *fn, void *priv,
 	return 0;
 }
 
+/* A field of a stream entry's [f1, v1, f2, v2 ...], or NULL. */
+const redisReply *
+queue_field(const redisReply *fields, const char *name)
+{
+	size_t	 i;
+
+	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (i = 0; i + 1 < fields->elements; i += 2)
+		if (fields->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(fields->element[i]->str, name) == 0 &&
+		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
+			return fields->element[i + 1];
+	return NULL;
+}
+
 /* The broker's poll() entries for the connections: at most QUEUE_NCONN. */
 int
 queue_pollfds(struct queue *q, struct pollfd *pfd)
