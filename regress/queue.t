@@ -3,11 +3,11 @@
 # handler that submits, worker-only instances that run the jobs), and the
 # failures slua(1) lists under SHARED QUEUE.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 29
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 27); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 29); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -237,6 +237,21 @@ is "$(tr '\0' '0' < "$T/sub.out")" \
 ok0!" "the handler saw one outcome for the job, then the next job's answer"
 stop "$h3" "a worker host stops on TERM"
 halt "$h1"; halt "$h2"
+
+# A password, from the config file only.
+rcli config set requirepass 'pw:x' > /dev/null
+printf 'queue = "redis://:pw:x@127.0.0.1:%s"\n' "$rport" > "$T/pw.conf"
+run env RUNS=/dev/null "$SLUA" -f "$T/pw.conf" --worker "$T/worker.lua" \
+    --handler 'work.submit("olleh") print(work.collect())'
+is "$rc|$(tr '\0' 0 < "$T/out")" "0|hello0!" \
+    "the config file's queue URL carries the password"
+printf 'queue = "redis://:wrong@127.0.0.1:%s"\n' "$rport" > "$T/pw.conf"
+run env RUNS=/dev/null "$SLUA" -f "$T/pw.conf" --job-timeout 1 --grace 0 \
+    --worker "$T/worker.lua" --handler 'print(work.collect(work.submit("x")))'
+like "$rc|$(cat "$T/out")|$(cat "$T/err")" \
+    "^0\|nil	queue unavailable\|slua: broker: queue: WRONGPASS" \
+    "a wrong password: logged, and the job fails at its deadline"
+rcli -a 'pw:x' --no-auth-warning config set requirepass '' > /dev/null
 
 # Redis gone: a job waits no longer than its deadline.
 halt "$rds"

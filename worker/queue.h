@@ -120,6 +120,7 @@ struct queue {
 	int			 q_claiming;	/* XPENDING out */
 	/* stats */
 	long long		 q_lag;		/* undelivered, last seen */
+	long long		 q_addedsince;	/* jobs added since */
 	struct timespec		 q_statat;	/* next look */
 };
 

@@ -346,9 +346,10 @@ queue_fetch(struct queue *q)
  * Once a second, atomically: trim the jobs stream below the oldest entry
  * not yet acknowledged (or the last delivered), which is cheaper than an
  * XDEL per job; say how many wait undelivered (the group's lag, -1 when
- * Redis cannot tell).
+ * Redis cannot tell; without a group, none was delivered).
  */
 #define QUEUE_TRIM_LUA							\
+	"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "	\
 	"local gs = redis.call('XINFO', 'GROUPS', KEYS[1]) "		\
 	"for _, g in ipairs(gs) do "					\
 	"  local f = {} "						\
@@ -363,7 +364,7 @@ queue_fetch(struct queue *q)
 	"    return -1 "						\
 	"  end "							\
 	"end "								\
-	"return -1"
+	"return redis.call('XLEN', KEYS[1])"
 
 static void
 queue_trimmed(redisAsyncContext *ac, void *r, void *priv)
@@ -372,9 +373,11 @@ queue_trimmed(redisAsyncContext *ac, void *r, void *priv)
 	redisReply	*rp = r;
 
 	(void)priv;
-	if (rp != NULL && rp->type == REDIS_REPLY_INTEGER &&
-	    rp->integer >= 0)
-		q->q_lag = rp->integer;
+	if (rp == NULL || rp->type != REDIS_REPLY_INTEGER || rp->integer < 0)
+		return;
+	/* Replies come in order: the jobs acknowledged before are in it. */
+	q->q_lag = rp->integer;
+	q->q_addedsince = 0;
 }
 
 static void
@@ -383,20 +386,23 @@ queue_look(struct queue *q, const struct timespec *now)
 	const char	*argv[5] = { "EVAL", QUEUE_TRIM_LUA, "1", q->q_jobs,
 			    q->q_group };
 
-	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD) ||
-	    !q->q_grouped)
+	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD))
 		return;
 	q->q_statat = *now;
 	clock_add(&q->q_statat, 1000);
 	(void)queue_cmd(q, QC_CMD, queue_trimmed, NULL, 5, argv, NULL);
 }
 
-/* work.backlog(): the shared stream's waiting jobs, and ours. */
+/*
+ * work.backlog(): the shared stream's waiting jobs as Redis last said,
+ * those this broker added since, and those it holds.
+ */
 uint32_t
 queue_backlog(struct broker *b)
 {
-	long long	 n = b->b_shared->q_lag + b->b_nqueued +
-			    b->b_shared->q_unacked;
+	struct queue	*q = b->b_shared;
+	long long	 n = q->q_lag + q->q_addedsince + q->q_unacked +
+			    b->b_nqueued;
 
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }

@@ -95,6 +95,7 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 	}
 	s->s_acked = 1;
 	q->q_unacked--;
+	q->q_addedsince++;
 	free(s->s_data);
 	s->s_data = NULL;
 }
