@@ -67,7 +67,8 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	memset(&b, 0, sizeof(b));
 	if ((keep = reallocarray(NULL, nfds + 1, sizeof(*keep))) == NULL)
 		fatal("broker");
-	memcpy(keep, fds, nfds * sizeof(*keep));
+	if (nfds > 0)		/* a worker-only host has none */
+		memcpy(keep, fds, nfds * sizeof(*keep));
 	if (readyfd != -1)
 		keep[nfds] = readyfd;
 	fd_keep(keep, nfds + (readyfd != -1));
