@@ -65,6 +65,10 @@ checkqueue(struct config *cf)
 	}
 	if (cf->cf_worker == NULL)
 		cf->cf_workers = 0;
+	if (cf->cf_handler == NULL && cf->cf_port == -1 && cf->cf_daemon == 1) {
+		log_warnx("a worker-only host runs in the foreground: no -d");
+		return -1;
+	}
 	return 0;
 }
 

@@ -3,11 +3,11 @@
 # handler that submits, worker-only instances that run the jobs), and the
 # failures slua(1) lists under SHARED QUEUE.
 . "$(dirname "$0")/lib.sh"
-plan 29
+plan 30
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 29); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 30); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -93,6 +93,9 @@ check "a bad port is refused" 2 "" \
 run "$SLUA" --queue redis://app:secret@127.0.0.1 "$T/ledger.lua"
 check "a password on the command line is refused" 2 "" \
     "slua: queue: a password goes in the config file, not on the command line (ps shows it)"
+run "$SLUA" -d --queue "$URL" --worker "$T/worker.lua"
+check "a worker-only host does not detach" 2 "" \
+    "slua: a worker-only host runs in the foreground: no -d"
 run "$SLUA" --queue "$URL" --queue-name 'a b' "$T/ledger.lua"
 check "a queue name with a space is refused" 2 "" \
     "slua: queue-name a b: letters, digits and _-.: only"
