@@ -36,6 +36,10 @@ enum {
 	OPT_PIDFILE,
 	OPT_STATUS,
 	OPT_PROXY_PROTOCOL,
+	OPT_HANDLER,
+	OPT_WORKER,
+	OPT_QUEUE,
+	OPT_QUEUE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -67,6 +71,10 @@ static const struct option longopts[] = {
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
 	{ "status",		required_argument,	NULL,	OPT_STATUS },
 	{ "proxy-protocol",	no_argument,		NULL,	OPT_PROXY_PROTOCOL },
+	{ "handler",		required_argument,	NULL,	OPT_HANDLER },
+	{ "worker",		required_argument,	NULL,	OPT_WORKER },
+	{ "queue",		required_argument,	NULL,	OPT_QUEUE },
+	{ "queue-name",		required_argument,	NULL,	OPT_QUEUE_NAME },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -124,6 +132,9 @@ help(void)
 	    "  -u, --user name      run handlers and workers as name\n"
 	    "      --pidfile file   (default " CONFIG_DEFAULT_PIDFILE ")\n"
 	    "      --status addr:port|path  serve /metrics and /status\n"
+	    "      --handler file, --worker file  the scripts, by role\n"
+	    "      --queue url      the job queue on Redis (redis://host:port)\n"
+	    "      --queue-name n   the prefix of its keys (default slua)\n"
 	    "  -n, --configtest     check config and scripts, then exit\n"
 	    "  -v, --verbose        log debug messages\n"
 	    "  -V, --version        print the version\n"
@@ -256,6 +267,40 @@ tlspair(struct config *cf, int ch, const char *arg)
 		    "tls-cert" : "tls-key", arg);
 }
 
+/* Every Redis key starts with the name: keep it a plain word. */
+static void
+queuename(const char *arg)
+{
+	size_t	 i, len = strlen(arg);
+
+	if (len == 0 || len > 64)
+		config_fail("queue-name %s: 1 to 64 characters", arg);
+	for (i = 0; i < len; i++)
+		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_-.:", arg[i]) == NULL)
+			config_fail("queue-name %s: letters, digits and _-.: "
+			    "only", arg);
+}
+
+/*
+ * The URL's form is checked where it is used (worker/queue_redis.c); here
+ * only that no password shows in ps: it belongs in the config file.
+ */
+static void
+queueurl(const char *arg)
+{
+	const char	*at, *colon;
+
+	if (config_L != NULL || strncmp(arg, "redis://", 8) != 0)
+		return;
+	if ((at = strchr(arg + 8, '@')) == NULL)
+		return;
+	colon = memchr(arg + 8, ':', at - (arg + 8));
+	if (colon != NULL)
+		config_fail("queue: a password goes in the config file, "
+		    "not on the command line (ps shows it)");
+}
+
 static void
 option(struct config *cf, int ch, const char *arg)
 {
@@ -346,6 +391,20 @@ option(struct config *cf, int ch, const char *arg)
 	case OPT_PROXY_PROTOCOL:
 		cf->cf_proxy_protocol = 1;
 		break;
+	case OPT_HANDLER:
+		cf->cf_handler = arg;
+		break;
+	case OPT_WORKER:
+		cf->cf_worker = arg;
+		break;
+	case OPT_QUEUE:
+		queueurl(arg);
+		cf->cf_queue = arg;
+		break;
+	case OPT_QUEUE_NAME:
+		queuename(arg);
+		cf->cf_queue_name = arg;
+		break;
 	case 'n':
 		cf->cf_configtest = 1;
 		break;
@@ -416,6 +475,11 @@ config_kind(const char *name)
 		return CONFIG_FILE;
 	case OPT_PIDFILE:
 		return CONFIG_STRING;
+	case OPT_HANDLER:
+	case OPT_WORKER:
+		return CONFIG_SCRIPT;
+	case OPT_QUEUE:
+	case OPT_QUEUE_NAME:
 	case OPT_TLS_CIPHERS:
 	case OPT_TLS_CIPHERSUITES:
 	case OPT_TLS_PROTOCOLS:
@@ -475,12 +539,12 @@ badoption(int argc, char **argv)
 }
 
 static void
-script(struct config *cf, const char *arg)
+script(const char **pos, const char *arg)
 {
-	if (cf->cf_handler == NULL)
-		cf->cf_handler = arg;
-	else if (cf->cf_worker == NULL)
-		cf->cf_worker = arg;
+	if (pos[0] == NULL)
+		pos[0] = arg;
+	else if (pos[1] == NULL)
+		pos[1] = arg;
 	else {
 		log_warnx("%s: too many scripts (script arguments go after "
 		    "--)", arg);
@@ -496,8 +560,8 @@ script(struct config *cf, const char *arg)
 int
 config_args(struct config *cf, int argc, char **argv)
 {
-	const char	*lastarg = NULL;
-	int		 ch;
+	const char	*lastarg = NULL, *pos[2] = { NULL, NULL };
+	int		 ch, i;
 
 	opterr = 0;
 	optind = 1;
@@ -514,9 +578,21 @@ config_args(struct config *cf, int argc, char **argv)
 			break;
 		if (optind >= argc)
 			break;
-		script(cf, argv[optind]);
+		script(pos, argv[optind]);
 		lastarg = NULL;
 		optind++;
+	}
+	/* Script arguments fill the roles --handler and --worker left. */
+	for (i = 0; i < 2 && pos[i] != NULL; i++) {
+		if (cf->cf_handler == NULL)
+			cf->cf_handler = pos[i];
+		else if (cf->cf_worker == NULL)
+			cf->cf_worker = pos[i];
+		else {
+			log_warnx("%s: too many scripts (script arguments go "
+			    "after --)", pos[i]);
+			exit(EXIT_USAGE);
+		}
 	}
 	cf->cf_args = argv + optind;
 	cf->cf_nargs = argc - optind;
@@ -597,6 +673,8 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_job_timeout, -1);
 	MERGE(cf_max_memory, -1);
 	MERGE(cf_proxy_protocol, -1);
+	MERGE(cf_queue, NULL);
+	MERGE(cf_queue_name, NULL);
 	if (dst->cf_nlisten == 0) {
 		for (i = 0; i < src->cf_nlisten; i++)
 			dst->cf_listen[i] = src->cf_listen[i];
@@ -650,4 +728,6 @@ config_defaults(struct config *cf)
 		cf->cf_max_memory = 0;
 	if (cf->cf_proxy_protocol == -1)
 		cf->cf_proxy_protocol = 0;
+	if (cf->cf_queue_name == NULL)
+		cf->cf_queue_name = "slua";
 }

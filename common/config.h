@@ -94,6 +94,8 @@ struct config {
 	long long	 cf_max_job_size;
 	int		 cf_job_timeout;	/* seconds, 0: none */
 	long long	 cf_max_memory;		/* bytes per Lua state, 0: none */
+	const char	*cf_queue;		/* Redis URL; NULL: local queue */
+	const char	*cf_queue_name;		/* its keys' prefix */
 };
 
 struct lua_State;

@@ -8,7 +8,8 @@ haproxy
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
 mandoc curl socat openssl netcat-openbsd procps wrk
 openbsd-inetd systemd strace python3-prometheus-client
-clang libclang-rt-dev valgrind"
+clang libclang-rt-dev valgrind
+redis-server redis-tools libhiredis-dev"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
 debhelper dpkg-dev lintian adduser iproute2 attr"

@@ -4,6 +4,8 @@
  *
  *	normal	no port, at most one script	lua/interp.c
  *	stdio	no port, handler and worker	server/stdio.c
+ *		(or a handler and --queue)
+ *	host	no port, --queue, a worker only	worker/host.c
  *	tcp	a port				server/supervisor.c
  */
 #include <signal.h>
@@ -12,8 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "server.h"
 #include "slualib.h"
 
@@ -35,6 +39,36 @@ configtest(struct config *cf)
 		script_free(&sc);
 	}
 	(void)printf("configuration OK\n");
+	return 0;
+}
+
+/*
+ * The shared queue's URL, and what it changes: without a worker script
+ * no local workers; a worker script alone needs the queue.
+ */
+static int
+checkqueue(struct config *cf)
+{
+	char	 err[128];
+
+	if (cf->cf_queue == NULL) {
+		if (cf->cf_handler == NULL && cf->cf_worker != NULL &&
+		    cf->cf_port == -1) {
+			log_warnx("a worker without a handler needs --queue");
+			return -1;
+		}
+		return 0;
+	}
+	if (queue_check(cf->cf_queue, err, sizeof(err)) == -1) {
+		log_warnx("queue %s: %s", cf->cf_queue, err);
+		return -1;
+	}
+	if (cf->cf_worker == NULL)
+		cf->cf_workers = 0;
+	if (cf->cf_handler == NULL && cf->cf_port == -1 && cf->cf_daemon == 1) {
+		log_warnx("a worker-only host runs in the foreground: no -d");
+		return -1;
+	}
 	return 0;
 }
 
@@ -71,6 +105,10 @@ main(int argc, char *argv[])
 	(void)signal(SIGPIPE, SIG_IGN);
 
 	config_defaults(&cf);
+	if (checkqueue(&cf) == -1) {
+		config_file_free();
+		return EXIT_USAGE;
+	}
 	slua_setmemlimit(cf.cf_max_memory);
 	/* -n looks up the addresses the start would bind. */
 	if (cf.cf_port != -1 && cf.cf_configtest && (listen_check(&cf) == -1 ||
@@ -80,8 +118,11 @@ main(int argc, char *argv[])
 		status = supervisor_main(&cli, &cf);
 	else if (cf.cf_configtest)
 		status = configtest(&cf);
-	else if (cf.cf_handler != NULL && cf.cf_worker != NULL)
+	else if (cf.cf_handler != NULL &&
+	    (cf.cf_worker != NULL || cf.cf_queue != NULL))
 		status = stdio_main(&cf, argv[0]);
+	else if (cf.cf_handler == NULL && cf.cf_worker != NULL)
+		status = host_main(&cf);
 	else
 		status = interp_main(&cf, argv[0]);
 	config_file_free();

@@ -62,7 +62,8 @@ gen_new(const struct config *cf, int id)
 		if (script_open(&g->g_worker, cf->cf_worker) == -1)
 			goto fail;
 		g->g_hasworker = 1;
-	}
+	} else if (cf->cf_queue != NULL)
+		g->g_hasworker = 1;	/* a broker, for the shared queue */
 	if (tls_init(cf, &g->g_tls) == -1)
 		goto fail;
 

@@ -131,7 +131,8 @@ stdio_main(struct config *cf, const char *progname)
 	inetd = log_inetd();
 	if (script_open(&handler, cf->cf_handler) == -1)
 		return 1;
-	if (script_open(&worker, cf->cf_worker) == -1) {
+	memset(&worker, 0, sizeof(worker));
+	if (cf->cf_worker != NULL && script_open(&worker, cf->cf_worker) == -1) {
 		script_free(&handler);
 		return 1;
 	}

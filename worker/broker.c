@@ -26,6 +26,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "queue.h"
 #include "slualib.h"
 #include "stats.h"
 #include "util.h"
@@ -67,7 +68,8 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	memset(&b, 0, sizeof(b));
 	if ((keep = reallocarray(NULL, nfds + 2, sizeof(*keep))) == NULL)
 		fatal("broker");
-	memcpy(keep, fds, nfds * sizeof(*keep));
+	if (nfds > 0)		/* a worker-only host has none */
+		memcpy(keep, fds, nfds * sizeof(*keep));
 	n = nfds;
 	if (readyfd != -1)
 		keep[n++] = readyfd;
@@ -79,7 +81,8 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	b.b_cf = cf;
 	b.b_script = sc;
 	b.b_nslots = nfds;
-	if ((b.b_slots = calloc(nfds, sizeof(*b.b_slots))) == NULL)
+	/* A worker-only host has no handler slots. */
+	if ((b.b_slots = calloc(nfds + 1, sizeof(*b.b_slots))) == NULL)
 		fatal("broker");
 	for (i = 0; i < nfds; i++) {
 		b.b_slots[i].p_fd = fds[i];
@@ -94,6 +97,8 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	TAILQ_INIT(&b.b_quarantine);
 	if (ipc_batch_init(&b.b_batch) == -1)
 		fatal("broker");
+	if (cf->cf_queue != NULL)
+		b.b_shared = queue_open(&b);
 	broker_main(&b);
 }
 
@@ -131,6 +136,10 @@ broker_answer(struct broker *b, struct job *j, int type, int flags,
 	struct ipc_out	*out;
 	int		 r;
 
+	if (j->j_rq != NULL) {
+		queue_answer(b, j, type, flags, m);
+		return;
+	}
 	if (h.h_slot >= (uint32_t)b->b_nslots) {
 		if (m->m_fd != -1)
 			(void)close(m->m_fd);
@@ -147,6 +156,15 @@ broker_answer(struct broker *b, struct job *j, int type, int flags,
 		log_warn("answer to job %llu lost", (unsigned long long)h.h_id);
 }
 
+/* No more jobs from handlers until the queue has room. */
+static int
+broker_full(struct broker *b)
+{
+	if (b->b_shared != NULL)
+		return queue_full(b);
+	return b->b_nqueued >= b->b_cf->cf_max_jobs;
+}
+
 static void
 broker_stats(struct broker *b, struct ipc_out *out, const struct ipc_hdr *q)
 {
@@ -154,6 +172,8 @@ broker_stats(struct broker *b, struct ipc_out *out, const struct ipc_hdr *q)
 	struct ipc_hdr		 h = *q;
 
 	st.s_backlog = b->b_nqueued;
+	if (b->b_shared != NULL)
+		st.s_backlog = queue_backlog(b);
 	st.s_idle = b->b_nidle;
 	st.s_pool = b->b_nworkers;
 	h.h_type = IPC_STATS;
@@ -172,6 +192,10 @@ broker_fromslot(struct broker *b, int slot, const struct ipc_msg *m)
 	switch (h.h_type) {
 	case IPC_JOB:
 		stats_broker.b_submitted++;
+		if (b->b_shared != NULL) {
+			queue_submit(b, &h, m);
+			break;
+		}
 		if ((j = job_new(&h, m)) == NULL)
 			return;
 		job_enqueue(b, j, 0);
@@ -200,6 +224,8 @@ broker_readslot(struct broker *b, int slot)
 	int		 i, n, room;
 
 	room = (b->b_cf->cf_max_jobs - b->b_nqueued) / IPC_JOBBATCH;
+	if (b->b_shared != NULL)
+		room -= b->b_shared->q_unacked / IPC_JOBBATCH;
 	if ((n = ipc_batch_read(&b->b_batch, p->p_fd, room)) <= 0)
 		return;
 	for (i = 0; i < n; i++) {
@@ -496,10 +522,13 @@ broker_done(struct broker *b)
 {
 	struct timespec	 now;
 
-	if (b->b_nqueued == 0 && b->b_nidle == b->b_nworkers)
-		return 1;
-	if (b->b_nworkers == 0)
-		return 1;
+	/* Jobs owed to the shared queue keep it to the deadline. */
+	if (b->b_shared == NULL || queue_busy(b) == 0) {
+		if (b->b_nqueued == 0 && b->b_nidle == b->b_nworkers)
+			return 1;
+		if (b->b_nworkers == 0)
+			return 1;
+	}
 	clock_now(&now);
 	return clock_ms(&now, &b->b_deadline) <= 0;
 }
@@ -523,6 +552,9 @@ broker_timeout(struct broker *b)
 		ms = t;
 	if ((t = bstats_wait()) != -1 && (ms == -1 || t < ms))
 		ms = t;
+	if (b->b_shared != NULL && (t = queue_timeout(b)) != -1 &&
+	    (ms == -1 || t < ms))
+		ms = t;
 	return (int)ms;
 }
 
@@ -533,10 +565,10 @@ broker_poll(struct broker *b)
 	static struct bworker	**who;
 	static size_t		 cap;
 	struct bworker		*w;
-	size_t			 n, i, need;
+	size_t			 n, i, need, nq;
 	int			 s;
 
-	need = 1 + b->b_nslots + b->b_nworkers;
+	need = 1 + b->b_nslots + b->b_nworkers + QUEUE_NCONN;
 	if (need > cap) {
 		free(pfd);
 		free(who);
@@ -552,7 +584,7 @@ broker_poll(struct broker *b)
 	for (s = 0; s < b->b_nslots; s++, n++) {
 		pfd[n].fd = b->b_slots[s].p_fd;
 		pfd[n].events = 0;
-		if (b->b_nqueued < b->b_cf->cf_max_jobs)
+		if (!broker_full(b))
 			pfd[n].events |= POLLIN;
 		if (b->b_slots[s].p_out.o_count > 0)
 			pfd[n].events |= POLLOUT;
@@ -564,6 +596,9 @@ broker_poll(struct broker *b)
 			pfd[n].events |= POLLOUT;
 		who[n++] = w;
 	}
+	nq = n;
+	if (b->b_shared != NULL)
+		n += queue_pollfds(b->b_shared, pfd + n);
 
 	if (poll(pfd, n, broker_timeout(b)) == -1) {
 		if (errno == EINTR)
@@ -573,9 +608,11 @@ broker_poll(struct broker *b)
 	for (i = 1; i < 1 + (size_t)b->b_nslots; i++)
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 			broker_readslot(b, i - 1);
-	for (; i < n; i++)
+	for (; i < nq; i++)
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 			broker_readworker(b, who[i], 0);
+	if (b->b_shared != NULL)
+		queue_events(b->b_shared, pfd + nq, n - nq);
 	/* Last: reaping frees workers that who[] points at. */
 	if (pfd[0].revents & POLLIN)
 		broker_signals(b);
@@ -592,6 +629,8 @@ broker_main(struct broker *b)
 		job_expire(b);
 		if (b->b_broken)
 			job_failall(b);
+		if (b->b_shared != NULL)
+			queue_tick(b);
 		broker_dispatch(b);
 		broker_flush(b);
 		bstats_push(b);

@@ -14,6 +14,8 @@
 #include "ipc.h"
 
 struct config;
+struct queue;
+struct rjob;
 struct script;
 
 /*
@@ -38,6 +40,8 @@ struct job {
 	struct timespec		 j_chain;	/* its forward chain's, set by
 						   the first job; zero: none */
 	int64_t			 j_queued;	/* when it came, for status */
+	struct rjob		*j_rq;		/* from the shared queue, or
+						   NULL (worker/queue_job.c) */
 	int			 j_fd;		/* its memfd, or -1: in j_data */
 	size_t			 j_len;
 	char			 j_data[];
@@ -100,6 +104,7 @@ struct broker {
 	int			 b_readyfd;	/* to the supervisor: "ready"
 						   or why not, once; or -1 */
 	char			 b_starterr[1024]; /* the last one's why */
+	struct queue		*b_shared;	/* --queue, or NULL */
 };
 
 pid_t	broker_start(struct config *, const struct script *, int *, int, int);
@@ -130,6 +135,7 @@ int	pool_spawndelay(struct broker *);
 void	bstats_init(int);
 void	bstats_push(struct broker *);
 int	bstats_wait(void);
+int	host_main(struct config *);
 
 void	worker_main(struct config *, const struct script *, int, pid_t)
 	    __attribute__((noreturn));

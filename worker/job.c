@@ -50,6 +50,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "stats.h"
+#include "queue.h"
 #include "util.h"
 
 #define JOB_MAXFORWARD		16	/* forwards in one chain */
@@ -86,6 +87,8 @@ job_free(struct job *j)
 {
 	if (j->j_fd != -1)
 		(void)close(j->j_fd);
+	if (j->j_rq != NULL)
+		queue_rjobfree(j->j_rq);
 	free(j);
 }
 
@@ -257,6 +260,9 @@ job_forward(struct broker *b, struct job *j, const struct ipc_msg *m)
 		broker_reply(b, j, IPC_ERROR, 0, "not enough memory", 17);
 		return;
 	}
+	/* The chain's last answer goes where the first job came from. */
+	fwd->j_rq = j->j_rq;
+	j->j_rq = NULL;
 	fwd->j_depth = j->j_depth + 1;
 	fwd->j_chain = *job_chain(j);
 	job_enqueue(b, fwd, 0);

@@ -25,6 +25,8 @@ HANDLERS=$((2 * NPROC))		# slua's default -H; prefork gets as many
 WORKERS=2
 JOBS=200000
 GEAR_JOBS=40000			# gearmand is several times slower
+QUEUE_JOBS=50000		# through redis-server
+XADDS=400000			# redis-benchmark -P 32 XADD
 LAT_JOBS=20000
 PAYLOAD_ROUNDS=8
 COPY_ROUNDS=32			# the raw copy is ten times faster
@@ -257,6 +259,39 @@ gear_run() {
 	stop "$gsrv"
 }
 
+# The shared queue (--queue): jobs/s through one local redis-server, 64
+# in flight, a stdio handler instance and two worker-only instances of
+# one worker each; beside redis-benchmark's pipelined XADD rate on the
+# same redis-server, and gearmand's figure when it is measured.
+queue_run() {
+	local log=$T/redis.log rport rsrv w1 w2 t v url
+	rport=$(free_port)
+	url=redis://127.0.0.1:$rport
+	serve "$log" redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no
+	rsrv=$srv
+	if ! wait_port "$rport"; then
+		note "redis-server: nothing listened on 127.0.0.1:$rport"
+		stop "$rsrv"
+		return
+	fi
+	v=$(timeout -k 5 "$RUN_SECS" redis-benchmark -p "$rport" -P 32 \
+	    -n "$XADDS" --csv XADD bench:xadd MAXLEN '~' 10000 '*' f v |
+	    awk -F'"' 'NR == 2 { print $4 }')
+	[ -n "$v" ] && add queue.base "$v"
+	serve "$T/qw1.log" "$SLUA" --queue "$url" -W 1 --worker "$DIR/echo.lua"
+	w1=$srv
+	serve "$T/qw2.log" "$SLUA" --queue "$url" -W 1 --worker "$DIR/echo.lua"
+	w2=$srv
+	t=$(timed queue "$SLUA" --queue "$url" "$DIR/jobs.lua" -- \
+	    "$QUEUE_JOBS" 64)
+	[ -n "$t" ] && add queue.slua "$(awk -v t="$t" -v n="$QUEUE_JOBS" \
+	    'BEGIN { printf "%.0f\n", n / t }')"
+	stop "$w1"
+	stop "$w2"
+	stop "$rsrv"
+}
+
 jobs_one() {	# base | slua
 	local t
 	case "$1" in
@@ -445,10 +480,23 @@ elif [ ! -x "$BENCH/gearjobs" ]; then
 	GEAR_WHY="libgearman-dev was missing when the baselines were built"
 fi
 
+QUEUE_WHY=""
+if ! command -v redis-server > /dev/null ||
+    ! command -v redis-benchmark > /dev/null; then
+	QUEUE_WHY="redis-server is not installed (make deps)"
+fi
+# BENCH_ONLY=queue: that part alone, printed, RESULTS.md left as it is.
+ONLY=${BENCH_ONLY:-}
+
 echo "bench: $("$SLUA" -V 2>&1 | head -1), $LUA, nproc $NPROC," \
     "$REPS repetitions" >&2
 started=$(date +%s)
 for rep in $(seq 1 "$REPS"); do
+	if [ "$ONLY" = queue ]; then
+		echo "bench: repetition $rep of $REPS: queue" >&2
+		[ -z "$QUEUE_WHY" ] && queue_run
+		continue
+	fi
 	echo "bench: repetition $rep of $REPS: tcp" >&2
 	if [ $((rep % 2)) -eq 1 ]; then order="prefork slua slua-job"
 	else order="slua-job slua prefork"; fi
@@ -460,6 +508,7 @@ for rep in $(seq 1 "$REPS"); do
 	pair "$rep" jobs_one
 	pair "$rep" status_one
 	[ -z "$GEAR_WHY" ] && gear_run
+	[ -z "$QUEUE_WHY" ] && queue_run
 	pair "$rep" latency_one
 	pair "$rep" payload_one
 	pair "$rep" start_one
@@ -528,6 +577,8 @@ table() {
 	    "$gear"
 	row "jobs, tcp, /metrics every 10 ms" "jobs/s" status.slua status.base \
 	    0 ">=" 0.97
+	row "jobs via Redis, 64 in flight" "jobs/s" queue.slua queue.base 0 \
+	    ">=" 0.25 "$gear"
 	row "latency, 1 in flight" "µs/job" lat.slua lat.base 1 "<=" 1.30
 	row "payload, 16 MiB each way" "MB/s" payload.slua payload.base 0 \
 	    ">=" 0.60
@@ -561,6 +612,14 @@ section() {
 	    "$(cut -d: -f2 "$T/scrapecounts" | tr -d ' ' | paste -sd ' ')."
 	echo "- payload: relay.c copying 16 MiB through a socketpair in 64 KiB" \
 	    "datagrams and back; both directions counted, 10^6 bytes a MB."
+	if [ -n "$QUEUE_WHY" ]; then
+		echo "- jobs via Redis: not measured: $QUEUE_WHY."
+	else
+		echo "- jobs via Redis: \`redis-benchmark -P 32\` XADD on the" \
+		    "same local redis-server; slua: a handler instance and two" \
+		    "worker-only instances of one worker, $QUEUE_JOBS jobs" \
+		    "(gearmand's column: its figure above)."
+	fi
 	echo "- start: \`$INTERP -e 'print(1)'\`, $STARTS runs."
 	echo "- memory: Private_Dirty of an idle \`$INTERP\`; the target is" \
 	    "absolute."
@@ -582,6 +641,10 @@ section() {
 }
 
 section > "$T/section"
+if [ -n "$ONLY" ]; then
+	sed '/^<!--/d' "$T/section"
+	exit 0
+fi
 
 # Keep the other flavours' sections; replace this one's.
 {

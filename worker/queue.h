@@ -1,0 +1,163 @@
+/*
+ * The shared job queue on Redis Streams (--queue).  The broker is the only
+ * process that talks to Redis; handlers and workers keep their sockets.
+ * worker/queue_redis.c holds the connections, worker/queue_submit.c the
+ * submitting side, worker/queue_job.c the working side; how a job lives
+ * is told at the top of those two.
+ *
+ * The broker calls in at these points only, so the local queue's path is
+ * the same with or without --queue.
+ */
+#ifndef SLUA_QUEUE_H
+#define SLUA_QUEUE_H
+
+#include <sys/queue.h>
+
+#include <poll.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <hiredis/async.h>
+
+#include "ipc.h"
+
+struct broker;
+struct job;
+struct config;
+
+#define QUEUE_NCONN	3		/* commands, job reads, reply reads */
+#define QUEUE_BLOCK_MS	"1000"		/* a blocking read's wait */
+
+/* One connection to Redis and what the broker's poll() waits for on it. */
+struct qconn {
+	redisAsyncContext	*qc_ac;		/* NULL: down */
+	struct queue		*qc_q;
+	int			 qc_role;	/* QC_* */
+	int			 qc_off;	/* not needed here */
+	int			 qc_up;		/* connected, said hello */
+	int			 qc_rd, qc_wr;	/* hiredis wants these */
+	int			 qc_reading;	/* a blocking read is out */
+	int			 qc_backoff;	/* ms before the next try */
+	struct timespec		 qc_retry;	/* no connect before */
+};
+enum { QC_CMD, QC_JOBS, QC_REPLY };
+
+/* A job this broker submitted, until its answer comes or it fails. */
+struct qsub {
+	LIST_ENTRY(qsub)	 s_hash;	/* q_subs, by s_seq */
+	TAILQ_ENTRY(qsub)	 s_entry;	/* q_order, by deadline */
+	uint64_t		 s_seq;
+	struct ipc_hdr		 s_hdr;		/* the handler's */
+	struct timespec		 s_deadline;
+	int			 s_acked;	/* Redis has it */
+	int			 s_sent;	/* XADD out, no reply yet */
+	char			*s_data;	/* until acked */
+	size_t			 s_len;
+};
+LIST_HEAD(qsubl, qsub);
+#define QUEUE_HASH	4096		/* q_subs buckets */
+TAILQ_HEAD(qsubq, qsub);
+
+/* What a job read from the stream carries, besides its bytes. */
+struct rjob {
+	TAILQ_ENTRY(rjob)	 r_entry;	/* q_held */
+	struct queue		*r_q;
+	char			 r_id[48];	/* the stream entry */
+	char			 r_seq[24];	/* the submitter's number */
+	char			 r_reply[];	/* the submitter's stream */
+};
+TAILQ_HEAD(rjobq, rjob);
+
+/* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, EXEC. */
+struct qans {
+	TAILQ_ENTRY(qans)	 a_entry;	/* q_answers, until sent */
+	char			 a_id[48];
+	char			 a_seq[24];
+	char			 a_kind[2];
+	char			*a_reply;
+	char			*a_data;
+	size_t			 a_len;
+	char			*a_job;		/* dead letter: the job, or */
+	size_t			 a_joblen;	/* NULL */
+};
+TAILQ_HEAD(qansq, qans);
+
+struct queue {
+	struct broker		*q_b;
+	struct qconn		 q_conn[QUEUE_NCONN];
+	/* where */
+	char			*q_host;	/* or NULL: q_path */
+	char			*q_path;
+	int			 q_port;
+	char			*q_user, *q_pass;
+	int			 q_db;
+	/* the keys */
+	char			 q_jobs[80];	/* NAME:jobs */
+	char			 q_dead[80];	/* NAME:dead */
+	char			 q_group[72];	/* NAME */
+	char			 q_me[128];	/* this broker: consumer */
+	char			 q_reply[224];	/* NAME:reply:<me> */
+	char			 q_lastreply[48];
+	int			 q_untrimmed;	/* answers read since XTRIM */
+	/* submitting */
+	struct qsubl		 q_subs[QUEUE_HASH];
+	struct qsubq		 q_order;
+	int			 q_nsubs;
+	int			 q_unacked;
+	uint64_t		 q_seq;
+	struct timespec		 q_expiry;	/* next deadline check */
+	/* working */
+	struct rjobq		 q_held;
+	int			 q_nheld;
+	uint64_t		 q_localid;	/* remote jobs' h_id here */
+	struct qansq		 q_answers;	/* waiting for a connection */
+	int			 q_nanswers;	/* out, not yet EXEC'd */
+	int			 q_grouped;	/* XGROUP CREATE done */
+	int			 q_grouping;	/* ... out */
+	int			 q_recover;	/* reread our pending entries */
+	struct timespec		 q_claimat;	/* next look at the PEL */
+	long long		 q_claimms;	/* idle before a claim */
+	int			 q_claiming;	/* XPENDING out */
+	/* stats */
+	long long		 q_lag;		/* undelivered, last seen */
+	long long		 q_addedsince;	/* jobs added since */
+	struct timespec		 q_statat;	/* next look */
+};
+
+/* worker/queue_redis.c */
+int	queue_check(const char *, char *, size_t);
+struct queue *queue_open(struct broker *);
+int	queue_pollfds(struct queue *, struct pollfd *);
+void	queue_events(struct queue *, const struct pollfd *, int);
+void	queue_connect(struct queue *);
+int	queue_up(struct queue *, int);
+int	queue_cmd(struct queue *, int, redisCallbackFn *, void *, int,
+	    const char **, const size_t *);
+long long queue_retryin(struct queue *);
+const struct redisReply *queue_field(const struct redisReply *,
+	    const char *);
+
+/* worker/queue_submit.c */
+void	queue_submit(struct broker *, const struct ipc_hdr *,
+	    const struct ipc_msg *);
+void	queue_resend(struct queue *);
+void	queue_submitter(struct queue *, const struct timespec *);
+int	queue_full(struct broker *);
+
+/* worker/queue_answer.c */
+struct qans *queue_ansnew(const char *, const char *, const char *, int,
+	    const char *, size_t);
+void	queue_ansqueue(struct queue *, struct qans *);
+void	queue_flush(struct queue *);
+void	queue_answer(struct broker *, struct job *, int, int,
+	    const struct ipc_msg *);
+
+/* worker/queue_job.c */
+void	queue_hello(struct queue *, int);
+void	queue_rjobfree(struct rjob *);
+void	queue_tick(struct broker *);
+long long queue_timeout(struct broker *);
+int	queue_busy(struct broker *);
+uint32_t queue_backlog(struct broker *);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * Answers to jobs of the shared queue, on their way into Redis: those of
+ * a turn of the broker's loop go together, in one MULTI/EXEC with one
+ * XACK of all their entries, so there is never an acknowledgement
+ * without its answer.  A batch Redis does not take (connection lost, an
+ * error) goes back to the head of the line and waits for the connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "broker.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+#define QUEUE_ANSBATCH		256	/* answers in one MULTI/EXEC */
+#define QUEUE_REPLY_TTL		"3600"	/* a dead submitter's answers */
+#define QUEUE_REPLY_MAXLEN	"100000"
+#define QUEUE_DEAD_MAXLEN	"10000"
+
+/* Answers written together, in one MULTI/EXEC. */
+struct qbatch {
+	struct qansq	 ab_list;
+	int		 ab_n;
+};
+
+static void
+qbatch_free(struct queue *q, struct qbatch *ab)
+{
+	struct qans	*a;
+
+	while ((a = TAILQ_FIRST(&ab->ab_list)) != NULL) {
+		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
+		q->q_nanswers--;
+		free(a->a_reply);
+		free(a->a_data);
+		free(a->a_job);
+		free(a);
+	}
+	free(ab);
+}
+
+/* The batch's answers go back to the head of the line. */
+static void
+qbatch_again(struct queue *q, struct qbatch *ab)
+{
+	struct qans	*a;
+
+	while ((a = TAILQ_LAST(&ab->ab_list, qansq)) != NULL) {
+		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
+		TAILQ_INSERT_HEAD(&q->q_answers, a, a_entry);
+	}
+	free(ab);
+}
+
+static void
+queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+	struct qbatch	*ab = priv;
+
+	/*
+	 * Connection lost, or Redis refused (out of memory, read-only
+	 * replica): again once it is back, after a reconnection's back-off.
+	 */
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY) {
+		if (rp != NULL) {
+			log_warnx("queue: %d answers: %s", ab->ab_n,
+			    rp->type == REDIS_REPLY_ERROR ? rp->str :
+			    "aborted");
+			redisAsyncDisconnect(ac);
+		}
+		qbatch_again(q, ab);
+		return;
+	}
+	qbatch_free(q, ab);
+}
+
+/* XADD of an answer to its reply stream, or of a job to NAME:dead. */
+static void
+qans_add(struct queue *q, const struct qans *a, int dead)
+{
+	const char	*argv[12] = { "XADD", dead ? q->q_dead : a->a_reply,
+			    "MAXLEN", "~", dead ? QUEUE_DEAD_MAXLEN :
+			    QUEUE_REPLY_MAXLEN, "*", "s", a->a_seq,
+			    dead ? "r" : "k", dead ? a->a_reply : a->a_kind,
+			    "d", dead ? a->a_job : a->a_data };
+	size_t		 len[12];
+	int		 i;
+
+	for (i = 0; i < 11; i++)
+		len[i] = strlen(argv[i]);
+	len[11] = dead ? a->a_joblen : a->a_len;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+}
+
+/* XACK of the batch's entries. */
+static void
+qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
+{
+	const char	**argv;
+	struct qans	*a;
+	int		 n = 0;
+
+	if ((argv = reallocarray(NULL, ab->ab_n + 3, sizeof(*argv))) ==
+	    NULL)
+		fatal("answers");
+	argv[n++] = cmd;
+	argv[n++] = q->q_jobs;
+	argv[n++] = q->q_group;
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
+		argv[n++] = a->a_id;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, NULL);
+	free(argv);
+}
+
+/*
+ * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, each answer to
+ * its reply stream (and a dead letter's job to NAME:dead), each reply
+ * stream's expiry, one XACK of all their entries, EXEC.
+ */
+void
+queue_flush(struct queue *q)
+{
+	const char	*multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
+	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
+	const char	*last = NULL;
+	struct qbatch	*ab;
+	struct qans	*a;
+
+	while (!TAILQ_EMPTY(&q->q_answers) && queue_up(q, QC_CMD)) {
+		if ((ab = calloc(1, sizeof(*ab))) == NULL)
+			fatal("answers");
+		TAILQ_INIT(&ab->ab_list);
+		while (ab->ab_n < QUEUE_ANSBATCH &&
+		    (a = TAILQ_FIRST(&q->q_answers)) != NULL) {
+			TAILQ_REMOVE(&q->q_answers, a, a_entry);
+			TAILQ_INSERT_TAIL(&ab->ab_list, a, a_entry);
+			ab->ab_n++;
+		}
+		(void)queue_cmd(q, QC_CMD, NULL, NULL, 1, multi, NULL);
+		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+			qans_add(q, a, 0);
+			if (a->a_job != NULL)
+				qans_add(q, a, 1);
+		}
+		last = NULL;
+		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+			if (last != NULL && strcmp(last, a->a_reply) == 0)
+				continue;
+			expire[1] = last = a->a_reply;
+			(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire,
+			    NULL);
+		}
+		qbatch_ids(q, ab, "XACK");
+		if (queue_cmd(q, QC_CMD, queue_answerdone, ab, 1, exec,
+		    NULL) == -1) {
+			qbatch_again(q, ab);
+			return;
+		}
+	}
+}
+
+struct qans *
+queue_ansnew(const char *id, const char *seq, const char *reply, int kind,
+    const char *data, size_t len)
+{
+	struct qans	*a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->a_reply = strdup(reply)) == NULL ||
+	    (a->a_data = malloc(len ? len : 1)) == NULL) {
+		log_warn("answer");
+		if (a != NULL)
+			free(a->a_reply);
+		free(a);
+		return NULL;
+	}
+	(void)strlcpy(a->a_id, id, sizeof(a->a_id));
+	(void)strlcpy(a->a_seq, seq, sizeof(a->a_seq));
+	a->a_kind[0] = kind;
+	if (data != NULL)
+		memcpy(a->a_data, data, len);
+	a->a_len = len;
+	return a;
+}
+
+/* Written by the next queue_flush(), with the others of this turn. */
+void
+queue_ansqueue(struct queue *q, struct qans *a)
+{
+	q->q_nanswers++;
+	TAILQ_INSERT_TAIL(&q->q_answers, a, a_entry);
+}
+
+/* A job from the shared queue is answered, or failed, here. */
+void
+queue_answer(struct broker *b, struct job *j, int type, int flags,
+    const struct ipc_msg *m)
+{
+	struct rjob	*rj = j->j_rq;
+	struct qans	*a;
+	const void	*p = m->m_data;
+	int		 kind;
+
+	kind = type == IPC_ERROR ? 'e' : (flags & IPC_F_NIL) ? 'n' : 'a';
+	if (m->m_fd != -1 && (p = ipc_memfd_map(m->m_fd, m->m_len)) == NULL) {
+		log_warn("answer");
+		kind = 'e';
+	}
+	if (p == NULL)
+		a = queue_ansnew(rj->r_id, rj->r_seq, rj->r_reply, 'e',
+		    "not enough memory", 17);
+	else
+		a = queue_ansnew(rj->r_id, rj->r_seq, rj->r_reply, kind, p,
+		    m->m_len);
+	if (m->m_fd != -1) {
+		if (p != NULL)
+			ipc_memfd_unmap(p, m->m_len);
+		(void)close(m->m_fd);
+	}
+	if (a != NULL)
+		queue_ansqueue(b->b_shared, a);
+}

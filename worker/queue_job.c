@@ -1,0 +1,455 @@
+/*
+ * A job's life on the shared queue (--queue; slua(1), SHARED QUEUE, tells
+ * the same), on the side of the brokers with workers; the submitting
+ * side is in worker/queue_submit.c.  Keys, with NAME from --queue-name:
+ *
+ *	NAME:jobs	the stream of jobs; consumer group NAME
+ *	NAME:reply:ME	a submitting broker's answers (ME: host:pid:start)
+ *	NAME:dead	jobs delivered twice without an answer
+ *
+ * Broker with workers: it reads as many entries as its workers can take
+ * (XREADGROUP, COUNT), runs them as local jobs (worker/job.c: retry once,
+ * a job that kills two workers fails), and writes each answer to the
+ * submitter's reply stream with its XACK in one MULTI/EXEC: never an
+ * ack without an answer.  An answer that cannot be written yet waits for
+ * the connection.  Every quarter of the claim time it looks at the
+ * pending entries of other consumers idle longer than the claim time
+ * (job-timeout + grace + 2 s, or 60 s): one delivered once is claimed
+ * and run here; one delivered twice goes to NAME:dead and fails at its
+ * submitter.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "broker.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+#define QUEUE_PREFETCH		16	/* entries held per worker */
+#define QUEUE_READMAX		512	/* entries a read takes */
+#define QUEUE_DEAD_MSG		"job failed: delivered twice without an " \
+				"answer (its hosts died or stopped)"
+
+void
+queue_rjobfree(struct rjob *rj)
+{
+	struct queue	*q = rj->r_q;
+
+	TAILQ_REMOVE(&q->q_held, rj, r_entry);
+	q->q_nheld--;
+	free(rj);
+}
+
+/* An entry read or claimed becomes a local job. */
+static void
+queue_take(struct queue *q, const redisReply *e, long long deliveries)
+{
+	struct broker		*b = q->q_b;
+	const redisReply	*reply, *seq, *data;
+	struct ipc_hdr		 h;
+	struct ipc_msg		 m;
+	struct rjob		*rj;
+	struct qans		*a;
+	struct job		*j;
+	size_t			 rlen;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[1]->type != REDIS_REPLY_ARRAY)
+		return;		/* gone since: answered */
+	reply = queue_field(e->element[1], "r");
+	seq = queue_field(e->element[1], "s");
+	data = queue_field(e->element[1], "d");
+	if (reply == NULL || seq == NULL || data == NULL ||
+	    e->element[0]->len >= sizeof(rj->r_id) ||
+	    seq->len >= sizeof(rj->r_seq)) {
+		log_warnx("queue: entry %s is no job", e->element[0]->str);
+		return;
+	}
+	if (deliveries >= 2) {
+		log_warnx("queue: job %s delivered twice without an answer: "
+		    "to %s", e->element[0]->str, q->q_dead);
+		a = queue_ansnew(e->element[0]->str, seq->str, reply->str, 'e',
+		    QUEUE_DEAD_MSG, strlen(QUEUE_DEAD_MSG));
+		if (a == NULL)
+			return;
+		if ((a->a_job = malloc(data->len ? data->len : 1)) != NULL) {
+			memcpy(a->a_job, data->str, data->len);
+			a->a_joblen = data->len;
+		}
+		queue_ansqueue(q, a);
+		return;
+	}
+	rlen = strlen(reply->str);
+	if ((rj = malloc(sizeof(*rj) + rlen + 1)) == NULL) {
+		log_warn("job");
+		return;
+	}
+	(void)strlcpy(rj->r_id, e->element[0]->str, sizeof(rj->r_id));
+	(void)strlcpy(rj->r_seq, seq->str, sizeof(rj->r_seq));
+	memcpy(rj->r_reply, reply->str, rlen + 1);
+	rj->r_q = q;
+	memset(&h, 0, sizeof(h));
+	h.h_type = IPC_JOB;
+	h.h_slot = UINT32_MAX;		/* no handler of ours */
+	h.h_id = ++q->q_localid;
+	m.m_hdr = h;
+	m.m_data = data->str;
+	m.m_len = data->len;
+	m.m_fd = -1;
+	if ((j = job_new(&h, &m)) == NULL) {
+		free(rj);
+		return;
+	}
+	j->j_rq = rj;
+	TAILQ_INSERT_TAIL(&q->q_held, rj, r_entry);
+	q->q_nheld++;
+	job_enqueue(b, j, 0);
+}
+
+/* Entry e is one of the jobs held here. */
+static int
+queue_holds(struct queue *q, const redisReply *e)
+{
+	struct rjob	*rj;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING)
+		return 0;
+	TAILQ_FOREACH(rj, &q->q_held, r_entry)
+		if (strcmp(rj->r_id, e->element[0]->str) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Jobs read (priv NULL), or, after a reconnection (priv not NULL), the
+ * entries Redis delivered here but not yet acknowledged: a read whose
+ * reply was lost with the connection, or answers Redis lost in a restart.
+ */
+static void
+queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r, *st, *e;
+	size_t		 i, k;
+
+	q->q_conn[QC_JOBS].qc_reading = 0;
+	if (rp == NULL)
+		return;
+	if (rp->type == REDIS_REPLY_ERROR) {
+		/* NOGROUP: the stream was deleted, or Redis lost it. */
+		log_warnx("queue: %s", rp->str);
+		q->q_grouped = 0;
+		redisAsyncDisconnect(ac);	/* again after a back-off */
+		return;
+	}
+	if (priv != NULL)
+		q->q_recover = 0;
+	if (rp->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < rp->elements; i++) {
+		st = rp->element[i];
+		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+		    st->element[1]->type != REDIS_REPLY_ARRAY)
+			continue;
+		for (k = 0; k < st->element[1]->elements; k++) {
+			e = st->element[1]->element[k];
+			if (priv != NULL && queue_holds(q, e))
+				continue;
+			queue_take(q, e, 1);
+		}
+	}
+}
+
+static void
+queue_grouped(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+
+	(void)priv;
+	q->q_grouping = 0;
+	if (rp == NULL)
+		return;
+	if (rp->type == REDIS_REPLY_ERROR &&
+	    strncmp(rp->str, "BUSYGROUP", 9) != 0) {
+		log_warnx("queue: %s", rp->str);
+		return;
+	}
+	q->q_grouped = 1;
+}
+
+/* A connection is up: what waited for it goes now. */
+void
+queue_hello(struct queue *q, int role)
+{
+	if (role == QC_JOBS)
+		q->q_recover = 1;
+	if (role != QC_CMD)
+		return;
+	queue_resend(q);
+	queue_flush(q);
+}
+
+static void
+queue_claimed(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+	size_t		 i;
+
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < rp->elements; i++)
+		queue_take(q, rp->element[i], (intptr_t)priv);
+}
+
+/* Pending entries of others, idle past the claim time: claim each. */
+static void
+queue_pending(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r, *e;
+	const char	*argv[6];
+	char		 idle[24];
+	size_t		 i;
+	int		 n = 0;
+
+	(void)priv;
+	q->q_claiming = 0;
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY)
+		return;
+	(void)snprintf(idle, sizeof(idle), "%lld", q->q_claimms);
+	for (i = 0; i < rp->elements; i++) {
+		e = rp->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_STRING ||
+		    e->element[3]->type != REDIS_REPLY_INTEGER ||
+		    strcmp(e->element[1]->str, q->q_me) == 0)
+			continue;
+		if (n++ == 0)
+			log_info("queue: claiming jobs of %s, idle %lld ms",
+			    e->element[1]->str, e->element[2]->integer);
+		argv[0] = "XCLAIM";
+		argv[1] = q->q_jobs;
+		argv[2] = q->q_group;
+		argv[3] = q->q_me;
+		argv[4] = idle;
+		argv[5] = e->element[0]->str;
+		/* The count so far: a second delivery is the last. */
+		(void)queue_cmd(q, QC_CMD, queue_claimed,
+		    (void *)(intptr_t)e->element[3]->integer, 6, argv, NULL);
+	}
+}
+
+static void
+queue_claim(struct queue *q, const struct timespec *now)
+{
+	const char	*argv[8];
+	char		 idle[24];
+	long long	 every;
+
+	if (timespeccmp(now, &q->q_claimat, <) || q->q_claiming ||
+	    !q->q_grouped)
+		return;
+	(void)snprintf(idle, sizeof(idle), "%lld", q->q_claimms);
+	argv[0] = "XPENDING";
+	argv[1] = q->q_jobs;
+	argv[2] = q->q_group;
+	argv[3] = "IDLE";
+	argv[4] = idle;
+	argv[5] = "-";
+	argv[6] = "+";
+	argv[7] = "64";
+	if (queue_cmd(q, QC_CMD, queue_pending, NULL, 8, argv, NULL) == 0)
+		q->q_claiming = 1;
+	every = q->q_claimms / 4 < 250 ? 250 : q->q_claimms / 4;
+	q->q_claimat = *now;
+	clock_add(&q->q_claimat, every);
+}
+
+/* As many entries as the workers can take, with prefetch. */
+static void
+queue_fetch(struct queue *q)
+{
+	struct broker	*b = q->q_b;
+	struct qconn	*qc = &q->q_conn[QC_JOBS];
+	const char	*argv[10];
+	char		 count[16];
+	int		 want;
+
+	if (!qc->qc_up || qc->qc_reading || b->b_stopping)
+		return;
+	if (!q->q_grouped) {
+		if (q->q_grouping)
+			return;
+		argv[0] = "XGROUP";
+		argv[1] = "CREATE";
+		argv[2] = q->q_jobs;
+		argv[3] = q->q_group;
+		argv[4] = "0";
+		argv[5] = "MKSTREAM";
+		if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv,
+		    NULL) == 0)
+			q->q_grouping = 1;
+		return;
+	}
+	if (q->q_recover) {
+		const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
+				    q->q_me, "STREAMS", q->q_jobs, "0" };
+
+		if (queue_cmd(q, QC_JOBS, queue_readjobs, q, 7, pel,
+		    NULL) == 0)
+			qc->qc_reading = 1;
+		return;
+	}
+	want = b->b_cf->cf_workers * QUEUE_PREFETCH - q->q_nheld;
+	if (want <= 0 || b->b_broken)
+		return;
+	if (want > QUEUE_READMAX)
+		want = QUEUE_READMAX;
+	(void)snprintf(count, sizeof(count), "%d", want);
+	argv[0] = "XREADGROUP";
+	argv[1] = "GROUP";
+	argv[2] = q->q_group;
+	argv[3] = q->q_me;
+	argv[4] = "COUNT";
+	argv[5] = count;
+	argv[6] = "BLOCK";
+	argv[7] = QUEUE_BLOCK_MS;
+	argv[8] = "STREAMS";
+	argv[9] = q->q_jobs;
+	{
+		const char	*full[11];
+
+		memcpy(full, argv, sizeof(argv));
+		full[10] = ">";
+		if (queue_cmd(q, QC_JOBS, queue_readjobs, NULL, 11, full,
+		    NULL) == 0)
+			qc->qc_reading = 1;
+	}
+}
+
+/*
+ * Once a second, atomically: trim the jobs stream below the oldest entry
+ * not yet acknowledged (or the last delivered), which is cheaper than an
+ * XDEL per job; say how many wait undelivered (the group's lag, -1 when
+ * Redis cannot tell; without a group, none was delivered).
+ */
+#define QUEUE_TRIM_LUA							\
+	"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "	\
+	"local gs = redis.call('XINFO', 'GROUPS', KEYS[1]) "		\
+	"for _, g in ipairs(gs) do "					\
+	"  local f = {} "						\
+	"  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end "		\
+	"  if f['name'] == ARGV[1] then "				\
+	"    local min = f['last-delivered-id'] "			\
+	"    if f['pending'] > 0 then "					\
+	"      min = redis.call('XPENDING', KEYS[1], ARGV[1])[2] "	\
+	"    end "							\
+	"    redis.call('XTRIM', KEYS[1], 'MINID', min) "		\
+	"    if type(f['lag']) == 'number' then return f['lag'] end "	\
+	"    return -1 "						\
+	"  end "							\
+	"end "								\
+	"return redis.call('XLEN', KEYS[1])"
+
+static void
+queue_trimmed(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+
+	(void)priv;
+	if (rp == NULL || rp->type != REDIS_REPLY_INTEGER || rp->integer < 0)
+		return;
+	/* Replies come in order: the jobs acknowledged before are in it. */
+	q->q_lag = rp->integer;
+	q->q_addedsince = 0;
+}
+
+static void
+queue_look(struct queue *q, const struct timespec *now)
+{
+	const char	*argv[5] = { "EVAL", QUEUE_TRIM_LUA, "1", q->q_jobs,
+			    q->q_group };
+
+	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD))
+		return;
+	q->q_statat = *now;
+	clock_add(&q->q_statat, 1000);
+	(void)queue_cmd(q, QC_CMD, queue_trimmed, NULL, 5, argv, NULL);
+}
+
+/*
+ * work.backlog(): the shared stream's waiting jobs as Redis last said,
+ * those this broker added since, and those it holds.
+ */
+uint32_t
+queue_backlog(struct broker *b)
+{
+	struct queue	*q = b->b_shared;
+	long long	 n = q->q_lag + q->q_addedsince + q->q_unacked +
+			    b->b_nqueued;
+
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* Once a turn of the broker's loop. */
+void
+queue_tick(struct broker *b)
+{
+	struct queue	*q = b->b_shared;
+	struct timespec	 now;
+
+	clock_now(&now);
+	queue_connect(q);
+	queue_submitter(q, &now);
+	if (b->b_cf->cf_workers > 0) {
+		queue_fetch(q);
+		if (queue_up(q, QC_CMD))
+			queue_claim(q, &now);
+	}
+	queue_look(q, &now);
+	queue_flush(q);
+}
+
+/* ms until queue_tick() has work without a socket's word, or -1. */
+long long
+queue_timeout(struct broker *b)
+{
+	struct queue	*q = b->b_shared;
+	struct timespec	 now;
+	long long	 ms, min;
+
+	clock_now(&now);
+	min = queue_retryin(q);
+	if (q->q_nsubs > 0 && (ms = clock_ms(&now, &q->q_expiry)) < 1000 &&
+	    (min == -1 || ms < min))
+		min = ms < 0 ? 0 : ms;
+	if (b->b_cf->cf_workers > 0 && (ms = clock_ms(&now,
+	    &q->q_claimat)) >= 0 && (min == -1 || ms < min))
+		min = ms;
+	return min;
+}
+
+/* Jobs this broker still owes an outcome or Redis an answer. */
+int
+queue_busy(struct broker *b)
+{
+	struct queue	*q = b->b_shared;
+
+	return q->q_nsubs + q->q_nanswers + q->q_conn[QC_JOBS].qc_reading;
+}

@@ -1,0 +1,290 @@
+/*
+ * The submitting side of the shared queue (worker/queue_job.c has the
+ * working side and the keys).
+ *
+ * Submitting broker: a handler's job is XADDed with the broker's reply
+ * stream and its own number for the job (seq); it counts against
+ * max-jobs until Redis has acknowledged it, and is sent again after a
+ * reconnection if it was not.  The broker reads its reply stream and
+ * routes each answer to the handler by seq; an answer for a seq no
+ * longer waiting (the job ran twice) is dropped, so the handler sees one
+ * outcome.  A job fails "queue unavailable" when its deadline (job-timeout
+ * plus grace plus a second; 60 s without a timeout) passes while Redis
+ * has not acknowledged it or the broker is not connected.
+ *
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "broker.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "queue.h"
+#include "util.h"
+
+#define QUEUE_TRIMEVERY		256	/* answers read between XTRIMs */
+#define QUEUE_WAIT_MS		60000	/* a job's deadline without timeout */
+
+static struct qsub *
+qsub_find(struct queue *q, uint64_t seq)
+{
+	struct qsub	*s;
+
+	LIST_FOREACH(s, &q->q_subs[seq % QUEUE_HASH], s_hash)
+		if (s->s_seq == seq)
+			return s;
+	return NULL;
+}
+
+static void
+qsub_free(struct queue *q, struct qsub *s)
+{
+	LIST_REMOVE(s, s_hash);
+	TAILQ_REMOVE(&q->q_order, s, s_entry);
+	q->q_nsubs--;
+	if (!s->s_acked)
+		q->q_unacked--;
+	free(s->s_data);
+	free(s);
+}
+
+/* To the handler that submitted it, as the local broker answers. */
+static void
+qsub_reply(struct broker *b, struct qsub *s, int type, int flags,
+    const char *data, size_t len)
+{
+	struct ipc_hdr	 h = s->s_hdr;
+
+	if (h.h_slot < (uint32_t)b->b_nslots) {
+		h.h_type = type;
+		h.h_flags = flags;
+		if (ipc_out_add(&b->b_slots[h.h_slot].p_out, &h, data,
+		    len) == -1)
+			log_warn("answer to job %llu lost",
+			    (unsigned long long)h.h_id);
+	}
+	b->b_done++;
+	qsub_free(b->b_shared, s);
+}
+
+static void
+qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+	struct qsub	*s;
+	char		 msg[256];
+
+	if ((s = qsub_find(q, (uintptr_t)priv)) == NULL)
+		return;
+	s->s_sent = 0;
+	if (rp == NULL)
+		return;		/* connection lost: sent again */
+	if (rp->type == REDIS_REPLY_ERROR) {
+		(void)snprintf(msg, sizeof(msg), "queue: %s", rp->str);
+		log_warnx("%s", msg);
+		qsub_reply(q->q_b, s, IPC_ERROR, 0, msg, strlen(msg));
+		return;
+	}
+	s->s_acked = 1;
+	q->q_unacked--;
+	q->q_addedsince++;
+	free(s->s_data);
+	s->s_data = NULL;
+}
+
+static void
+qsub_send(struct queue *q, struct qsub *s)
+{
+	char		 seq[24];
+	const char	*argv[9] = { "XADD", q->q_jobs, "*", "r", q->q_reply,
+			    "s", seq, "d", s->s_data };
+	size_t		 len[9];
+	int		 i;
+
+	(void)snprintf(seq, sizeof(seq), "%" PRIu64, s->s_seq);
+	for (i = 0; i < 8; i++)
+		len[i] = strlen(argv[i]);
+	len[8] = s->s_len;
+	if (queue_cmd(q, QC_CMD, qsub_xadded, (void *)(uintptr_t)s->s_seq, 9,
+	    argv, len) == 0)
+		s->s_sent = 1;
+}
+
+/* A handler's job, to the shared queue. */
+void
+queue_submit(struct broker *b, const struct ipc_hdr *h,
+    const struct ipc_msg *m)
+{
+	struct queue	*q = b->b_shared;
+	struct config	*cf = b->b_cf;
+	struct qsub	*s;
+	const void	*p = m->m_data;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->s_data = malloc(m->m_len ? m->m_len : 1)) == NULL) {
+		log_warn("job");
+		free(s);
+		if (m->m_fd != -1)
+			(void)close(m->m_fd);
+		return;
+	}
+	if (m->m_fd != -1 && (p = ipc_memfd_map(m->m_fd, m->m_len)) == NULL)
+		log_warn("job");
+	if (p != NULL)
+		memcpy(s->s_data, p, m->m_len);
+	if (m->m_fd != -1) {
+		if (p != NULL)
+			ipc_memfd_unmap(p, m->m_len);
+		(void)close(m->m_fd);
+	}
+	s->s_len = m->m_len;
+	s->s_seq = ++q->q_seq;
+	s->s_hdr = *h;
+	clock_now(&s->s_deadline);
+	clock_add(&s->s_deadline, cf->cf_job_timeout > 0 ?
+	    (cf->cf_job_timeout + cf->cf_grace) * 1000LL + 1000 :
+	    QUEUE_WAIT_MS);
+	LIST_INSERT_HEAD(&q->q_subs[s->s_seq % QUEUE_HASH], s, s_hash);
+	TAILQ_INSERT_TAIL(&q->q_order, s, s_entry);
+	q->q_nsubs++;
+	q->q_unacked++;
+	if (p == NULL) {
+		qsub_reply(b, s, IPC_ERROR, 0, "not enough memory", 17);
+		return;
+	}
+	qsub_send(q, s);
+}
+
+/* Answers on this broker's reply stream: each to its handler, once. */
+static void
+queue_replies(struct queue *q, const redisReply *entries)
+{
+	const redisReply	*e, *seq, *kind, *data;
+	struct qsub		*s;
+	const char		*errstr;
+	int			 type, flags;
+	size_t			 i;
+
+	for (i = 0; i < entries->elements; i++) {
+		e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		(void)strlcpy(q->q_lastreply, e->element[0]->str,
+		    sizeof(q->q_lastreply));
+		q->q_untrimmed++;
+		seq = queue_field(e->element[1], "s");
+		kind = queue_field(e->element[1], "k");
+		data = queue_field(e->element[1], "d");
+		if (seq == NULL || kind == NULL || data == NULL)
+			continue;
+		s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
+		if (s == NULL) {	/* answered already: it ran twice */
+			log_debug("queue: answer %s dropped: its job was "
+			    "answered already", e->element[0]->str);
+			continue;
+		}
+		type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
+		flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
+		qsub_reply(q->q_b, s, type, flags, data->str, data->len);
+	}
+}
+
+static void
+queue_readreplies(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
+	redisReply	*rp = r;
+	const char	*argv[4];
+	size_t		 i;
+
+	(void)priv;
+	q->q_conn[QC_REPLY].qc_reading = 0;
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < rp->elements; i++)
+		if (rp->element[i]->type == REDIS_REPLY_ARRAY &&
+		    rp->element[i]->elements == 2 &&
+		    rp->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
+			queue_replies(q, rp->element[i]->element[1]);
+	/* What was read goes, now and then: the stream stays short. */
+	if (q->q_untrimmed < QUEUE_TRIMEVERY)
+		return;
+	q->q_untrimmed = 0;
+	argv[0] = "XTRIM";
+	argv[1] = q->q_reply;
+	argv[2] = "MINID";
+	argv[3] = q->q_lastreply;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 4, argv, NULL);
+}
+
+static void
+queue_listen(struct queue *q)
+{
+	struct qconn	*qc = &q->q_conn[QC_REPLY];
+	const char	*argv[8] = { "XREAD", "COUNT", "512", "BLOCK",
+			    QUEUE_BLOCK_MS, "STREAMS", q->q_reply,
+			    q->q_lastreply };
+
+	if (!qc->qc_up || qc->qc_reading)
+		return;
+	if (queue_cmd(q, QC_REPLY, queue_readreplies, NULL, 8, argv,
+	    NULL) == 0)
+		qc->qc_reading = 1;
+}
+
+/* Jobs past their deadline while Redis cannot be counted on fail. */
+static void
+queue_expire(struct queue *q, const struct timespec *now)
+{
+	struct qsub	*s, *next;
+	int		 up = queue_up(q, QC_CMD);
+
+	if (timespeccmp(now, &q->q_expiry, <))
+		return;
+	q->q_expiry = *now;
+	clock_add(&q->q_expiry, 100);
+	for (s = TAILQ_FIRST(&q->q_order); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, s_entry);
+		if (timespeccmp(now, &s->s_deadline, <))
+			break;
+		if (s->s_acked && up)
+			continue;
+		qsub_reply(q->q_b, s, IPC_ERROR, 0, "queue unavailable", 17);
+	}
+}
+
+/* After a reconnection: jobs Redis has not acknowledged go again. */
+void
+queue_resend(struct queue *q)
+{
+	struct qsub	*s;
+
+	TAILQ_FOREACH(s, &q->q_order, s_entry)
+		if (!s->s_acked && !s->s_sent)
+			qsub_send(q, s);
+}
+
+/* The submitter's turn: read answers, fail jobs past their deadline. */
+void
+queue_submitter(struct queue *q, const struct timespec *now)
+{
+	queue_listen(q);
+	if (q->q_nsubs > 0)
+		queue_expire(q, now);
+}
+
+/* Handlers' jobs Redis has not taken yet count against max-jobs. */
+int
+queue_full(struct broker *b)
+{
+	return b->b_nqueued + b->b_shared->q_unacked >= b->b_cf->cf_max_jobs;
+}
