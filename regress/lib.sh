@@ -253,7 +253,12 @@ stop() {	# pid [desc]
 		_status=$?
 	fi
 	_left=$(_reap_session "$_sid" 5)
-	kill -KILL "$1" 2>/dev/null
+	# Once reaped, its pid may be another process's: never signal it.
+	if [ -z "$_status" ]; then
+		kill -KILL "$1" 2>/dev/null
+	else
+		_forget "$1" "$_sid"
+	fi
 	if [ -z "$_status" ]; then
 		_fail "$_desc" "still running 15 s after TERM"
 	elif [ -n "$_left" ]; then
@@ -270,7 +275,19 @@ halt() {
 	pkill -TERM -s "$1" 2>/dev/null
 	_reap_session "$1" 5 > /dev/null
 	wait "$1" 2>/dev/null
+	alive "$1" || _forget "$1" "$1"
 	return 0
+}
+
+# A pid reaped (or a session emptied) may be reused at once, by anything
+# on the machine: the exit trap must not kill what took it.
+_forget() {	# pid sid
+	_keep=""
+	for _q in $_pids; do [ "$_q" = "$1" ] || _keep="$_keep $_q"; done
+	_pids=$_keep
+	_keep=""
+	for _q in $_sids; do [ "$_q" = "$2" ] || _keep="$_keep $_q"; done
+	_sids=$_keep
 }
 
 start_slua() {
