@@ -2,9 +2,8 @@
  * A handler process in tcp mode.  It blocks in accept() on the listening
  * sockets it shares with its siblings, and runs the handler script once
  * per connection.  The script is compiled once; each connection runs it
- * with a fresh global table whose misses fall through to the standard
- * globals, so a connection never sees another's globals while the libraries
- * (and modules loaded with require) stay loaded.
+ * with globals of its own, and what it changed in the libraries is undone
+ * after it (lua/isolate.c), while modules loaded with require stay loaded.
  *
  * TERM and HUP are blocked except while waiting in ppoll(), so a
  * connection is never cut short: the handler exits between connections.
@@ -23,6 +22,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "isolate.h"
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
@@ -31,7 +31,6 @@
 #include "work.h"
 
 #define HANDLER_CHUNK	"slua.handler.chunk"
-#define HANDLER_META	"slua.handler.meta"
 #define HANDLER_EMFILE_MS	100
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
 
@@ -88,17 +87,13 @@ handler_signals(sigset_t *waitmask)
 		fatal("sigprocmask");
 }
 
-/* Compile the script once; keep the chunk and the env metatable. */
+/* Compile the script once and keep the chunk. */
 static void
 handler_prepare(lua_State *L, const struct script *sc)
 {
 	if (script_load(L, sc) != 0)
 		fatalx("%s", lua_tostring(L, -1));
 	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, LUA_GLOBALSINDEX);
-	lua_setfield(L, -2, "__index");
-	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 }
 
 /*
@@ -209,11 +204,7 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	int	 status;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
-	lua_newtable(L);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, -2, "_G");
-	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
-	lua_setmetatable(L, -2);
+	isolate_enter(L);
 	lua_setfenv(L, -2);
 	if (cf->cf_handler_timeout > 0)
 		log_setlastwords("%s: handler timed out", peer);
@@ -221,6 +212,7 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	    "handler timed out", handler_killed);
 	status = slua_pcall(L, 0, 0);
 	timeout_disarm();
+	isolate_leave(L);
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
 
@@ -316,6 +308,7 @@ handler_main(struct handler_env *he)
 	if (script_require(L, he->he_cf) != 0)
 		fatalx("%s", lua_tostring(L, -1));
 	handler_prepare(L, he->he_script);
+	isolate_init(L);
 	handler_started(he);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
