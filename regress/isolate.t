@@ -2,7 +2,7 @@
 # tables or the string metatable is seen by the next; modules loaded with
 # require stay loaded.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 26
 
 port=$(free_port)
 
@@ -13,6 +13,11 @@ mkdir -p "$T/mods"
 cat > "$T/mods/counter.lua" <<'LUA'
 local n = 0
 return { next = function() n = n + 1; return n end }
+LUA
+cat > "$T/mods/greet.lua" <<'LUA'
+local M = {}
+function M.hi() return string.format("hi %d", 1) end
+return M
 LUA
 cat > "$T/mods/oldmod.lua" <<'LUA'
 module("oldmod", package.seeall)
@@ -45,7 +50,8 @@ local function probe()
     try(function() return type(coroutine.wrap) end) .. " " ..
     try(function() return type(debug.traceback) end) .. " " ..
     try(function() return package.path == "nowhere" end) .. " " ..
-    try(function() return type(json.encode) end)
+    try(function() return type(json.encode) end) .. " " ..
+    try(function() return require("greet").hi() end)
 end
 local routes = {
   loadstring = function() loadstring("X = 1")() end,
@@ -61,6 +67,11 @@ local routes = {
   end,
   rawset = function() rawset(_G, "X", 1) end,
   cfenv = function() getfenv(print).X = 1 end,
+  modfenv = function() getfenv(require("greet").hi).X = 1 end,
+  modsetfenv = function() setfenv(require("greet").hi, {}) end,
+  registry = function() debug.getregistry()._LOADED.fake = "yes" end,
+  reqstring = function() require("string").upper = nil end,
+  strindex = function() getmetatable("").__index.upper = nil end,
   upper = function() string.upper = nil end,
   strmeta = function()
     getmetatable("").__index = { upper = function() return "no" end }
@@ -82,7 +93,15 @@ elseif what == "oldmod" then
   print(require("oldmod").hello())
 elseif what == "oldmod?" then
   print(oldmod and oldmod.hello() or "gone")
-else
+elseif what == "errors" then
+  local function e(f, ...) return select(2, pcall(f, ...)) end
+  print(e(getfenv, -1)) print(e(getfenv, 50)) print(e(setfenv, print, {}))
+  print(e(setfenv, 1, 2)) print(e(getmetatable))
+  print(getmetatable(setmetatable({}, { __metatable = "locked" })))
+  local function f() return getfenv(1) == getfenv(0) end
+  print(f(), getfenv() == _G, getfenv(0) == _G, setfenv(f, _G) == f)
+  getfenv(-1)
+elseif routes[what] then
   routes[what]()
   print("done")
 end
@@ -90,10 +109,12 @@ LUA
 
 say() { printf '%s\n' "$1" | nc -N -w 5 127.0.0.1 "$port"; }
 
-clean="nil nil nil function A function nil function 314 function function function false function"
+clean="nil nil nil function A function nil function 314 function function function false function hi 1"
 # Each route on a server of its own, then what the next connection sees.
+export LUA_PATH="$T/mods/?.lua"
 for r in loadstring dofile getfenv0 envmeta envmetaindex setfenv rawset \
-    cfenv upper strmeta strsetmeta exit loaded libs; do
+    cfenv modfenv modsetfenv registry reqstring strindex upper strmeta \
+    strsetmeta exit loaded libs; do
 	start_slua -H 1 "$T/routes.lua"
 	a=$(say "$r")
 	b=$(say get)
@@ -101,7 +122,7 @@ for r in loadstring dofile getfenv0 envmeta envmetaindex setfenv rawset \
 	halt "$srv"
 done
 
-LUA_PATH="$T/mods/?.lua" start_slua -H 1 "$T/routes.lua"
+start_slua -H 1 "$T/routes.lua"
 h=$(hpids 1)
 is "$(say get)" "$clean" "a fresh connection sees the standard globals"
 
@@ -109,6 +130,15 @@ is "$(say counter)|$(say counter)" "1|2" \
     "a module loaded with require stays loaded, its upvalues shared"
 is "$(say oldmod)|$(say 'oldmod?')" "hello from oldmod|hello from oldmod" \
     "the globals a module sets when require loads it stay"
+is "$(say errors)" "bad argument #1 to '?' (level must be non-negative)
+bad argument #1 to '?' (invalid level)
+'setfenv' cannot change environment of given object
+bad argument #2 to '?' (table expected, got number)
+bad argument #1 to '?' (value expected)
+locked
+true	true	true	true" "getfenv, setfenv and getmetatable behave and fail as Lua's"
+like "$(cat "$T/log")" "routes\.lua:[0-9]+: bad argument #1 to 'getfenv' \(level must be non-negative\)" \
+    "a bad level is an error naming getfenv"
 ok "one handler process served them all" 'same "$h"'
 stop "$srv" "the server stops on TERM"
 
