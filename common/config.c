@@ -34,6 +34,9 @@ enum {
 	OPT_TLS_CIPHERSUITES,
 	OPT_TLS_PROTOCOLS,
 	OPT_PIDFILE,
+	OPT_REQUEST_TIMEOUT,
+	OPT_TLS_TIMEOUT,
+	OPT_GREETING,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +66,9 @@ static const struct option longopts[] = {
 	{ "tls-ciphersuites",	required_argument,	NULL,	OPT_TLS_CIPHERSUITES },
 	{ "tls-protocols",	required_argument,	NULL,	OPT_TLS_PROTOCOLS },
 	{ "pidfile",		required_argument,	NULL,	OPT_PIDFILE },
+	{ "request-timeout",	required_argument,	NULL,	OPT_REQUEST_TIMEOUT },
+	{ "tls-timeout",	required_argument,	NULL,	OPT_TLS_TIMEOUT },
+	{ "greeting",		no_argument,		NULL,	OPT_GREETING },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -107,11 +113,15 @@ help(void)
 	    "      --max-requests n connections per handler process\n"
 	    "      --max-memory b   memory per Lua state\n"
 	    "      --timeout s      client read/write timeout (default 60)\n"
+	    "      --request-timeout s  time to read a request (default 30)\n"
+	    "      --greeting       run the script at once: the server "
+	    "speaks first\n"
 	    "      --handler-timeout s, --job-timeout s, --grace s\n"
 	    "      --tls-cert file, --tls-key file (or --ssl-cert, "
 	    "--ssl-key)\n"
 	    "      --tls-ciphers list, --tls-ciphersuites list, "
 	    "--tls-protocols list\n"
+	    "      --tls-timeout s  the whole TLS handshake (default 10)\n"
 	    "  -d, --daemon         detach and log to syslog\n"
 	    "  -f, --config file    config file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -138,6 +148,9 @@ config_init(struct config *cf)
 	cf->cf_timeout = -1;
 	cf->cf_handler_timeout = -1;
 	cf->cf_grace = -1;
+	cf->cf_request_timeout = -1;
+	cf->cf_tls_timeout = -1;
+	cf->cf_greeting = -1;
 	cf->cf_workers = -1;
 	cf->cf_max_jobs = -1;
 	cf->cf_max_job_size = -1;
@@ -315,6 +328,16 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_GRACE:
 		cf->cf_grace = number("grace", arg, 0, 86400);
+		break;
+	case OPT_REQUEST_TIMEOUT:
+		cf->cf_request_timeout = number("request-timeout", arg, 0,
+		    86400);
+		break;
+	case OPT_TLS_TIMEOUT:
+		cf->cf_tls_timeout = number("tls-timeout", arg, 1, 86400);
+		break;
+	case OPT_GREETING:
+		cf->cf_greeting = 1;
 		break;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
@@ -570,6 +593,9 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_timeout, -1);
 	MERGE(cf_handler_timeout, -1);
 	MERGE(cf_grace, -1);
+	MERGE(cf_request_timeout, -1);
+	MERGE(cf_tls_timeout, -1);
+	MERGE(cf_greeting, -1);
 	MERGE(cf_workers, -1);
 	MERGE(cf_max_jobs, -1);
 	MERGE(cf_max_job_size, -1);
@@ -616,6 +642,12 @@ config_defaults(struct config *cf)
 		cf->cf_handler_timeout = 0;
 	if (cf->cf_grace == -1)
 		cf->cf_grace = 10;
+	if (cf->cf_request_timeout == -1)
+		cf->cf_request_timeout = 30;
+	if (cf->cf_tls_timeout == -1)
+		cf->cf_tls_timeout = 10;
+	if (cf->cf_greeting == -1)
+		cf->cf_greeting = 0;
 	if (cf->cf_workers == -1)
 		cf->cf_workers = ncpu();
 	if (cf->cf_max_jobs == -1)

@@ -85,6 +85,9 @@ struct config {
 	int		 cf_timeout;		/* seconds, client I/O */
 	int		 cf_handler_timeout;	/* seconds, 0: none */
 	int		 cf_grace;		/* seconds */
+	int		 cf_request_timeout;	/* seconds to read one, 0: none */
+	int		 cf_tls_timeout;	/* seconds, the whole handshake */
+	int		 cf_greeting;		/* run the script at accept */
 
 	/* the job queue */
 	int		 cf_workers;

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "isolate.h"
 #include "log.h"
+#include "pending.h"
 #include "server.h"
 #include "slualib.h"
 #include "timeout.h"
@@ -134,44 +135,67 @@ handler_pause(void)
 }
 
 /*
- * The next client, or -1 when a signal or a failed accept came first, or
- * the broker died (brokerfd, a pidfd, is readable then).
+ * The next client for the script, in pc, or -1 when a signal or a failed
+ * accept came first, or the broker died (brokerfd, a pidfd, is readable
+ * then).  Unless the server speaks first (--greeting), a new client is
+ * held (server/pending.c) until it has sent its first line, and the
+ * handler meanwhile serves others.  A handler leaving (listen unset)
+ * accepts no more, and serves what it holds.
  */
 static int
-handler_accept(struct listener *l, int brokerfd, int spare,
-    const sigset_t *waitmask)
+handler_accept(struct listener *l, int brokerfd, int spare, int listen,
+    int greeting, const sigset_t *waitmask, struct pending_conn *pc)
 {
-	struct pollfd	 pfd[LISTEN_MAX + 1];
-	struct timespec	 idle = { HANDLER_SPARE_IDLE, 0 };
-	int		 i, fd, r;
+	static struct pollfd	 pfd[LISTEN_MAX + 1 + PENDING_MAX];
+	struct timespec		 wait, *waitp = NULL;
+	int			 i, n = 0, np, fd, r, ms;
 
-	for (i = 0; i < l->l_n; i++) {
-		pfd[i].fd = l->l_fds[i];
-		pfd[i].events = POLLIN;
+	if (listen && !pending_full())
+		for (i = 0; i < l->l_n; i++) {
+			pfd[n].fd = l->l_fds[i];
+			pfd[n++].events = POLLIN;
+		}
+	pfd[n].fd = brokerfd;		/* poll(2) skips -1 */
+	pfd[n].events = POLLIN;
+	pfd[n].revents = 0;
+	np = pending_pollfds(pfd + n + 1);
+	ms = pending_waitms();
+	if (spare && np == 0)
+		ms = HANDLER_SPARE_IDLE * 1000;
+	if (ms >= 0) {
+		wait.tv_sec = ms / 1000;
+		wait.tv_nsec = (ms % 1000) * 1000000L;
+		waitp = &wait;
 	}
-	pfd[i].fd = brokerfd;		/* poll(2) skips -1 */
-	pfd[i].events = POLLIN;
-	if ((r = ppoll(pfd, l->l_n + 1, spare ? &idle : NULL, waitmask)) ==
-	    -1) {
+	if ((r = ppoll(pfd, n + 1 + np, waitp, waitmask)) == -1) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return -1;
 	}
-	if (r == 0) {
+	if (r == 0 && spare && np == 0) {
 		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
 	}
-	if (pfd[l->l_n].revents) {
+	if (pfd[n].revents) {
 		handler_quit = 1;	/* to be replaced, linked to the new one */
 		return -1;
 	}
-	for (i = 0; i < l->l_n; i++) {
+	if (pending_take(pfd + n + 1, np, pc))
+		return pc->pc_fd;
+	for (i = 0; i < n; i++) {
 		if (!(pfd[i].revents & POLLIN))
 			continue;
-		fd = accept4(l->l_fds[i], NULL, NULL, SOCK_NONBLOCK |
+		fd = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC);
-		if (fd != -1)
-			return fd;
+		if (fd != -1) {
+			if (greeting) {
+				memset(pc, 0, sizeof(*pc));
+				pc->pc_fd = fd;
+				clock_now(&pc->pc_start);
+				return fd;
+			}
+			return pending_accepted(fd, pc) ? fd : -1;
+		}
 		/* Out of descriptors: pause rather than spin on accept. */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
@@ -243,8 +267,9 @@ handler_drain(int fd)
 }
 
 static void
-handler_serve(lua_State *L, struct handler_env *he, int fd)
+handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 {
+	int			 fd = pc->pc_fd;
 	struct client_io	 io = {
 		.io_read = sock_read, .io_write = sock_write,
 		.io_ctx = &fd, .io_rfd = fd, .io_wfd = fd,
@@ -258,9 +283,14 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	else
 		ss.ss_family = AF_UNSPEC;
+	if (he->he_tls != NULL && pc->pc_expired) {
+		log_warnx("%s: tls: handshake timeout", peer);
+		(void)close(fd);
+		return;
+	}
 	if (he->he_tls != NULL) {
-		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
-		    sizeof(err));
+		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout,
+		    he->he_cf->cf_tls_timeout, err, sizeof(err));
 		if (ssl == NULL) {
 			log_warnx("%s: tls: %s", peer, err);
 			(void)close(fd);
@@ -272,6 +302,12 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	}
 	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
 	    he->he_cf->cf_max_job_size);
+	client_deadline(&pc->pc_start, he->he_cf->cf_request_timeout);
+	if (client_preload(pc->pc_buf, pc->pc_len) == -1)
+		log_warn("%s", peer);
+	pending_free(pc);
+	if (pc->pc_expired)
+		client_expire();
 	client_setpeer(L, fd, &ss);
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
@@ -291,9 +327,10 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 void
 handler_main(struct handler_env *he)
 {
+	struct pending_conn	 pc;
 	sigset_t	 waitmask;
 	lua_State	*L;
-	int		 fd, brokerfd = -1;
+	int		 fd, brokerfd = -1, serving;
 	int		 max = he->he_cf->cf_max_requests;
 
 	handler_signals(&waitmask);
@@ -310,18 +347,24 @@ handler_main(struct handler_env *he)
 	handler_prepare(L, he->he_script);
 	isolate_init(L);
 	handler_started(he);
+	pending_init(he->he_cf, he->he_tls != NULL);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */
-	while (!handler_quit && (max == 0 || handler_served < max) &&
-	    !work_brokerdead()) {
+	for (;;) {
+		serving = !handler_quit && (max == 0 || handler_served < max) &&
+		    !work_brokerdead();
+		if (!serving)
+			pending_dropidle();
+		if (!serving && pending_count() == 0)
+			break;
 		fd = handler_accept(he->he_listen, brokerfd, he->he_spare,
-		    &waitmask);
+		    serving, he->he_cf->cf_greeting, &waitmask, &pc);
 		timeout_status_run();
 		if (fd == -1)
 			continue;
 		handler_busy = 1;
-		handler_serve(L, he, fd);
+		handler_serve(L, he, &pc);
 		handler_busy = 0;
 		handler_served++;
 	}

@@ -48,7 +48,7 @@ void	listen_close(struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);
 
 int	 tls_init(const struct config *, SSL_CTX **);
-SSL	*tls_accept(SSL_CTX *, int, int, char *, size_t);
+SSL	*tls_accept(SSL_CTX *, int, int, int, char *, size_t);
 void	tls_close(SSL *);
 const char *tls_error(void);
 long	tls_read(void *, char *, size_t);
