@@ -5,7 +5,7 @@
 PKGS="gcc make pkg-config libc6-dev
 liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
-mandoc curl socat openssl netcat-openbsd procps wrk
+mandoc curl socat openssl netcat-openbsd procps wrk python3
 openbsd-inetd systemd strace
 clang libclang-rt-dev valgrind"
 # make deb and make deb-test: Debian's packaging tools besides.
