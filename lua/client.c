@@ -40,6 +40,8 @@ struct client {
 	int		 c_hasdeadline;
 	struct timespec	 c_deadline;	/* for reads */
 	int		 c_expired;	/* the first wait to read is over */
+	int		 c_keepable;	/* the connection may be kept */
+	int		 c_keep;	/* client.keepalive() was called */
 };
 
 static struct client	 clt;
@@ -58,6 +60,28 @@ client_open(const struct client_io *io, int timeout, size_t maxline,
 	clt.c_skipline = 0;
 	clt.c_hasdeadline = 0;
 	clt.c_expired = 0;
+	clt.c_keepable = clt.c_keep = 0;
+}
+
+/* Whether client.keepalive() can keep this connection (tcp, not TLS). */
+void
+client_keepable(int yes)
+{
+	clt.c_keepable = yes;
+}
+
+int
+client_kept(void)
+{
+	return clt.c_keep;
+}
+
+/* What the client sent that the script has not read: the next request. */
+void
+client_leftover(const char **buf, size_t *len)
+{
+	*buf = clt.c_buf + clt.c_off;
+	*len = clt.c_skipline || clt.c_eof ? 0 : clt.c_len - clt.c_off;
 }
 
 /*
@@ -430,8 +454,26 @@ client_newdeadline(lua_State *L)
 	return 0;
 }
 
+/*
+ * client.keepalive(): this request is done and the connection stays open;
+ * the script runs again, from the top, when the next request's first line
+ * has come.  True when the connection can be kept.
+ */
+static int
+client_keepalive(lua_State *L)
+{
+	if (!clt.c_open || !clt.c_keepable) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	clt.c_keep = 1;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg client_funcs[] = {
 	{ "deadline",	client_newdeadline },
+	{ "keepalive",	client_keepalive },
 	{ "line",	client_line },
 	{ "read",	client_read },
 	{ "write",	client_write },

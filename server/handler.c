@@ -222,7 +222,7 @@ handler_killed(void)
 }
 
 /* Run the script for one connection. */
-static void
+static int
 handler_run(lua_State *L, const struct config *cf, const char *peer)
 {
 	int	 status;
@@ -244,10 +244,11 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 		lua_pop(L, 1);
 		/* Lua 5.1 does not collect when memory runs out: we do. */
 		lua_gc(L, LUA_GCCOLLECT, 0);
-		return;
+		return status;
 	}
 	/* The connection's garbage goes now, not into the next one. */
 	lua_gc(L, LUA_GCSTEP, 0);
+	return 0;
 }
 
 /*
@@ -266,7 +267,13 @@ handler_drain(int fd)
 		total += n;
 }
 
-static void
+/*
+ * Run the script for the client in pc.  Returns 1, with pc filled again,
+ * when the script kept the connection (client.keepalive()) and its next
+ * request is already here; a kept connection whose next request is not
+ * is held (server/pending.c), costing no handler while it idles.
+ */
+static int
 handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 {
 	int			 fd = pc->pc_fd;
@@ -278,6 +285,9 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	socklen_t		 sslen = sizeof(ss);
 	char			 peer[64] = "?", err[256];
 	SSL			*ssl = NULL;
+	const char		*left;
+	size_t			 leftlen;
+	int			 status, r;
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
@@ -286,7 +296,7 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	if (he->he_tls != NULL && pc->pc_expired) {
 		log_warnx("%s: tls: handshake timeout", peer);
 		(void)close(fd);
-		return;
+		return 0;
 	}
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout,
@@ -294,7 +304,7 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 		if (ssl == NULL) {
 			log_warnx("%s: tls: %s", peer, err);
 			(void)close(fd);
-			return;
+			return 0;
 		}
 		io.io_read = tls_read;
 		io.io_write = tls_write;
@@ -308,6 +318,7 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	pending_free(pc);
 	if (pc->pc_expired)
 		client_expire();
+	client_keepable(ssl == NULL && !he->he_cf->cf_greeting);
 	client_setpeer(L, fd, &ss);
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
@@ -315,13 +326,21 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	lua_pop(L, 1);
 	work_reset(L);
 
-	handler_run(L, he->he_cf, peer);
+	status = handler_run(L, he->he_cf, peer);
 	work_finish(L);
 
-	client_close();
+	if (status == 0 && client_kept() && !handler_quit) {
+		client_leftover(&left, &leftlen);
+		r = pending_park(fd, left, leftlen, pc);
+		client_close();
+		if (r != -1)
+			return r;
+	} else
+		client_close();
 	tls_close(ssl);
 	handler_drain(fd);
 	(void)close(fd);
+	return 0;
 }
 
 void
@@ -364,7 +383,8 @@ handler_main(struct handler_env *he)
 		if (fd == -1)
 			continue;
 		handler_busy = 1;
-		handler_serve(L, he, &pc);
+		while (handler_serve(L, he, &pc))
+			handler_served++;
 		handler_busy = 0;
 		handler_served++;
 	}

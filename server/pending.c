@@ -37,6 +37,8 @@ struct pend {
 	struct timespec	 p_last;	/* accepted, or its last byte */
 	char		*p_buf;
 	size_t		 p_len;
+	int		 p_parked;	/* kept after a request: idle, it is
+					   closed, not handed over */
 };
 
 static struct pend	 pend[PENDING_MAX];
@@ -53,10 +55,18 @@ pending_init(const struct config *cf, int tls)
 	struct rlimit	 rl;
 
 	pend_max = PENDING_MAX;
+	/* Held connections are descriptors: use what the hard limit allows. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)PENDING_MAX + 2 * PENDING_SPARE)
-		pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
-		    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
+	    rl.rlim_cur < (rlim_t)PENDING_MAX + 2 * PENDING_SPARE) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > (rlim_t)PENDING_MAX + 2 * PENDING_SPARE ?
+		    (rlim_t)PENDING_MAX + 2 * PENDING_SPARE : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < (rlim_t)PENDING_MAX + 2 * PENDING_SPARE)
+			pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
+			    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
+	}
 	pend_tls = tls;
 	pend_cap = cf->cf_max_line + 1 < PENDING_BUF ?
 	    (size_t)cf->cf_max_line + 1 : PENDING_BUF;
@@ -145,6 +155,44 @@ pending_accepted(int fd, struct pending_conn *pc)
 	return 1;
 }
 
+/*
+ * A connection the script kept (client.keepalive()), with what it sent
+ * beyond the request the script read: 1 and pc filled when the next
+ * request is already here, 0 when it is held, -1 when it cannot be (the
+ * set is full: the caller closes it).
+ */
+int
+pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
+{
+	struct pend	*p;
+	size_t		 cap = len > pend_cap ? len : pend_cap;
+
+	if (npend >= pend_max)
+		return -1;
+	p = &pend[npend++];
+	memset(p, 0, sizeof(*p));
+	p->p_fd = fd;
+	p->p_parked = 1;
+	clock_now(&p->p_start);
+	p->p_last = p->p_start;
+	if (len > 0) {
+		if ((p->p_buf = malloc(cap)) == NULL) {
+			npend--;
+			return -1;
+		}
+		memcpy(p->p_buf, buf, len);
+		p->p_len = len;
+		if (memchr(buf, '\n', len) != NULL || len >= pend_cap) {
+			pend_hand(npend - 1, 0, pc);
+			return 1;
+		}
+	}
+	if (!pend_read(p))
+		return 0;
+	pend_hand(npend - 1, 0, pc);
+	return 1;
+}
+
 /* The held connections to poll for reading, in the set's order. */
 int
 pending_pollfds(struct pollfd *pfd)
@@ -218,6 +266,13 @@ pending_take(const struct pollfd *pfd, int n, struct pending_conn *pc)
 	for (i = 0; i < npend; i++) {
 		if (pend_left(&pend[i], &now) != 0)
 			continue;
+		if (pend[i].p_parked && pend[i].p_len == 0) {
+			/* A kept connection idle for --timeout: closed. */
+			(void)close(pend[i].p_fd);
+			free(pend[i].p_buf);
+			pend[i--] = pend[--npend];
+			continue;
+		}
 		pend_hand(i, 1, pc);
 		return 1;
 	}

@@ -11,7 +11,7 @@
 #include <poll.h>
 #include <time.h>
 
-#define PENDING_MAX	1024	/* connections held by one handler, at most */
+#define PENDING_MAX	4096	/* connections held by one handler, at most */
 
 struct config;
 
@@ -29,6 +29,7 @@ void	pending_init(const struct config *, int);
 int	pending_count(void);
 int	pending_full(void);
 int	pending_accepted(int, struct pending_conn *);
+int	pending_park(int, const char *, size_t, struct pending_conn *);
 int	pending_pollfds(struct pollfd *);
 int	pending_waitms(void);
 int	pending_take(const struct pollfd *, int, struct pending_conn *);
