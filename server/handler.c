@@ -367,6 +367,8 @@ handler_main(struct handler_env *he)
 	isolate_init(L);
 	handler_started(he);
 	pending_init(he->he_cf, he->he_tls != NULL);
+	pending_listen(he->he_listen->l_fds, he->he_listen->l_n,
+	    he->he_cf->cf_greeting);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */

@@ -18,6 +18,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,14 +91,31 @@ pending_full(void)
 }
 
 /*
+ * Unless the server speaks first, the kernel wakes no handler for a
+ * client until it has sent something (or for a second, after which it
+ * is held here): a client that sends at once is served at once, and
+ * waits in the listen queue, not in a handler that might die with it.
+ */
+void
+pending_listen(const int *fds, int n, int greeting)
+{
+	int	 i, secs = greeting ? 0 : 1;
+
+	for (i = 0; i < n; i++)
+		if (setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+		    sizeof(secs)) == -1)
+			log_warn("TCP_DEFER_ACCEPT");
+}
+
+/*
  * Read what the client sent: 1 when the script should run (a line, the
  * end, an error, a full buffer; under TLS anything at all), else 0.
  */
 static int
 pend_read(struct pend *p)
 {
-	const char	*nl;
-	char		 c;
+	static char	 in[PENDING_BUF];
+	char		*nbuf, c;
 	ssize_t		 n;
 
 	if (pend_tls) {
@@ -103,18 +123,20 @@ pend_read(struct pend *p)
 		return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR);
 	}
-	if (p->p_buf == NULL && (p->p_buf = malloc(pend_cap)) == NULL)
-		return 1;	/* the script reads it */
-	n = read(p->p_fd, p->p_buf + p->p_len, pend_cap - p->p_len);
+	/* Read on the stack: an idle connection's costs no heap. */
+	n = read(p->p_fd, in, pend_cap - p->p_len);
 	if (n == -1)
 		return errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR;
 	if (n == 0)
 		return 1;
-	nl = memchr(p->p_buf + p->p_len, '\n', n);
+	if ((nbuf = realloc(p->p_buf, p->p_len + n)) == NULL)
+		return 1;	/* what was read is lost: the script fails */
+	p->p_buf = nbuf;
+	memcpy(p->p_buf + p->p_len, in, n);
 	p->p_len += n;
 	clock_now(&p->p_last);
-	return nl != NULL || p->p_len == pend_cap;
+	return memchr(in, '\n', n) != NULL || p->p_len == pend_cap;
 }
 
 /* Hand entry i to the script, out of the set. */
@@ -165,7 +187,6 @@ int
 pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
 {
 	struct pend	*p;
-	size_t		 cap = len > pend_cap ? len : pend_cap;
 
 	if (npend >= pend_max)
 		return -1;
@@ -176,7 +197,7 @@ pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
 	clock_now(&p->p_start);
 	p->p_last = p->p_start;
 	if (len > 0) {
-		if ((p->p_buf = malloc(cap)) == NULL) {
+		if ((p->p_buf = malloc(len)) == NULL) {
 			npend--;
 			return -1;
 		}

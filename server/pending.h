@@ -26,6 +26,7 @@ struct pending_conn {
 };
 
 void	pending_init(const struct config *, int);
+void	pending_listen(const int *, int, int);
 int	pending_count(void);
 int	pending_full(void);
 int	pending_accepted(int, struct pending_conn *);
