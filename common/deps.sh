@@ -1,8 +1,7 @@
 #!/bin/sh
 # Install the Debian packages slua needs to build and test, and only those
 # that are missing.  Silent when everything is present; safe to re-run.
-# With "deb", also those make deb and make deb-test need; with "bench",
-# those make bench compares slua with.
+# With "deb", also those make deb and make deb-test need.
 PKGS="gcc make pkg-config libc6-dev
 liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
@@ -12,8 +11,6 @@ clang libclang-rt-dev valgrind"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
 debhelper dpkg-dev lintian adduser iproute2 attr"
-[ "${1:-}" = bench ] && PKGS="$PKGS
-nginx libnginx-mod-http-lua"
 
 missing=""
 for p in $PKGS; do

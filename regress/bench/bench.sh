@@ -398,13 +398,15 @@ memory_one() {
 
 # Keep-alive: nginx with its Lua module (2 workers, content_by_lua_block)
 # beside slua's client.keepalive() handler with its default -H, the same
-# answer, wrk at 64 and 1000 connections.
+# answer, wrk at 64 and 1000 connections.  Not installed by make deps: on
+# Debian 12 libnginx-mod-http-lua depends on OpenResty's LuaJIT, whose
+# package removes libluajit-5.1-dev, which make LUA=luajit needs.
 NGX_MOD=/usr/lib/nginx/modules/ngx_http_lua_module.so
 NGX_WHY=""
 if ! command -v nginx > /dev/null; then
 	NGX_WHY="nginx is not installed"
 elif [ ! -f "$NGX_MOD" ]; then
-	NGX_WHY="libnginx-mod-http-lua is not installed"
+	NGX_WHY="libnginx-mod-http-lua is not installed (it removes libluajit-5.1-dev)"
 fi
 ka_one() {	# base | slua
 	local log=$T/ka-$1.log
