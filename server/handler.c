@@ -146,9 +146,10 @@ static int
 handler_accept(struct listener *l, int brokerfd, int spare, int listen,
     int greeting, const sigset_t *waitmask, struct pending_conn *pc)
 {
-	static struct pollfd	 pfd[LISTEN_MAX + 1 + PENDING_MAX];
+	struct pollfd		 pfd[LISTEN_MAX + 2];
+	static int		 turn;
 	struct timespec		 wait, *waitp = NULL;
-	int			 i, n = 0, np, fd, r, ms;
+	int			 i, n = 0, held, fd, r, ms;
 
 	if (listen && !pending_full())
 		for (i = 0; i < l->l_n; i++) {
@@ -157,22 +158,24 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 		}
 	pfd[n].fd = brokerfd;		/* poll(2) skips -1 */
 	pfd[n].events = POLLIN;
-	pfd[n].revents = 0;
-	np = pending_pollfds(pfd + n + 1);
+	pfd[n + 1].fd = pending_fd();
+	pfd[n + 1].events = POLLIN;
+	pfd[n + 1].revents = 0;
+	held = pending_count();
 	ms = pending_waitms();
-	if (spare && np == 0)
+	if (spare && held == 0)
 		ms = HANDLER_SPARE_IDLE * 1000;
 	if (ms >= 0) {
 		wait.tv_sec = ms / 1000;
 		wait.tv_nsec = (ms % 1000) * 1000000L;
 		waitp = &wait;
 	}
-	if ((r = ppoll(pfd, n + 1 + np, waitp, waitmask)) == -1) {
+	if ((r = ppoll(pfd, n + 2, waitp, waitmask)) == -1) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return -1;
 	}
-	if (r == 0 && spare && np == 0) {
+	if (r == 0 && spare && held == 0) {
 		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
 	}
@@ -180,7 +183,8 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 		handler_quit = 1;	/* to be replaced, linked to the new one */
 		return -1;
 	}
-	if (pending_take(pfd + n + 1, np, pc))
+	/* New clients and held ones in turn: neither waits behind the other. */
+	if ((turn = !turn) && pending_take(pfd[n + 1].revents != 0, pc))
 		return pc->pc_fd;
 	for (i = 0; i < n; i++) {
 		if (!(pfd[i].revents & POLLIN))
@@ -194,7 +198,9 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 				clock_now(&pc->pc_start);
 				return fd;
 			}
-			return pending_accepted(fd, pc) ? fd : -1;
+			if (pending_accepted(fd, pc))
+				return fd;
+			break;
 		}
 		/* Out of descriptors: pause rather than spin on accept. */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -204,6 +210,8 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 		}
 		/* EAGAIN: a sibling took it; others: the client left. */
 	}
+	if (!turn && pending_take(pfd[n + 1].revents != 0, pc))
+		return pc->pc_fd;
 	return -1;
 }
 

@@ -15,6 +15,7 @@
  * say nothing), and its first read returns what came, or "timeout" at
  * once.
  */
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -42,10 +43,18 @@ struct pend {
 	size_t		 p_len;
 	int		 p_parked;	/* kept after a request: idle, it is
 					   closed, not handed over */
+	int		 p_watched;	/* in pend_ep */
 };
+
+static long long	pend_left(const struct pend *, const struct timespec *);
 
 static struct pend	 pend[PENDING_MAX];
 static int		 npend;
+static int		 pend_ep = -1;	/* epoll: the held ones with input */
+static int		*pend_index;	/* descriptor: its entry, or -1 */
+static int		 pend_nfd;
+static int		 pend_hasdue;
+static struct timespec	 pend_due;	/* a wait may be over: look */
 static int		 pend_max;
 static int		 pend_tls;
 static size_t		 pend_cap;	/* a first line's bytes, at most */
@@ -55,7 +64,8 @@ static long long	 pend_total;	/* ms, --request-timeout; -1: none */
 void
 pending_init(const struct config *cf, int tls)
 {
-	struct rlimit	 rl;
+	struct rlimit	 rl = { PENDING_MAX + 2 * PENDING_SPARE,
+			    PENDING_MAX + 2 * PENDING_SPARE };
 
 	pend_max = PENDING_MAX;
 	/* Held connections are descriptors: use what the hard limit allows. */
@@ -70,6 +80,14 @@ pending_init(const struct config *cf, int tls)
 			pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
 			    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
 	}
+	/* Descriptors past this many are not held: the script has them. */
+	pend_nfd = rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1 << 16 ?
+	    (int)rl.rlim_cur : 1 << 16;
+	if ((pend_index = reallocarray(NULL, pend_nfd, sizeof(int))) == NULL)
+		fatal("pending_init");
+	memset(pend_index, 0xff, pend_nfd * sizeof(int));	/* -1 */
+	if ((pend_ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
 	pend_tls = tls;
 	pend_cap = cf->cf_max_line + 1 < PENDING_BUF ?
 	    (size_t)cf->cf_max_line + 1 : PENDING_BUF;
@@ -139,16 +157,72 @@ pend_read(struct pend *p)
 	return memchr(in, '\n', n) != NULL || p->p_len == pend_cap;
 }
 
+/* Entry i out of the set; the last takes its place. */
+static void
+pend_remove(int i)
+{
+	if (pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
+		pend_index[pend[i].p_fd] = -1;
+	pend[i] = pend[--npend];
+	if (i < npend && pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
+		pend_index[pend[i].p_fd] = i;
+}
+
+static void
+pend_unwatch(int i)
+{
+	if (pend[i].p_watched &&
+	    epoll_ctl(pend_ep, EPOLL_CTL_DEL, pend[i].p_fd, NULL) == -1)
+		log_warn("epoll_ctl");
+	pend[i].p_watched = 0;
+}
+
+/*
+ * Entry i, just added, is held: watch it for input, and look at its wait
+ * when it may be over.  0, or -1 when it cannot be held.
+ */
+static int
+pend_hold(int i)
+{
+	struct epoll_event	 ev = { .events = EPOLLIN };
+	struct timespec		 due;
+	long long		 ms;
+
+	if (pend[i].p_fd >= pend_nfd)
+		return -1;
+	ev.data.fd = pend[i].p_fd;
+	if (epoll_ctl(pend_ep, EPOLL_CTL_ADD, pend[i].p_fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		return -1;
+	}
+	pend[i].p_watched = 1;
+	pend_index[pend[i].p_fd] = i;
+	if ((ms = pend_left(&pend[i], &pend[i].p_last)) < 0)
+		return 0;
+	due = pend[i].p_last;
+	due.tv_sec += ms / 1000;
+	due.tv_nsec += (ms % 1000) * 1000000L;
+	if (due.tv_nsec >= 1000000000L) {
+		due.tv_sec++;
+		due.tv_nsec -= 1000000000L;
+	}
+	if (!pend_hasdue || clock_ms(&due, &pend_due) > 0)
+		pend_due = due;
+	pend_hasdue = 1;
+	return 0;
+}
+
 /* Hand entry i to the script, out of the set. */
 static void
 pend_hand(int i, int expired, struct pending_conn *pc)
 {
+	pend_unwatch(i);
 	pc->pc_fd = pend[i].p_fd;
 	pc->pc_start = pend[i].p_start;
 	pc->pc_expired = expired;
 	pc->pc_buf = pend[i].p_buf;
 	pc->pc_len = pend[i].p_len;
-	pend[i] = pend[--npend];
+	pend_remove(i);
 }
 
 /*
@@ -171,8 +245,10 @@ pending_accepted(int fd, struct pending_conn *pc)
 	p->p_fd = fd;
 	clock_now(&p->p_start);
 	p->p_last = p->p_start;
-	if (!pend_read(p))
-		return 0;
+	if (!pend_read(p)) {
+		if (pend_hold(npend - 1) == 0)
+			return 0;
+	}
 	pend_hand(npend - 1, 0, pc);
 	return 1;
 }
@@ -208,24 +284,22 @@ pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
 			return 1;
 		}
 	}
-	if (!pend_read(p))
-		return 0;
+	if (!pend_read(p)) {
+		if (pend_hold(npend - 1) == 0)
+			return 0;
+		free(p->p_buf);
+		npend--;
+		return -1;
+	}
 	pend_hand(npend - 1, 0, pc);
 	return 1;
 }
 
-/* The held connections to poll for reading, in the set's order. */
+/* The descriptor to poll for held connections with input, or -1. */
 int
-pending_pollfds(struct pollfd *pfd)
+pending_fd(void)
 {
-	int	 i;
-
-	for (i = 0; i < npend; i++) {
-		pfd[i].fd = pend[i].p_fd;
-		pfd[i].events = POLLIN;
-		pfd[i].revents = 0;
-	}
-	return npend;
+	return npend > 0 ? pend_ep : -1;
 }
 
 /* Milliseconds left of p's wait (0: over), or -1 when it has no end. */
@@ -249,55 +323,90 @@ pend_left(const struct pend *p, const struct timespec *now)
 	return idle < total ? idle : total;
 }
 
-/* How long a poll may wait before a held connection's wait is over. */
+/* How long a poll may wait before the held connections' waits are due. */
 int
 pending_waitms(void)
 {
 	struct timespec	 now;
-	long long	 ms = -1, left;
-	int		 i;
+	long long	 ms;
 
+	if (npend == 0 || !pend_hasdue)
+		return -1;
 	clock_now(&now);
-	for (i = 0; i < npend; i++) {
-		left = pend_left(&pend[i], &now);
-		if (left >= 0 && (ms == -1 || left < ms))
-			ms = left;
-	}
+	ms = clock_ms(&now, &pend_due);
+	if (ms < 0)
+		return 0;
 	return ms > 86400000 ? 86400000 : (int)ms;
 }
 
 /*
- * After a poll over pending_pollfds()'s n entries: 1 and pc filled for a
- * connection the script should run now (it sent its line, or its wait is
- * over), else 0.
+ * The waits that are over, when one may be: 1 and pc filled for the first
+ * (a kept connection that said nothing is closed instead), else 0; the
+ * next time to look is the earliest wait left.
  */
-int
-pending_take(const struct pollfd *pfd, int n, struct pending_conn *pc)
+static int
+pend_expire(struct pending_conn *pc)
 {
 	struct timespec	 now;
+	long long	 left, min = -1;
 	int		 i;
 
-	for (i = 0; i < n && i < npend; i++) {
-		if (pfd[i].revents == 0 || !pend_read(&pend[i]))
-			continue;
-		pend_hand(i, 0, pc);
-		return 1;
-	}
 	clock_now(&now);
+	if (!pend_hasdue || clock_ms(&now, &pend_due) > 0)
+		return 0;
 	for (i = 0; i < npend; i++) {
-		if (pend_left(&pend[i], &now) != 0)
+		if ((left = pend_left(&pend[i], &now)) != 0) {
+			if (left > 0 && (min == -1 || left < min))
+				min = left;
 			continue;
+		}
 		if (pend[i].p_parked && pend[i].p_len == 0) {
 			/* A kept connection idle for --timeout: closed. */
+			pend_unwatch(i);
 			(void)close(pend[i].p_fd);
 			free(pend[i].p_buf);
-			pend[i--] = pend[--npend];
+			pend_remove(i--);
 			continue;
 		}
 		pend_hand(i, 1, pc);
-		return 1;
+		return 1;	/* pend_due stays: look again at once */
+	}
+	pend_hasdue = min != -1;
+	pend_due = now;
+	pend_due.tv_sec += min / 1000;
+	pend_due.tv_nsec += (min % 1000) * 1000000L;
+	if (pend_due.tv_nsec >= 1000000000L) {
+		pend_due.tv_sec++;
+		pend_due.tv_nsec -= 1000000000L;
 	}
 	return 0;
+}
+
+/*
+ * After a poll, ready set when pending_fd() had input: 1 and pc filled
+ * for a connection the script should run now (it sent its line, or its
+ * wait is over), else 0.  Epoll reports a connection that stays ready
+ * after those reported with it, so none waits for ever.
+ */
+int
+pending_take(int ready, struct pending_conn *pc)
+{
+	struct epoll_event	 ev[32];
+	int			 i, k, n;
+
+	if (ready && npend > 0 &&
+	    (n = epoll_wait(pend_ep, ev, 32, 0)) > 0) {
+		for (k = 0; k < n; k++) {
+			if (ev[k].data.fd < 0 || ev[k].data.fd >= pend_nfd ||
+			    (i = pend_index[ev[k].data.fd]) < 0)
+				continue;
+			if (!pend_read(&pend[i]))
+				continue;
+			pend_hand(i, 0, pc);
+			return 1;
+		}
+	}
+	return pend_expire(pc);
 }
 
 /* A handler leaving closes the connections that have said nothing yet. */
@@ -311,9 +420,10 @@ pending_dropidle(void)
 			i++;
 			continue;
 		}
+		pend_unwatch(i);
 		(void)close(pend[i].p_fd);
 		free(pend[i].p_buf);
-		pend[i] = pend[--npend];
+		pend_remove(i);
 	}
 }
 

@@ -31,9 +31,9 @@ int	pending_count(void);
 int	pending_full(void);
 int	pending_accepted(int, struct pending_conn *);
 int	pending_park(int, const char *, size_t, struct pending_conn *);
-int	pending_pollfds(struct pollfd *);
+int	pending_fd(void);
 int	pending_waitms(void);
-int	pending_take(const struct pollfd *, int, struct pending_conn *);
+int	pending_take(int, struct pending_conn *);
 void	pending_dropidle(void);
 void	pending_free(struct pending_conn *);
 
