@@ -29,40 +29,41 @@
 #include <string.h>
 
 #include "isolate.h"
+#include "isolateint.h"
 #include "log.h"
 
 #define ISO_ALL		(-1)	/* in the map: reaches every kept table */
 
-static int		 iso_base = LUA_NOREF;	/* the standard globals */
+int			 iso_base = LUA_NOREF;	/* the standard globals */
 static int		 iso_kept = LUA_NOREF;	/* live, copy, metatable, ... */
 static int		 iso_map = LUA_NOREF;	/* value: kept entry, or ISO_ALL */
 static int		 iso_front = LUA_NOREF;	/* base's other than tables */
-static int		 iso_frontmeta = LUA_NOREF;	/* __index: cache or fn */
+int			 iso_frontmeta = LUA_NOREF;	/* __index: cache or fn */
 static int		 iso_envmeta = LUA_NOREF;	/* __index: front */
-static int		 iso_cachemeta = LUA_NOREF;	/* __index: fn */
+int			 iso_cachemeta = LUA_NOREF;	/* __index: fn */
 static int		 iso_indexfn = LUA_NOREF;
-static int		 iso_cache = LUA_NOREF;	/* the connection's */
-static int		 iso_kindex = LUA_NOREF;	/* "__index", made once */
-static int		 iso_cached;		/* the connection has a cache */
+int			 iso_cache = LUA_NOREF;	/* the connection's */
+int			 iso_kindex = LUA_NOREF;	/* "__index", made once */
+int			 iso_cached;		/* the connection has a cache */
 static int		 iso_strmeta = LUA_NOREF;
-static int		 iso_fenvs = LUA_NOREF;	/* function: its env before */
+int			 iso_fenvs = LUA_NOREF;	/* function: its env before */
 static int		 iso_leavefn = LUA_NOREF;
 static int		 iso_n;			/* kept tables */
 static int		*iso_count;		/* ... the keys of each copy */
 static unsigned char	*iso_dirty;		/* ... this connection reached */
 static int		 iso_all;		/* it reached them all */
-static int		 iso_touched;		/* a table, or a function's env */
+int			 iso_touched;		/* a table, or a function's env */
 
 static int	iso_leave(lua_State *);
 
-static void
+void
 iso_ref(lua_State *L, int ref)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 }
 
 /* The connection reached the value at idx: note which kept table. */
-static void
+void
 iso_mark(lua_State *L, int idx)
 {
 	int	 e;
@@ -301,140 +302,6 @@ iso_require(lua_State *L)
 	}
 	lua_settop(L, 1);
 	return iso_load(L);
-}
-
-/*
- * A miss in the front: the standard global.  A table is remembered in the
- * connection's cache, made at the first, so that naming it again costs
- * no call.
- */
-static int
-iso_index(lua_State *L)
-{
-	lua_settop(L, 2);
-	iso_ref(L, iso_base);
-	lua_pushvalue(L, 2);
-	lua_rawget(L, -2);
-	iso_mark(L, -1);
-	if (!lua_istable(L, -1))
-		return 1;
-	if (!iso_cached) {
-		iso_ref(L, iso_frontmeta);
-		iso_ref(L, iso_kindex);
-		lua_createtable(L, 0, 4);
-		iso_ref(L, iso_cachemeta);
-		lua_setmetatable(L, -2);
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, LUA_REGISTRYINDEX, iso_cache);
-		lua_rawset(L, -3);
-		lua_pop(L, 1);
-		iso_cached = iso_touched = 1;
-	}
-	iso_ref(L, iso_cache);
-	lua_pushvalue(L, 2);
-	lua_pushvalue(L, -3);
-	lua_rawset(L, -3);
-	lua_pop(L, 1);
-	return 1;
-}
-
-/*
- * The function getfenv and setfenv name at 1: pushed, or nil for level 0
- * (the thread).  Levels count from the caller, as for Lua's own.
- */
-static void
-iso_getfunc(lua_State *L, int optional)
-{
-	lua_Debug	 ar;
-	int		 level;
-
-	if (lua_isfunction(L, 1)) {
-		lua_pushvalue(L, 1);
-		return;
-	}
-	level = optional ? luaL_optint(L, 1, 1) : luaL_checkint(L, 1);
-	luaL_argcheck(L, level >= 0, 1, "level must be non-negative");
-	if (level == 0) {
-		lua_pushnil(L);
-		return;
-	}
-	if (lua_getstack(L, level, &ar) == 0)
-		luaL_argerror(L, 1, "invalid level");
-	lua_getinfo(L, "f", &ar);
-	if (lua_isnil(L, -1))
-		luaL_error(L, "no function environment for tail call at "
-		    "level %d", level);
-}
-
-/* getfenv: a module's function leads to the standard globals. */
-static int
-iso_getfenv(lua_State *L)
-{
-	iso_getfunc(L, 1);
-	if (lua_isnil(L, -1) || lua_iscfunction(L, -1)) {
-		lua_pushvalue(L, LUA_GLOBALSINDEX);
-		return 1;
-	}
-	lua_getfenv(L, -1);
-	iso_mark(L, -1);
-	return 1;
-}
-
-/* setfenv: a function's environment is put back when the connection ends. */
-static int
-iso_setfenv(lua_State *L)
-{
-	luaL_checktype(L, 2, LUA_TTABLE);
-	iso_getfunc(L, 0);
-	if (lua_isnil(L, -1)) {
-		lua_pushvalue(L, 2);
-		lua_replace(L, LUA_GLOBALSINDEX);
-		return 0;
-	}
-	if (lua_iscfunction(L, -1))
-		return luaL_error(L, LUA_QL("setfenv") " cannot change "
-		    "environment of given object");
-	iso_touched = 1;
-	iso_ref(L, iso_fenvs);
-	lua_pushvalue(L, -2);
-	lua_rawget(L, -2);
-	if (lua_isnil(L, -1)) {
-		lua_pop(L, 1);
-		lua_pushvalue(L, -2);
-		lua_getfenv(L, -1);
-		lua_rawset(L, -3);
-	} else
-		lua_pop(L, 1);
-	lua_pop(L, 1);
-	lua_pushvalue(L, 2);
-	if (lua_setfenv(L, -2) == 0)
-		return luaL_error(L, LUA_QL("setfenv") " cannot change "
-		    "environment of given object");
-	return 1;
-}
-
-/* getmetatable: the strings' leads to string, a module's to the globals. */
-static int
-iso_getmetatable(lua_State *L)
-{
-	luaL_checkany(L, 1);
-	if (!lua_getmetatable(L, 1)) {
-		lua_pushnil(L);
-		return 1;
-	}
-	iso_mark(L, -1);
-	lua_pushliteral(L, "__index");
-	lua_rawget(L, -2);
-	iso_mark(L, -1);
-	lua_pop(L, 1);
-	lua_pushliteral(L, "__metatable");
-	lua_rawget(L, -2);
-	if (lua_isnil(L, -1)) {
-		lua_pop(L, 1);
-		return 1;
-	}
-	iso_mark(L, -1);
-	return 1;
 }
 
 /* Replace base[name] with fn, the original as its upvalue when up is set. */
