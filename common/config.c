@@ -40,6 +40,9 @@ enum {
 	OPT_WORKER,
 	OPT_QUEUE,
 	OPT_QUEUE_NAME,
+	OPT_REQUEST_TIMEOUT,
+	OPT_TLS_TIMEOUT,
+	OPT_GREETING,
 };
 
 static const struct option longopts[] = {
@@ -75,6 +78,9 @@ static const struct option longopts[] = {
 	{ "worker",		required_argument,	NULL,	OPT_WORKER },
 	{ "queue",		required_argument,	NULL,	OPT_QUEUE },
 	{ "queue-name",		required_argument,	NULL,	OPT_QUEUE_NAME },
+	{ "request-timeout",	required_argument,	NULL,	OPT_REQUEST_TIMEOUT },
+	{ "tls-timeout",	required_argument,	NULL,	OPT_TLS_TIMEOUT },
+	{ "greeting",		no_argument,		NULL,	OPT_GREETING },
 	{ "configtest",		no_argument,		NULL,	'n' },
 	{ "verbose",		no_argument,		NULL,	'v' },
 	{ "version",		no_argument,		NULL,	'V' },
@@ -119,6 +125,9 @@ help(void)
 	    "      --max-requests n connections per handler process\n"
 	    "      --max-memory b   memory per Lua state\n"
 	    "      --timeout s      client read/write timeout (default 60)\n"
+	    "      --request-timeout s  time to read a request (default 30)\n"
+	    "      --greeting       run the script at once: the server "
+	    "speaks first\n"
 	    "      --handler-timeout s, --job-timeout s, --grace s\n"
 	    "      --tls-cert file, --tls-key file (or --ssl-cert, "
 	    "--ssl-key)\n"
@@ -126,6 +135,7 @@ help(void)
 	    "--tls-protocols list\n"
 	    "      --proxy-protocol each connection starts with a PROXY "
 	    "header\n"
+	    "      --tls-timeout s  the whole TLS handshake (default 10)\n"
 	    "  -d, --daemon         detach and log to syslog\n"
 	    "  -f, --config file    config file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -156,6 +166,9 @@ config_init(struct config *cf)
 	cf->cf_timeout = -1;
 	cf->cf_handler_timeout = -1;
 	cf->cf_grace = -1;
+	cf->cf_request_timeout = -1;
+	cf->cf_tls_timeout = -1;
+	cf->cf_greeting = -1;
 	cf->cf_workers = -1;
 	cf->cf_max_jobs = -1;
 	cf->cf_max_job_size = -1;
@@ -368,6 +381,16 @@ option(struct config *cf, int ch, const char *arg)
 		break;
 	case OPT_GRACE:
 		cf->cf_grace = number("grace", arg, 0, 86400);
+		break;
+	case OPT_REQUEST_TIMEOUT:
+		cf->cf_request_timeout = number("request-timeout", arg, 0,
+		    86400);
+		break;
+	case OPT_TLS_TIMEOUT:
+		cf->cf_tls_timeout = number("tls-timeout", arg, 1, 86400);
+		break;
+	case OPT_GREETING:
+		cf->cf_greeting = 1;
 		break;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
@@ -667,6 +690,9 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_timeout, -1);
 	MERGE(cf_handler_timeout, -1);
 	MERGE(cf_grace, -1);
+	MERGE(cf_request_timeout, -1);
+	MERGE(cf_tls_timeout, -1);
+	MERGE(cf_greeting, -1);
 	MERGE(cf_workers, -1);
 	MERGE(cf_max_jobs, -1);
 	MERGE(cf_max_job_size, -1);
@@ -716,6 +742,12 @@ config_defaults(struct config *cf)
 		cf->cf_handler_timeout = 0;
 	if (cf->cf_grace == -1)
 		cf->cf_grace = 10;
+	if (cf->cf_request_timeout == -1)
+		cf->cf_request_timeout = 30;
+	if (cf->cf_tls_timeout == -1)
+		cf->cf_tls_timeout = 10;
+	if (cf->cf_greeting == -1)
+		cf->cf_greeting = 0;
 	if (cf->cf_workers == -1)
 		cf->cf_workers = ncpu();
 	if (cf->cf_max_jobs == -1)

@@ -87,6 +87,9 @@ struct config {
 	int		 cf_handler_timeout;	/* seconds, 0: none */
 	int		 cf_grace;		/* seconds */
 	int		 cf_proxy_protocol;	/* a PROXY header first */
+	int		 cf_request_timeout;	/* seconds to read one, 0: none */
+	int		 cf_tls_timeout;	/* seconds, the whole handshake */
+	int		 cf_greeting;		/* run the script at accept */
 
 	/* the job queue */
 	int		 cf_workers;

@@ -6,7 +6,7 @@ PKGS="gcc make pkg-config libc6-dev
 liblua5.1-0-dev lua5.1 libluajit-5.1-dev luajit
 haproxy
 libpcre2-dev libssl-dev libjson-c-dev libbsd-dev
-mandoc curl socat openssl netcat-openbsd procps wrk
+mandoc curl socat openssl netcat-openbsd procps wrk python3
 openbsd-inetd systemd strace python3-prometheus-client
 clang libclang-rt-dev valgrind
 redis-server redis-tools libhiredis-dev"

@@ -1,8 +1,9 @@
 /*
  * client.*: buffered, bounded reads and complete writes on the handler's
  * connection.  Every wait is a poll(2) bounded by the connection's timeout,
- * so an idle client cannot hold a handler for ever; a client that goes away
- * is nil and a message, never a signal.
+ * so an idle client cannot hold a handler for ever, and a wait to read by
+ * the request's deadline too, so a client sending a byte at a time cannot
+ * either; a client that goes away is nil and a message, never a signal.
  */
 #include <sys/socket.h>
 
@@ -18,6 +19,7 @@
 #include "client.h"
 #include "slualib.h"
 #include "timeout.h"
+#include "util.h"
 #include "work.h"
 
 #define CLIENT_CHUNK	16384
@@ -34,6 +36,12 @@ struct client {
 	size_t		 c_cap;
 	int		 c_eof;
 	int		 c_skipline;	/* drop up to the next newline */
+	int		 c_reqtimeout;	/* s, client.deadline()'s default */
+	int		 c_hasdeadline;
+	struct timespec	 c_deadline;	/* for reads */
+	int		 c_expired;	/* the first wait to read is over */
+	int		 c_keepable;	/* the connection may be kept */
+	int		 c_keep;	/* client.keepalive() was called */
 };
 
 static struct client	 clt;
@@ -50,6 +58,90 @@ client_open(const struct client_io *io, int timeout, size_t maxline,
 	clt.c_off = clt.c_len = 0;
 	clt.c_eof = 0;
 	clt.c_skipline = 0;
+	clt.c_hasdeadline = 0;
+	clt.c_expired = 0;
+	clt.c_keepable = clt.c_keep = 0;
+}
+
+/* Whether client.keepalive() can keep this connection (tcp, not TLS). */
+void
+client_keepable(int yes)
+{
+	clt.c_keepable = yes;
+}
+
+int
+client_kept(void)
+{
+	return clt.c_keep;
+}
+
+/* What the client sent that the script has not read: the next request. */
+void
+client_leftover(const char **buf, size_t *len)
+{
+	*buf = clt.c_buf + clt.c_off;
+	*len = clt.c_skipline || clt.c_eof ? 0 : clt.c_len - clt.c_off;
+}
+
+/*
+ * Reads past secs after start (0: none) fail with "timeout"; secs is also
+ * what client.deadline() starts again.
+ */
+void
+client_deadline(const struct timespec *start, int secs)
+{
+	clt.c_reqtimeout = secs;
+	clt.c_hasdeadline = secs > 0;
+	clt.c_deadline = *start;
+	clt.c_deadline.tv_sec += secs;
+}
+
+/* The client was waited for before the script ran: no second wait. */
+void
+client_expire(void)
+{
+	clt.c_expired = 1;
+}
+
+/* What was read from the client before the script ran. */
+int
+client_preload(const char *buf, size_t len)
+{
+	char	*nbuf;
+
+	if (len == 0)
+		return 0;
+	if (clt.c_cap < len) {
+		if ((nbuf = realloc(clt.c_buf, len)) == NULL)
+			return -1;
+		clt.c_buf = nbuf;
+		clt.c_cap = len;
+	}
+	memcpy(clt.c_buf, buf, len);
+	clt.c_off = 0;
+	clt.c_len = len;
+	return 0;
+}
+
+/* Milliseconds a wait for events may take: -1 none, 0 the time is up. */
+static int
+client_waitms(short events)
+{
+	struct timespec	 now;
+	long long	 left;
+
+	if (events != POLLIN)
+		return clt.c_timeout;
+	if (clt.c_expired)
+		return 0;
+	if (!clt.c_hasdeadline)
+		return clt.c_timeout;
+	clock_now(&now);
+	if ((left = clock_ms(&now, &clt.c_deadline)) <= 0)
+		return 0;
+	return clt.c_timeout >= 0 && clt.c_timeout < left ? clt.c_timeout :
+	    (int)left;
 }
 
 void
@@ -73,12 +165,15 @@ client_wait(int fd, short events)
 	int		 r;
 
 	work_flush();	/* batched jobs must not wait on a slow client */
-	while ((r = poll(&pfd, 1, clt.c_timeout)) == -1 && errno == EINTR)
+	while ((r = poll(&pfd, 1, client_waitms(events))) == -1 &&
+	    errno == EINTR)
 		timeout_status_run();
 	if (r == -1)
 		return strerror(errno);
-	if (r == 0)
+	if (r == 0) {
+		clt.c_expired = 0;
 		return "timeout";
+	}
 	return NULL;
 }
 
@@ -338,7 +433,47 @@ client_setpeer(lua_State *L, int fd, const struct sockaddr_storage *peer)
 	lua_pop(L, 1);
 }
 
+/*
+ * client.deadline([secs]): reads from now on are bounded by secs (by
+ * default --request-timeout; 0: none), for a script that serves another
+ * request on the same connection.
+ */
+static int
+client_newdeadline(lua_State *L)
+{
+	struct timespec	 now;
+	lua_Integer	 secs;
+	int		 dflt = clt.c_reqtimeout;
+
+	secs = luaL_optinteger(L, 1, dflt);
+	luaL_argcheck(L, secs >= 0 && secs <= 86400, 1,
+	    "seconds out of range");
+	clock_now(&now);
+	client_deadline(&now, (int)secs);
+	clt.c_reqtimeout = dflt;
+	return 0;
+}
+
+/*
+ * client.keepalive(): this request is done and the connection stays open;
+ * the script runs again, from the top, when the next request's first line
+ * has come.  True when the connection can be kept.
+ */
+static int
+client_keepalive(lua_State *L)
+{
+	if (!clt.c_open || !clt.c_keepable) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	clt.c_keep = 1;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg client_funcs[] = {
+	{ "deadline",	client_newdeadline },
+	{ "keepalive",	client_keepalive },
 	{ "line",	client_line },
 	{ "read",	client_read },
 	{ "write",	client_write },

@@ -20,6 +20,13 @@ struct client_io {
 
 void	client_open(const struct client_io *, int, size_t, size_t);
 void	client_close(void);
+struct timespec;
+void	client_deadline(const struct timespec *, int);
+void	client_expire(void);
+int	client_preload(const char *, size_t);
+void	client_keepable(int);
+int	client_kept(void);
+void	client_leftover(const char **, size_t *);
 struct sockaddr_storage;
 void	client_setpeer(lua_State *, int, const struct sockaddr_storage *);
 int	client_writeall(void *, const char *, size_t);

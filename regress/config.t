@@ -187,6 +187,7 @@ handler = "$T/a.lua"
 worker = "$T/aw.lua"
 handlers = 1
 max_handlers = 3
+greeting = true
 workers = 3
 max_jobs = 10
 max_job_size = "1k"

@@ -109,8 +109,8 @@ exec 5<&- 6<&-
 stop "$srv" "the slow clients' server stops on TERM"
 
 # --max-handlers: 200 clients that hold their connection until the fifo
-# closes.
-start_slua -H 2 --max-handlers 250 'print("hello " .. tostring(client.line()))'
+# closes, with --greeting, where the script runs at once and waits.
+start_slua -H 2 --max-handlers 250 --greeting 'print("hello " .. tostring(client.line()))'
 mkfifo "$T/hold"
 exec 7<>"$T/hold"
 holders=""

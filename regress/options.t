@@ -129,7 +129,7 @@ ok "and its children" 'wait_for 5 "none_alive $kids"'
 
 # SIGINT in tcp mode: as TERM, a connection in progress finishes, with its
 # job, then every process ends and slua exits 0.
-start -H 2 -W 1 'client.write("start\n") os.usleep(500000)
+start -H 2 -W 1 --greeting 'client.write("start\n") os.usleep(500000)
 work.submit("job") print(work.collect())' "$T/w.lua"
 up handler 2 > /dev/null
 up worker 1 > /dev/null
@@ -150,7 +150,7 @@ ok "SIGINT: nothing is left in its process group" \
     'wait_for 5 "[ -z \"\$(ps -o stat= -g $srv | grep -v Z)\" ]"'
 
 # --grace running out: a connection still busy at TERM is cut, slua exits.
-start -H 1 --grace 1 'client.write("busy\n") while true do end'
+start -H 1 --grace 1 --greeting 'client.write("busy\n") while true do end'
 busy=$(up handler 1)
 exec 5<>"/dev/tcp/127.0.0.1/$port"
 read -r -t 5 first <&5

@@ -2,9 +2,8 @@
  * A handler process in tcp mode.  It blocks in accept() on the listening
  * sockets it shares with its siblings, and runs the handler script once
  * per connection.  The script is compiled once; each connection runs it
- * with a fresh global table whose misses fall through to the standard
- * globals, so a connection never sees another's globals while the libraries
- * (and modules loaded with require) stay loaded.
+ * with globals of its own, and what it changed in the libraries is undone
+ * after it (lua/isolate.c), while modules loaded with require stay loaded.
  *
  * TERM and HUP are blocked except while waiting in ppoll(), so a
  * connection is never cut short: the handler exits between connections.
@@ -23,7 +22,9 @@
 
 #include "client.h"
 #include "config.h"
+#include "isolate.h"
 #include "log.h"
+#include "pending.h"
 #include "proxy.h"
 #include "server.h"
 #include "slualib.h"
@@ -33,7 +34,6 @@
 #include "work.h"
 
 #define HANDLER_CHUNK	"slua.handler.chunk"
-#define HANDLER_META	"slua.handler.meta"
 #define HANDLER_EMFILE_MS	100
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
 
@@ -90,17 +90,13 @@ handler_signals(sigset_t *waitmask)
 		fatal("sigprocmask");
 }
 
-/* Compile the script once; keep the chunk and the env metatable. */
+/* Compile the script once and keep the chunk. */
 static void
 handler_prepare(lua_State *L, const struct script *sc)
 {
 	if (script_load(L, sc) != 0)
 		fatalx("%s", lua_tostring(L, -1));
 	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, LUA_GLOBALSINDEX);
-	lua_setfield(L, -2, "__index");
-	lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_META);
 }
 
 /*
@@ -141,48 +137,100 @@ handler_pause(void)
 }
 
 /*
- * The next client, or -1 when a signal or a failed accept came first, or
- * the broker died (brokerfd, a pidfd, is readable then).
+ * Behind a balancer (--proxy-protocol) the header comes first, before
+ * TLS and the first line: read at once (the balancer sends it with the
+ * connection), the connection goes straight to the script, since the
+ * balancer is the one client and holds slow clients itself.
  */
 static int
-handler_accept(struct listener *l, int brokerfd, int spare,
-    const sigset_t *waitmask)
+handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
 {
-	struct pollfd	 pfd[LISTEN_MAX + 1];
-	struct timespec	 idle = { HANDLER_SPARE_IDLE, 0 }, report, *wait;
-	int		 i, fd, r, ms;
+	socklen_t	 sslen = sizeof(pc->pc_ss);
 
-	for (i = 0; i < l->l_n; i++) {
-		pfd[i].fd = l->l_fds[i];
-		pfd[i].events = POLLIN;
+	memset(pc, 0, sizeof(*pc));
+	pc->pc_fd = fd;
+	clock_now(&pc->pc_start);
+	/* The balancer's address, which the header replaces. */
+	if (getpeername(fd, (struct sockaddr *)&pc->pc_ss, &sslen) == 0)
+		listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
+		    sizeof(pc->pc_peer));
+	else
+		pc->pc_ss.ss_family = AF_UNSPEC;
+	if (proxy_accept(fd, cf->cf_timeout, &pc->pc_ss, pc->pc_peer,
+	    sizeof(pc->pc_peer), pc->pc_balancer,
+	    sizeof(pc->pc_balancer)) == -1) {
+		(void)close(fd);
+		return -1;
 	}
-	pfd[i].fd = brokerfd;		/* poll(2) skips -1 */
-	pfd[i].events = POLLIN;
+	pc->pc_proxied = 1;
+	return fd;
+}
+
+/*
+ * The next client for the script, in pc, or -1 when a signal or a failed
+ * accept came first, or the broker died (brokerfd, a pidfd, is readable
+ * then).  Unless the server speaks first (--greeting), a new client is
+ * held (server/pending.c) until it has sent its first line, and the
+ * handler meanwhile serves others.  A handler leaving (listen unset)
+ * accepts no more, and serves what it holds.
+ */
+static int
+handler_accept(struct listener *l, int brokerfd, int spare, int listen,
+    const struct config *cf, const sigset_t *waitmask, struct pending_conn *pc)
+{
+	struct pollfd		 pfd[LISTEN_MAX + 2];
+	static int		 turn;
+	struct timespec		 wait, *waitp = NULL;
+	int			 i, n = 0, held, fd, r, ms, rms;
+
+	if (listen && !pending_full())
+		for (i = 0; i < l->l_n; i++) {
+			pfd[n].fd = l->l_fds[i];
+			pfd[n++].events = POLLIN;
+		}
+	pfd[n].fd = brokerfd;		/* poll(2) skips -1 */
+	pfd[n].events = POLLIN;
+	pfd[n + 1].fd = pending_fd();
+	pfd[n + 1].events = POLLIN;
+	pfd[n + 1].revents = 0;
+	held = pending_count();
+	ms = pending_waitms();
+	if (spare && held == 0)
+		ms = HANDLER_SPARE_IDLE * 1000;
+	if (ms >= 0) {
+		wait.tv_sec = ms / 1000;
+		wait.tv_nsec = (ms % 1000) * 1000000L;
+		waitp = &wait;
+	}
 	/* A status report still pending goes before long. */
 	if (stats_handler_wait() == 0)
 		stats_handler_push(1);
-	wait = spare ? &idle : NULL;
-	if ((ms = stats_handler_wait()) > 0) {
-		report.tv_sec = ms / 1000;
-		report.tv_nsec = (ms % 1000) * 1000000L;
-		wait = &report;
+	if ((rms = stats_handler_wait()) > 0 && (ms < 0 || rms < ms))
+		ms = rms;
+	if (ms >= 0) {
+		wait.tv_sec = ms / 1000;
+		wait.tv_nsec = (ms % 1000) * 1000000L;
+		waitp = &wait;
 	}
-	if ((r = ppoll(pfd, l->l_n + 1, wait, waitmask)) == -1) {
+	if ((r = ppoll(pfd, n + 2, waitp, waitmask)) == -1) {
 		if (errno != EINTR)
 			log_warn("poll");
 		return -1;
 	}
-	if (r == 0 && wait == &report)
+	if (r == 0 && ms == rms)
 		return -1;	/* the report goes on the next call */
-	if (r == 0) {
+	if (r == 0 && spare && held == 0) {
 		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
 	}
-	if (pfd[l->l_n].revents) {
+	if (pfd[n].revents) {
 		handler_quit = 1;	/* to be replaced, linked to the new one */
 		return -1;
 	}
-	for (i = 0; i < l->l_n; i++) {
+	/* New clients and held ones in turn: neither waits behind the other. */
+	if ((turn = !turn) && pending_take(pfd[n + 1].revents != 0, pc))
+		return pc->pc_fd;
+	for (i = 0; i < n; i++) {
 		/* Shut by the supervisor, which is stopping: go, even
 		   before its TERM is here. */
 		if (pfd[i].revents & (POLLHUP | POLLERR)) {
@@ -191,10 +239,21 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 		}
 		if (!(pfd[i].revents & POLLIN))
 			continue;
-		fd = accept4(l->l_fds[i], NULL, NULL, SOCK_NONBLOCK |
+		fd = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC);
-		if (fd != -1)
-			return fd;
+		if (fd != -1) {
+			if (cf->cf_proxy_protocol)
+				return handler_proxied(cf, fd, pc);
+			if (cf->cf_greeting) {
+				memset(pc, 0, sizeof(*pc));
+				pc->pc_fd = fd;
+				clock_now(&pc->pc_start);
+				return fd;
+			}
+			if (pending_accepted(fd, pc))
+				return fd;
+			break;
+		}
 		/* Out of descriptors: pause rather than spin on accept. */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
@@ -203,6 +262,8 @@ handler_accept(struct listener *l, int brokerfd, int spare,
 		}
 		/* EAGAIN: a sibling took it; others: the client left. */
 	}
+	if (!turn && pending_take(pfd[n + 1].revents != 0, pc))
+		return pc->pc_fd;
 	return -1;
 }
 
@@ -222,17 +283,13 @@ handler_killed(void)
 }
 
 /* Run the script for one connection. */
-static void
+static int
 handler_run(lua_State *L, const struct config *cf, const char *peer)
 {
 	int	 status;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
-	lua_newtable(L);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, -2, "_G");
-	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_META);
-	lua_setmetatable(L, -2);
+	isolate_enter(L);
 	lua_setfenv(L, -2);
 	if (cf->cf_handler_timeout > 0)
 		log_setlastwords("%s: handler timed out", peer);
@@ -244,6 +301,7 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	else if (status != 0)
 		stats_handler.h_errors++;
 	timeout_disarm();
+	isolate_leave(L);
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
 
@@ -251,10 +309,11 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 		lua_pop(L, 1);
 		/* Lua 5.1 does not collect when memory runs out: we do. */
 		lua_gc(L, LUA_GCCOLLECT, 0);
-		return;
+		return status;
 	}
 	/* The connection's garbage goes now, not into the next one. */
 	lua_gc(L, LUA_GCSTEP, 0);
+	return 0;
 }
 
 /*
@@ -273,39 +332,52 @@ handler_drain(int fd)
 		total += n;
 }
 
-static void
-handler_serve(lua_State *L, struct handler_env *he, int fd)
+/*
+ * Run the script for the client in pc.  Returns 1, with pc filled again,
+ * when the script kept the connection (client.keepalive()) and its next
+ * request is already here; a kept connection whose next request is not
+ * is held (server/pending.c), costing no handler while it idles.
+ */
+static int
+handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 {
+	int			 fd = pc->pc_fd;
 	struct client_io	 io = {
 		.io_read = sock_read, .io_write = sock_write,
 		.io_ctx = &fd, .io_rfd = fd, .io_wfd = fd,
 	};
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
-	char			 peer[64] = "?", err[256], balancer[64] = "";
+	char			 peer[64] = "?", err[256];
 	SSL			*ssl = NULL;
+	const char		*left;
+	size_t			 leftlen;
+	int			 status, r;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
+	if (pc->pc_proxied) {
+		ss = pc->pc_ss;
+		(void)strlcpy(peer, pc->pc_peer, sizeof(peer));
+	} else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	else
 		ss.ss_family = AF_UNSPEC;
 	stats_conn_begin(peer);
-	if (he->he_cf->cf_proxy_protocol && proxy_accept(fd,
-	    he->he_cf->cf_timeout, &ss, peer, sizeof(peer), balancer,
-	    sizeof(balancer)) == -1) {
+	if (he->he_tls != NULL && pc->pc_expired) {
+		log_warnx("%s: tls: handshake timeout", peer);
 		(void)close(fd);
+		stats_handler.h_tlsfail++;
 		stats_conn_end();
-		return;
+		return 0;
 	}
 	if (he->he_tls != NULL) {
-		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
-		    sizeof(err));
+		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout,
+		    he->he_cf->cf_tls_timeout, err, sizeof(err));
 		if (ssl == NULL) {
 			log_warnx("%s: tls: %s", peer, err);
 			(void)close(fd);
 			stats_handler.h_tlsfail++;
 			stats_conn_end();
-			return;
+			return 0;
 		}
 		io.io_read = tls_read;
 		io.io_write = tls_write;
@@ -313,34 +385,51 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	}
 	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
 	    he->he_cf->cf_max_job_size);
+	client_deadline(&pc->pc_start, he->he_cf->cf_request_timeout);
+	if (client_preload(pc->pc_buf, pc->pc_len) == -1)
+		log_warn("%s", peer);
+	pending_free(pc);
+	if (pc->pc_expired)
+		client_expire();
+	client_keepable(ssl == NULL && !he->he_cf->cf_greeting &&
+	    !pc->pc_proxied);
 	client_setpeer(L, fd, &ss);
 	lua_getglobal(L, "client");
 	lua_pushboolean(L, ssl != NULL);
 	lua_setfield(L, -2, "tls");
-	if (balancer[0] != '\0')
-		lua_pushstring(L, balancer);
+	if (pc->pc_proxied)
+		lua_pushstring(L, pc->pc_balancer);
 	else
 		lua_pushnil(L);
 	lua_setfield(L, -2, "proxy_ip");
 	lua_pop(L, 1);
 	work_reset(L);
 
-	handler_run(L, he->he_cf, peer);
+	status = handler_run(L, he->he_cf, peer);
 	work_finish(L);
 
-	client_close();
+	if (status == 0 && client_kept() && !handler_quit) {
+		client_leftover(&left, &leftlen);
+		r = pending_park(fd, left, leftlen, pc);
+		client_close();
+		if (r != -1)
+			return r;
+	} else
+		client_close();
 	tls_close(ssl);
 	handler_drain(fd);
 	(void)close(fd);
 	stats_conn_end();
+	return 0;
 }
 
 void
 handler_main(struct handler_env *he)
 {
+	struct pending_conn	 pc;
 	sigset_t	 waitmask;
 	lua_State	*L;
-	int		 fd, brokerfd = -1;
+	int		 fd, brokerfd = -1, serving;
 	int		 max = he->he_cf->cf_max_requests;
 
 	handler_signals(&waitmask);
@@ -355,20 +444,30 @@ handler_main(struct handler_env *he)
 	if (script_require(L, he->he_cf) != 0)
 		fatalx("%s", lua_tostring(L, -1));
 	handler_prepare(L, he->he_script);
+	isolate_init(L);
 	handler_started(he);
 	stats_handler_init(stats_fd);
+	pending_init(he->he_cf, he->he_tls != NULL);
+	pending_listen(he->he_listen->l_fds, he->he_listen->l_n,
+	    he->he_cf->cf_greeting);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */
-	while (!handler_quit && (max == 0 || handler_served < max) &&
-	    !work_brokerdead()) {
+	for (;;) {
+		serving = !handler_quit && (max == 0 || handler_served < max) &&
+		    !work_brokerdead();
+		if (!serving)
+			pending_dropidle();
+		if (!serving && pending_count() == 0)
+			break;
 		fd = handler_accept(he->he_listen, brokerfd, he->he_spare,
-		    &waitmask);
+		    serving, he->he_cf, &waitmask, &pc);
 		timeout_status_run();
 		if (fd == -1)
 			continue;
 		handler_busy = 1;
-		handler_serve(L, he, fd);
+		while (handler_serve(L, he, &pc))
+			handler_served++;
 		handler_busy = 0;
 		handler_served++;
 	}

@@ -53,7 +53,7 @@ int	listen_queued(const struct listener *);
 void	listen_name(const struct sockaddr *, char *, size_t);
 
 int	 tls_init(const struct config *, SSL_CTX **);
-SSL	*tls_accept(SSL_CTX *, int, int, char *, size_t);
+SSL	*tls_accept(SSL_CTX *, int, int, int, char *, size_t);
 void	tls_close(SSL *);
 const char *tls_error(void);
 long	tls_read(void *, char *, size_t);

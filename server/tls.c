@@ -1,8 +1,10 @@
 /*
  * TLS connections on OpenSSL 3.  The supervisor makes each generation's
  * context (server/tlsctx.c) before privileges are dropped; each handler
- * runs the handshake on the accepted socket, bounded by --timeout.  A
- * failed handshake costs a log line and the connection, never the handler.
+ * runs the handshake on the accepted socket, each wait bounded by
+ * --timeout and the whole by --tls-timeout, so a client sending its
+ * ClientHello a byte at a time holds the handler no longer.  A failed
+ * handshake costs a log line and the connection, never the handler.
  */
 #include <errno.h>
 #include <poll.h>
@@ -12,6 +14,7 @@
 #include "log.h"
 #include "openssl.h"
 #include "server.h"
+#include "util.h"
 
 /* The last OpenSSL error, as text, and the queue cleared. */
 const char *
@@ -81,11 +84,30 @@ tls_write(void *ctx, const char *buf, size_t len)
 	return -1;
 }
 
-/* The handshake on non-blocking fd; NULL and why in err on failure. */
+/* Milliseconds a wait of the handshake may take: -1 none, 0 over. */
+static int
+tls_waitms(const struct timespec *end, int timeout)
+{
+	struct timespec	 now;
+	long long	 left;
+
+	clock_now(&now);
+	if ((left = clock_ms(&now, end)) <= 0)
+		return 0;
+	return timeout > 0 && timeout * 1000LL < left ? timeout * 1000 :
+	    (int)left;
+}
+
+/*
+ * The handshake on non-blocking fd, each wait bounded by timeout and the
+ * whole by total seconds; NULL and why in err on failure.
+ */
 SSL *
-tls_accept(SSL_CTX *ctx, int fd, int timeout, char *err, size_t errlen)
+tls_accept(SSL_CTX *ctx, int fd, int timeout, int total, char *err,
+    size_t errlen)
 {
 	struct pollfd	 pfd = { .fd = fd };
+	struct timespec	 end;
 	SSL		*ssl;
 	int		 r, e;
 
@@ -94,6 +116,8 @@ tls_accept(SSL_CTX *ctx, int fd, int timeout, char *err, size_t errlen)
 		SSL_free(ssl);
 		return NULL;
 	}
+	clock_now(&end);
+	end.tv_sec += total;
 	for (;;) {
 		ERR_clear_error();
 		if ((r = SSL_accept(ssl)) == 1)
@@ -115,8 +139,8 @@ tls_accept(SSL_CTX *ctx, int fd, int timeout, char *err, size_t errlen)
 				    tls_error());
 			break;
 		}
-		while ((r = poll(&pfd, 1, timeout > 0 ? timeout * 1000 :
-		    -1)) == -1 && errno == EINTR)
+		while ((r = poll(&pfd, 1, tls_waitms(&end, timeout))) == -1 &&
+		    errno == EINTR)
 			;
 		if (r == 0) {
 			(void)snprintf(err, errlen, "handshake timeout");

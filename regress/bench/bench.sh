@@ -146,10 +146,11 @@ wrk_us() {
 		sub(/[a-z]+$/, "", v); printf "%.0f\n", v * m }'
 }
 
-# wrk against $port; adds name.rps, name.p50, name.p99.
+# wrk against $port (with $2 connections, default 16); adds name.rps,
+# name.p50, name.p99.
 wrk_run() {
 	local name=$1 out=$T/wrk.out rps p50 p99 errs
-	if ! timeout -k 5 $((WRK_SECS + 20)) wrk -t2 -c16 -d"${WRK_SECS}s" \
+	if ! timeout -k 5 $((WRK_SECS + 20)) wrk -t2 -c"${2:-16}" -d"${WRK_SECS}s" \
 	    --latency "http://127.0.0.1:$port/" > "$out" 2>&1; then
 		note "$name: wrk failed: $(tail -1 "$out")"
 		return
@@ -467,6 +468,60 @@ memory_one() {
 	esac
 }
 
+# Keep-alive: nginx with its Lua module (2 workers, content_by_lua_block)
+# beside slua's client.keepalive() handler with its default -H, the same
+# answer, wrk at 64 and 1000 connections.  Not installed by make deps: on
+# Debian 12 libnginx-mod-http-lua depends on OpenResty's LuaJIT, whose
+# package removes libluajit-5.1-dev, which make LUA=luajit needs.
+NGX_MOD=/usr/lib/nginx/modules/ngx_http_lua_module.so
+NGX_WHY=""
+if ! command -v nginx > /dev/null; then
+	NGX_WHY="nginx is not installed"
+elif [ ! -f "$NGX_MOD" ]; then
+	NGX_WHY="libnginx-mod-http-lua is not installed (it removes libluajit-5.1-dev)"
+fi
+ka_one() {	# base | slua
+	local log=$T/ka-$1.log
+	port=$(free_port)
+	if [ "$1" = base ]; then
+		mkdir -p "$T/ngx"
+		cat > "$T/ngx.conf" <<NGINX
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module $NGX_MOD;
+worker_processes 2;
+daemon off;
+pid $T/ngx/nginx.pid;
+error_log $T/ngx/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path $T/ngx; proxy_temp_path $T/ngx;
+	fastcgi_temp_path $T/ngx; uwsgi_temp_path $T/ngx;
+	scgi_temp_path $T/ngx;
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			default_type text/plain;
+			content_by_lua_block { ngx.print("hello\\n") }
+		}
+	}
+}
+NGINX
+		serve "$log" nginx -p "$T/ngx" -c "$T/ngx.conf"
+	else
+		serve "$log" "$SLUA" -p "$port" -l 127.0.0.1 "$DIR/http-ka.lua"
+	fi
+	if ! wait_port "$port"; then
+		note "keep-alive $1: nothing listened on 127.0.0.1:$port"
+		stop "$srv"
+		return
+	fi
+	wrk_run "ka64.$1" 64
+	wrk_run "ka1000.$1" 1000
+	stop "$srv"
+}
+
 # pair rep fn: fn base and fn slua, baseline first on odd repetitions.
 pair() {
 	if [ $(($1 % 2)) -eq 1 ]; then "$2" base; "$2" slua
@@ -514,6 +569,7 @@ for rep in $(seq 1 "$REPS"); do
 	pair "$rep" start_one
 	pair "$rep" cpu_one
 	pair "$rep" memory_one
+	[ -z "$NGX_WHY" ] && pair "$rep" ka_one
 done
 
 median() {	# figure
@@ -586,6 +642,10 @@ table() {
 	row "memory, idle handler" "KiB" mem.handler mem.base 0 kib 1024
 	row "memory, idle worker" "KiB" mem.worker mem.base 0 kib 1024
 	row "cpu-heavy jobs" "jobs/s" cpu.slua cpu.base 0 - -
+	row "keep-alive, 64 connections" "req/s" ka64.slua.rps ka64.base.rps 0 \
+	    ">=" 1.0
+	row "keep-alive, 1000 connections" "req/s" ka1000.slua.rps \
+	    ka1000.base.rps 0 ">=" 1.0
 }
 
 section() {
@@ -625,6 +685,14 @@ section() {
 	    "absolute."
 	echo "- cpu-heavy: cpujob.lua $CPU_JOBS times in one \`$INTERP\`;" \
 	    "slua runs it in $WORKERS workers, 64 in flight."
+	if [ -n "$NGX_WHY" ]; then
+		echo "- keep-alive: not measured: $NGX_WHY."
+	else
+		echo "- keep-alive: nginx with libnginx-mod-http-lua, 2 workers," \
+		    "\`content_by_lua_block\`, as baseline; slua: http-ka.lua" \
+		    "(client.keepalive()), -H $HANDLERS; \`wrk -t2 -c64\` and" \
+		    "\`-c1000\`."
+	fi
 	if [ -n "$GEAR_WHY" ]; then
 		echo "- gearmand: not measured: $GEAR_WHY."
 	else

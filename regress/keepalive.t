@@ -1,0 +1,63 @@
+# tcp mode: client.keepalive().  A kept connection waits for its next
+# request in C, costing no handler; the script runs again, from the top,
+# when the request's first line has come.
+. "$(dirname "$0")/lib.sh"
+plan 14
+
+SC="python3 $REGRESS/slowclient.py"
+port=$(free_port)
+cat > "$T/ka.lua" <<'LUA'
+-- One request per run: the request line, the headers, a fixed answer.
+local req = client.line()
+if not req then return end
+repeat local h = client.line() until h == nil or h == ""
+n = (n or 0) + 1
+client.write("HTTP/1.1 200 OK\r\nX-Runs: " .. n ..
+  "\r\nContent-Length: 6\r\n\r\nhello\n")
+client.keepalive()
+LUA
+
+start_slua -H 4 "$T/ka.lua"
+is "$(timeout 60 $SC keepalive "$port" 64 20)" "64 20 20" \
+    "-H 4: each of 64 keep-alive connections gets its 20 answers"
+is "$(curl -s -m 10 -w '%{num_connects}\n' "http://127.0.0.1:$port/a" \
+    "http://127.0.0.1:$port/b")" "hello
+1
+hello
+0" "curl makes two requests on one connection"
+got=$(printf 'GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n' |
+    timeout 10 nc -w 3 127.0.0.1 "$port" | grep -c '^X-Runs: 1')
+is "$got" 2 "two pipelined requests: both answered, each run with fresh globals"
+stop "$srv" "the keep-alive server stops on TERM"
+
+# Idle kept connections do not hold the handler, and end at --timeout.
+start_slua -H 1 --timeout 2 "$T/ka.lua"
+h=$(hpids 1)
+timeout 30 $SC idle "$port" 200 5 > "$T/idle" 2>&1 &
+ipid=$!
+ok "200 kept connections are open" 'wait_for 10 "[ \$(accepted) -ge 200 ]"'
+t0=$(now_ms)
+got=$(curl -s -m 10 "http://127.0.0.1:$port/")
+ms=$(($(now_ms) - t0))
+is "$got" "hello" "with 200 idle kept connections and -H 1, a new client is answered"
+ok "at once ($ms ms)" '[ "$ms" -lt 1500 ]'
+wait "$ipid"
+is "$(cat "$T/idle")" "200 200" \
+    "each idle kept connection had its answer and was closed after --timeout"
+ok "by the one handler process" 'same "$h"'
+stop "$srv" "the idle keep-alive server stops on TERM"
+
+# Not under TLS, nor with --greeting: the connection closes as before.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+start_slua -H 1 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+    'client.line() print(client.keepalive())'
+is "$(curl -sk -m 10 --http0.9 "https://127.0.0.1:$port/")" "false" \
+    "under TLS, client.keepalive() is false and the connection closes"
+stop "$srv" "the TLS server stops on TERM"
+start_slua -H 1 --greeting 'print(client.keepalive())'
+is "$(timeout 10 nc -w 5 127.0.0.1 "$port" < /dev/null)" "false" \
+    "with --greeting, client.keepalive() is false"
+stop "$srv" "the --greeting server stops on TERM"
+
+done_testing

@@ -1,0 +1,45 @@
+/*
+ * The connections a tcp handler holds before it runs the script for
+ * them: until a client has sent its first line (under TLS, its first
+ * byte), it costs a descriptor and a poll entry, not the handler.
+ */
+#ifndef SLUA_PENDING_H
+#define SLUA_PENDING_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <poll.h>
+#include <time.h>
+
+#define PENDING_MAX	4096	/* connections held by one handler, at most */
+
+struct config;
+
+/* A connection handed to the script. */
+struct pending_conn {
+	int		 pc_fd;
+	struct timespec	 pc_start;	/* accepted: the request's deadline
+					   runs from here */
+	int		 pc_expired;	/* its wait ran out, not its line */
+	char		*pc_buf;	/* what was read of it (not TLS) */
+	size_t		 pc_len;
+	int		 pc_proxied;	/* a PROXY header said who: */
+	struct sockaddr_storage pc_ss;	/* the client, */
+	char		 pc_peer[64];	/* the same as text, */
+	char		 pc_balancer[64]; /* and the balancer's address */
+};
+
+void	pending_init(const struct config *, int);
+void	pending_listen(const int *, int, int);
+int	pending_count(void);
+int	pending_full(void);
+int	pending_accepted(int, struct pending_conn *);
+int	pending_park(int, const char *, size_t, struct pending_conn *);
+int	pending_fd(void);
+int	pending_waitms(void);
+int	pending_take(int, struct pending_conn *);
+void	pending_dropidle(void);
+void	pending_free(struct pending_conn *);
+
+#endif
