@@ -195,9 +195,12 @@ mutant exit-drain-off lua/work.c "jobs.t" \
 	"a worker that calls os.exit does not send what it answered first" \
 	's/\Qif (atexit(work_worker_exit) != 0)\E/if (0)/'
 
-mutant dgram common/ipc.c "jobs.t" \
-	"job sockets are SOCK_DGRAM: what a dead worker sent can be dropped" \
-	's/\QSOCK_SEQPACKET | SOCK_NONBLOCK\E/SOCK_DGRAM | SOCK_NONBLOCK/'
+# Not a mutant: SOCK_DGRAM instead of SOCK_SEQPACKET (common/ipc.c).  A
+# datagram socket loses what a dead worker sent only when the broker
+# sends to that worker between its death and the broker's next read; the
+# broker's loop reads before it sends, and a worker that leaves says so
+# first, so no test can make that happen on purpose.  SEQPACKET stays,
+# for the window that is left.
 
 mutant deadline-off worker/job.c "jobs.t" \
 	"the broker never kills a worker past its job's deadline" \
