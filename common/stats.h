@@ -64,6 +64,7 @@ struct stats_handler {
 	uint64_t		 h_timedout;	/* cut by --handler-timeout */
 	uint64_t		 h_errors;	/* the script raised an error */
 	uint64_t		 h_brokerdied;	/* jobs failed: broker died */
+	uint32_t		 h_held;	/* connections held (server/pending.c) */
 	struct stats_hist	 h_time;	/* connection time */
 	uint32_t		 h_state;	/* enum stats_state */
 	int64_t			 h_since;	/* CLOCK_MONOTONIC ns */

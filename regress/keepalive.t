@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 17
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -46,6 +46,22 @@ is "$(cat "$T/idle")" "200 200" \
     "each idle kept connection had its answer and was closed after --timeout"
 ok "by the one handler process" 'same "$h"'
 stop "$srv" "the idle keep-alive server stops on TERM"
+
+# The status listener tells how many connections the handlers hold.
+sport=$(free_port)
+held() {
+	curl -s -m 2 "http://127.0.0.1:$sport/metrics" |
+	    sed -n 's/^slua_connections_held //p'
+}
+start_slua -H 1 --timeout 10 --status "127.0.0.1:$sport" "$T/ka.lua"
+timeout 30 $SC idle "$port" 20 3 > "$T/idle2" 2>&1 &
+ipid=$!
+ok "20 idle kept connections: slua_connections_held 20" \
+    'wait_for 10 "[ \"\$(held)\" = 20 ]"'
+wait "$ipid"
+ok "once they have gone: slua_connections_held 0" \
+    'wait_for 10 "[ \"\$(held)\" = 0 ]"'
+stop "$srv" "the status server stops on TERM"
 
 # Not under TLS, nor with --greeting: the connection closes as before.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \

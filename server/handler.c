@@ -203,6 +203,10 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 		waitp = &wait;
 	}
 	/* A status report still pending goes before long. */
+	if (stats_handler.h_held != (uint32_t)held) {
+		stats_handler.h_held = held;
+		stats_handler_push(0);
+	}
 	if (stats_handler_wait() == 0)
 		stats_handler_push(1);
 	if ((rms = stats_handler_wait()) > 0 && (ms < 0 || rms < ms))

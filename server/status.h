@@ -76,6 +76,7 @@ struct status_sum {
 	long long		 u_queued;
 	double			 u_oldest;	/* seconds; 0: none queued */
 	long long		 u_listenq;
+	long long		 u_held;	/* connections the handlers hold */
 };
 
 extern const char *const status_states[3];

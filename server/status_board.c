@@ -173,7 +173,7 @@ status_text(struct status *st, struct supervisor *s, FILE *f)
 	    "%llu TLS failures\n"
 	    "Jobs: %llu submitted, %llu answered, %lld queued, "
 	    "oldest %.3f s\n"
-	    "Handlers: %d busy, %d idle, %d starting; "
+	    "Handlers: %d busy, %d idle, %d starting, %lld connections held; "
 	    "workers: %d busy, %d idle, %d starting\n\n",
 	    status_age(st->st_startns, stats_clock()), when,
 	    s->s_gen != NULL ? s->s_gen->g_id : 0,
@@ -186,7 +186,7 @@ status_text(struct status *st, struct supervisor *s, FILE *f)
 	    (unsigned long long)u.u_b.b_submitted,
 	    (unsigned long long)u.u_b.b_answered, u.u_queued, u.u_oldest,
 	    u.u_hstate[STATS_BUSY], u.u_hstate[STATS_IDLE],
-	    u.u_hstate[STATS_STARTING], u.u_wstate[STATS_BUSY],
+	    u.u_hstate[STATS_STARTING], u.u_held, u.u_wstate[STATS_BUSY],
 	    u.u_wstate[STATS_IDLE], u.u_wstate[STATS_STARTING]);
 	(void)fprintf(f, "%-8s %-8s %4s %-9s %10s %9s %8s %9s  %s\n", "PID",
 	    "ROLE", "GEN", "STATE", "FOR", "SERVED", "RESTARTS", "RSS",
@@ -257,6 +257,7 @@ status_jtotals(struct status *st, const struct status_sum *u)
 	    json_object_new_double(u->u_oldest));
 	status_jint(o, "handlers_busy", u->u_hstate[STATS_BUSY]);
 	status_jint(o, "handlers_idle", u->u_hstate[STATS_IDLE]);
+	status_jint(o, "connections_held", u->u_held);
 	status_jint(o, "workers_busy", u->u_wstate[STATS_BUSY]);
 	status_jint(o, "workers_idle", u->u_wstate[STATS_IDLE]);
 	status_jint(o, "reloads", st->st_reloads);

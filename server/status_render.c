@@ -78,6 +78,8 @@ status_sum(struct status *st, struct supervisor *s, struct status_sum *u)
 			u->u_hstate[m != NULL && m->m_role == STATS_HANDLER &&
 			    m->m_u.u_handler.h_state < 3 ?
 			    m->m_u.u_handler.h_state : STATS_STARTING]++;
+			if (m != NULL && m->m_role == STATS_HANDLER)
+				u->u_held += m->m_u.u_handler.h_held;
 		}
 		if (g->g_broker == 0 || (m = status_find(st, g->g_broker)) ==
 		    NULL || m->m_role != STATS_BROKER)
@@ -227,6 +229,10 @@ status_procs(FILE *f, struct status *st, const struct status_sum *u)
 	status_one(f, "slua_listen_queue_length", "gauge",
 	    "Clients waiting in the listen queues for a handler.",
 	    u->u_listenq);
+	status_one(f, "slua_connections_held", "gauge",
+	    "Connections the handlers hold without running the script: "
+	    "before their first line, or kept between requests.",
+	    u->u_held);
 }
 
 void
