@@ -173,6 +173,23 @@ stats_conn_begin(const char *peer)
 	stats_handler_push(waited);
 }
 
+/*
+ * The connection's client is another than its peer: a PROXY header named
+ * it.  If the report at stats_conn_begin() went with the balancer's
+ * address, another goes now: none would go while the script runs.
+ */
+void
+stats_conn_peer(const char *client)
+{
+	int	 sent = !hpace.p_pending;
+
+	if (strcmp(stats_handler.h_peer, client) == 0)
+		return;		/* LOCAL: a balancer's health check */
+	(void)strlcpy(stats_handler.h_peer, client,
+	    sizeof(stats_handler.h_peer));
+	stats_handler_push(sent);
+}
+
 /* ... and closed it. */
 void
 stats_conn_end(void)

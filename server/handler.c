@@ -290,12 +290,14 @@ handler_serve(lua_State *L, struct handler_env *he, int fd)
 	else
 		ss.ss_family = AF_UNSPEC;
 	stats_conn_begin(peer);
-	if (he->he_cf->cf_proxy_protocol && proxy_accept(fd,
-	    he->he_cf->cf_timeout, &ss, peer, sizeof(peer), balancer,
-	    sizeof(balancer)) == -1) {
-		(void)close(fd);
-		stats_conn_end();
-		return;
+	if (he->he_cf->cf_proxy_protocol) {
+		if (proxy_accept(fd, he->he_cf->cf_timeout, &ss, peer,
+		    sizeof(peer), balancer, sizeof(balancer)) == -1) {
+			(void)close(fd);
+			stats_conn_end();
+			return;
+		}
+		stats_conn_peer(peer);
 	}
 	if (he->he_tls != NULL) {
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout, err,
