@@ -343,8 +343,9 @@ queue_fetch(struct queue *q)
 
 /*
  * Once a second, atomically: trim the jobs stream below the oldest entry
- * not yet acknowledged (or the last delivered), which is cheaper than an
- * XDEL per job; and say, for work.backlog() and --status: how many wait
+ * not yet acknowledged (or past the last delivered, when none is: the
+ * stream then holds only what waits), which is cheaper than an XDEL per
+ * job; and say, for work.backlog() and --status: how many wait
  * undelivered (the group's lag, -1 when Redis cannot tell; without a
  * group, none was delivered), the stream's length after the trim, how
  * many were delivered and not yet acknowledged, and the dead letters.
@@ -360,7 +361,10 @@ queue_fetch(struct queue *q)
 	"  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end "		\
 	"  if f['name'] == ARGV[1] then "				\
 	"    local min, pend = f['last-delivered-id'], f['pending'] "	\
-	"    if pend > 0 then "						\
+	"    local ms, sq = string.match(min, '^(%d+)-(%d+)$') "	\
+	"    if pend == 0 and sq and #sq < 15 then "			\
+	"      min = ms .. '-' .. string.format('%d', sq + 1) "		\
+	"    elseif pend > 0 then "					\
 	"      local p = redis.call('XPENDING', KEYS[1], ARGV[1]) "	\
 	"      pend, min = p[1], p[2] "					\
 	"    end "							\
