@@ -4,11 +4,11 @@
 # failures slua(1) lists under SHARED QUEUE, and what --status shows of
 # the shared queue.
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 38
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 37); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 38); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -239,6 +239,13 @@ serve q3 "$SLUA" --queue "$URL" \
 wait_for 10 '[ "$(m slua_queue_depth)" = 3 ]'
 is "$(v slua_queue_depth) $(v slua_queue_length) $(v slua_queue_pending)" \
     "3 3 0" "3 jobs waiting while no worker host runs: depth 3"
+is "$(curl -s -m 10 "http://127.0.0.1:$sport/status" | grep '^Shared queue:')|$(
+    curl -s -m 10 "http://127.0.0.1:$sport/status?json" | "$PY" -c '
+import json, sys
+t = json.load(sys.stdin)["totals"]
+print(t["queue_depth"], t["queue_length"], t["queue_pending"], t["queue_dead_letters"])')" \
+    "Shared queue: 3 waiting, 0 pending, 0 dead letters; 3 entries in the stream|3 3 0 0" \
+    "/status and /status?json say the same"
 host h1 "$T/runs1" 2> "$T/h1.log"
 wait_for 20 '! kill -0 $q3 2>/dev/null'
 wait_for 10 '[ "$(m slua_queue_depth)" = 0 ] && [ "$(v slua_queue_length)" = 0 ]'

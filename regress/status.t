@@ -5,7 +5,7 @@
 # clients; a Unix socket from the config file; what --status is refused;
 # behind a balancer, the client a PROXY header names.
 . "$(dirname "$0")/lib.sh"
-plan 55
+plan 56
 
 ulimit -c 0	# a handler is killed with SEGV: no core file of it
 port=$(free_port)
@@ -78,7 +78,7 @@ check "... nor on its wildcard" 1 "" \
 
 if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
 	diag "SKIPPED: no python3-prometheus-client (common/deps.sh)"
-	while [ "$_n" -lt 55 ]; do skip "status listener" "no prometheus_client"; done
+	while [ "$_n" -lt 56 ]; do skip "status listener" "no prometheus_client"; done
 	done_testing
 	exit
 fi
@@ -98,6 +98,8 @@ printf '%s\n' "TYPE slua_connections_accepted counter" \
     "TYPE slua_workers gauge" "TYPE slua_listen_queue_length gauge" \
     > "$T/types"
 is "$(grep -cxFf "$T/types" "$T/m.out")" 10 "the families have their types"
+is "$(grep -c '^slua_queue_' "$T/m.out")" 0 \
+    "without --queue, no gauges of the shared queue (not even 0)"
 # start_slua's look at the port was a connection: the base.
 wait_for 10 '[ "$(m slua_connections_closed_total)" = 1 ]'
 is "$(m slua_connections_accepted_total) $(m slua_jobs_submitted_total)" \
