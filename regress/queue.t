@@ -4,11 +4,11 @@
 # failures slua(1) lists under SHARED QUEUE, and what --status shows of
 # the shared queue.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 40
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 38); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 40); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -301,6 +301,17 @@ like "$rc|$(cat "$T/out")|$(cat "$T/err")" \
     "a wrong password: logged, and the job fails at its deadline"
 rcli -a 'pw:x' --no-auth-warning config set requirepass '' > /dev/null
 
+# Redis refuses the job (out of memory): the job fails with its error,
+# counted queue_unavailable.
+rcli config set maxmemory 1 > /dev/null
+rcli config set maxmemory-policy noeviction > /dev/null
+like "$(ask x)" "^nil	queue: OOM command not allowed" \
+    "Redis refusing a job: it fails with Redis's error"
+rcli config set maxmemory 0 > /dev/null
+wait_for 10 '[ "$(m "slua_jobs_failed_total{reason=queue_unavailable}")" = 1 ]'
+is "$(v 'slua_jobs_failed_total{reason=queue_unavailable}')" 1 \
+    "--status counts it queue_unavailable"
+
 # Redis gone: a job waits no longer than its deadline.
 halt "$rds"
 start=$(now_ms)
@@ -311,9 +322,9 @@ check "Redis unreachable: jobs fail \"queue unavailable\" after their deadline" 
 nil	queue unavailable" "slua: broker: queue: Connection refused"
 ok "within the deadline and a few seconds" '[ $(($(now_ms) - start)) -lt 10000 ]'
 is "$(ask x)" "nil	queue unavailable" "the tcp host's job fails the same"
-wait_for 10 'scrape && [ "$(v "slua_jobs_failed_total{reason=queue_unavailable}")" = 1 ]'
+wait_for 10 'scrape && [ "$(v "slua_jobs_failed_total{reason=queue_unavailable}")" = 2 ]'
 is "$(v 'slua_jobs_failed_total{reason=queue_unavailable}') $(grep -c '^slua_queue_' "$T/m.out")" \
-    "1 0" "--status counts it queue_unavailable; the queue's gauges go with Redis"
+    "2 0" "--status counts it queue_unavailable; the queue's gauges go with Redis"
 halt "$srv"
 
 done_testing
