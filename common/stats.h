@@ -53,7 +53,8 @@ enum stats_jobfail {
 	STATS_JF_CANNOTSTART,	/* workers cannot start */
 	STATS_JF_FORWARDS,	/* forwarded too many times, or no memory */
 	STATS_JF_BROKERDIED,	/* counted by handlers: the broker died */
-	STATS_JF_QUEUE,		/* the queue is unavailable (none yet here) */
+	STATS_JF_QUEUE,		/* --queue: Redis did not take it in time */
+	STATS_JF_DEAD,		/* --queue: delivered twice, no answer */
 	STATS_JF_N
 };
 
@@ -88,6 +89,12 @@ struct stats_broker {
 	struct stats_hist	 b_time;	/* job run time */
 	uint32_t		 b_queued;
 	uint32_t		 b_nrows;
+	/* --queue: the shared queue as Redis last said; -1: no figure
+	   (no --queue, Redis not heard from, or it cannot tell) */
+	int64_t			 b_qdepth;	/* not yet delivered */
+	int64_t			 b_qlength;	/* entries in NAME:jobs */
+	int64_t			 b_qpending;	/* delivered, no answer */
+	int64_t			 b_qdead;	/* entries in NAME:dead */
 	int64_t			 b_oldest;	/* CLOCK_MONOTONIC ns; 0: none */
 	struct stats_worker	 b_rows[STATS_MAXWORKERS];
 };

@@ -1,13 +1,14 @@
 # The job queue on Redis Streams (--queue): a real redis-server on a free
 # loopback port, slua instances on this machine as the "hosts" (a stdio
-# handler that submits, worker-only instances that run the jobs), and the
-# failures slua(1) lists under SHARED QUEUE.
+# handler that submits, worker-only instances that run the jobs), the
+# failures slua(1) lists under SHARED QUEUE, and what --status shows of
+# the shared queue.
 . "$(dirname "$0")/lib.sh"
-plan 30
+plan 40
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 30); do skip "shared queue $i" "no redis-server"; done
+	for i in $(seq 40); do skip "shared queue $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -205,39 +206,83 @@ like "$(cat "$T/h1.log")" "queue: connection lost" \
     "the worker host saw the connection go"
 like "$(cat "$T/h1.log")" "queue: connected" "and reconnected"
 
-# A job's first host stops, the host that claims it stops too: the job
-# was delivered twice without an answer, and fails at its submitter from
-# the dead-letter stream.  When both hosts come back, their late
-# answers are dropped: the handler sees one outcome.
+# --status on a tcp host with --queue and no workers of its own: the
+# shared queue's gauges, as Redis tells them once a second, read with a
+# real parser (python3-prometheus-client) as regress/status.t does.
 halt "$h1"; halt "$h2"
+port=$(free_port)
+sport=$(free_port)
+while [ "$sport" = "$port" ]; do sport=$(free_port); done
+PY=/usr/bin/python3
+cat > "$T/prom.py" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        lab = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        print("%s%s %d" % (s.name, "{%s}" % lab if lab else "", s.value))
+PY
+scrape() {
+	curl -sf -m 10 "http://127.0.0.1:$sport/metrics" > "$T/m.txt" &&
+	    "$PY" "$T/prom.py" < "$T/m.txt" > "$T/m.out"
+}
+v() { awk -v k="$1" '$1 == k { print $2 }' "$T/m.out"; }
+m() { scrape && v "$1"; }
+ask() { echo "$1" | nc -N -w 30 127.0.0.1 "$port"; }
+start_slua -v -H 1 --queue "$URL" --job-timeout 1 --grace 0 \
+    --status "127.0.0.1:$sport" 'print(work.collect(work.submit(client.line())))'
+wait_for 10 '[ "$(m slua_queue_length)" = 0 ]'
+is "$(v slua_queue_depth) $(v slua_queue_length) $(v slua_queue_pending) $(v slua_queue_dead_letters)" \
+    "0 0 0 0" "--status with --queue: the shared queue's gauges, all 0"
+serve q3 "$SLUA" --queue "$URL" \
+    'for i = 1, 3 do work.submit("d" .. i) end for i = 1, 3 do work.collect() end'
+wait_for 10 '[ "$(m slua_queue_depth)" = 3 ]'
+is "$(v slua_queue_depth) $(v slua_queue_length) $(v slua_queue_pending)" \
+    "3 3 0" "3 jobs waiting while no worker host runs: depth 3"
+is "$(curl -s -m 10 "http://127.0.0.1:$sport/status" | grep '^Shared queue:')|$(
+    curl -s -m 10 "http://127.0.0.1:$sport/status?json" | "$PY" -c '
+import json, sys
+t = json.load(sys.stdin)["totals"]
+print(t["queue_depth"], t["queue_length"], t["queue_pending"], t["queue_dead_letters"])')" \
+    "Shared queue: 3 waiting, 0 pending, 0 dead letters; 3 entries in the stream|3 3 0 0" \
+    "/status and /status?json say the same"
+host h1 "$T/runs1" 2> "$T/h1.log"
+wait_for 20 '! kill -0 $q3 2>/dev/null'
+wait_for 10 '[ "$(m slua_queue_depth)" = 0 ] && [ "$(v slua_queue_length)" = 0 ]'
+is "$(v slua_queue_depth) $(v slua_queue_length) $(v slua_queue_pending) $(lines "$T/runs1")" \
+    "0 0 0 3" "a worker host ran them: depth 0"
+halt "$h1"
+
+# A job's first host stops, the host that claims it stops too: the job
+# was delivered twice without an answer, and fails at its submitter (the
+# tcp host) from the dead-letter stream.  When both hosts come back,
+# their late answers are dropped: the client sees one outcome.
 host h1 "$T/runs1" --job-timeout 1 --grace 0 2> "$T/h1.log"
-serve sub "$SLUA" -v --queue "$URL" --job-timeout 1 --grace 0 \
-    "print(work.collect(work.submit('hang')))
-     io.stdout:flush()
-     while not io.open('$T/go') do os.usleep(20000) end
-     print(work.collect(work.submit('ko')))" > "$T/sub.out" 2> "$T/sub.err"
+(ask hang > "$T/sub.out") &
 wait_for 20 '[ "$(lines "$T/runs1")" = 1 ]'
 b1=$(procs "$h1" broker)
+wait_for 10 '[ "$(m slua_queue_pending)" = 1 ]'
+is "$(v slua_queue_pending) $(v slua_queue_depth)" "1 0" \
+    "--status: the job a stopped worker host holds is pending"
 host h2 "$T/runs2" --job-timeout 1 --grace 0 2> "$T/h2.log"
 wait_for 20 '[ "$(lines "$T/runs2")" = 1 ]'
 b2=$(procs "$h2" broker)
 host h3 "$T/runs3" --job-timeout 1 --grace 0 2> "$T/h3.log"
 wait_for 20 '[ -s "$T/sub.out" ]'
-is "$(head -1 "$T/sub.out")" \
+is "$(cat "$T/sub.out")" \
     "nil	job failed: delivered twice without an answer (its hosts died or stopped)" \
     "a job delivered twice without an answer fails at its submitter"
 is "$(rcli xrange slua:dead - + | sed -n 6,7p | tr '\n' ' ')" "d hang " \
     "it is in the dead-letter stream"
+wait_for 10 '[ "$(m slua_queue_dead_letters)" = 1 ]'
+is "$(v slua_queue_dead_letters) $(v slua_queue_pending) $(v 'slua_jobs_failed_total{reason=dead_letter}')" \
+    "1 0 1" "--status: a dead letter, none pending; the submitter counts the failure"
 kill -CONT "$b1" "$b2"
-wait_for 20 '[ "$(grep -c "dropped: its job was answered already" "$T/sub.err")" = 2 ]'
-is "$(grep -c "dropped: its job was answered already" "$T/sub.err")" 2 \
+wait_for 20 '[ "$(grep -c "dropped: its job was answered already" "$T/log")" = 2 ]'
+is "$(grep -c "dropped: its job was answered already" "$T/log")" 2 \
     "the two late answers reached the submitter and were dropped"
-: > "$T/go"
-wait_for 20 '! kill -0 $sub 2>/dev/null'
-halt "$sub"
-is "$(tr '\0' '0' < "$T/sub.out")" \
-    "nil	job failed: delivered twice without an answer (its hosts died or stopped)
-ok0!" "the handler saw one outcome for the job, then the next job's answer"
+is "$(ask ko | tr '\0' '0')" "ok0!" \
+    "the next client's job gets its own answer, not a late one"
 stop "$h3" "a worker host stops on TERM"
 halt "$h1"; halt "$h2"
 
@@ -256,6 +301,17 @@ like "$rc|$(cat "$T/out")|$(cat "$T/err")" \
     "a wrong password: logged, and the job fails at its deadline"
 rcli -a 'pw:x' --no-auth-warning config set requirepass '' > /dev/null
 
+# Redis refuses the job (out of memory): the job fails with its error,
+# counted queue_unavailable.
+rcli config set maxmemory 1 > /dev/null
+rcli config set maxmemory-policy noeviction > /dev/null
+like "$(ask x)" "^nil	queue: OOM command not allowed" \
+    "Redis refusing a job: it fails with Redis's error"
+rcli config set maxmemory 0 > /dev/null
+wait_for 10 '[ "$(m "slua_jobs_failed_total{reason=queue_unavailable}")" = 1 ]'
+is "$(v 'slua_jobs_failed_total{reason=queue_unavailable}')" 1 \
+    "--status counts it queue_unavailable"
+
 # Redis gone: a job waits no longer than its deadline.
 halt "$rds"
 start=$(now_ms)
@@ -265,5 +321,10 @@ check "Redis unreachable: jobs fail \"queue unavailable\" after their deadline" 
     "nil	queue unavailable
 nil	queue unavailable" "slua: broker: queue: Connection refused"
 ok "within the deadline and a few seconds" '[ $(($(now_ms) - start)) -lt 10000 ]'
+is "$(ask x)" "nil	queue unavailable" "the tcp host's job fails the same"
+wait_for 10 'scrape && [ "$(v "slua_jobs_failed_total{reason=queue_unavailable}")" = 2 ]'
+is "$(v 'slua_jobs_failed_total{reason=queue_unavailable}') $(grep -c '^slua_queue_' "$T/m.out")" \
+    "2 0" "--status counts it queue_unavailable; the queue's gauges go with Redis"
+halt "$srv"
 
 done_testing

@@ -2,9 +2,10 @@
 # real parser (Debian's python3-prometheus-client), whose figures move as
 # a known load says (connections, jobs, failures, kills, a reload);
 # /status and /status?json; what it answers to bad requests and slow
-# clients; a Unix socket from the config file; what --status is refused.
+# clients; a Unix socket from the config file; what --status is refused;
+# behind a balancer, the client a PROXY header names.
 . "$(dirname "$0")/lib.sh"
-plan 53
+plan 56
 
 ulimit -c 0	# a handler is killed with SEGV: no core file of it
 port=$(free_port)
@@ -77,7 +78,7 @@ check "... nor on its wildcard" 1 "" \
 
 if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
 	diag "SKIPPED: no python3-prometheus-client (common/deps.sh)"
-	while [ "$_n" -lt 53 ]; do skip "status listener" "no prometheus_client"; done
+	while [ "$_n" -lt 56 ]; do skip "status listener" "no prometheus_client"; done
 	done_testing
 	exit
 fi
@@ -97,6 +98,8 @@ printf '%s\n' "TYPE slua_connections_accepted counter" \
     "TYPE slua_workers gauge" "TYPE slua_listen_queue_length gauge" \
     > "$T/types"
 is "$(grep -cxFf "$T/types" "$T/m.out")" 10 "the families have their types"
+is "$(grep -c '^slua_queue_' "$T/m.out")" 0 \
+    "without --queue, no gauges of the shared queue (not even 0)"
 # start_slua's look at the port was a connection: the base.
 wait_for 10 '[ "$(m slua_connections_closed_total)" = 1 ]'
 is "$(m slua_connections_accepted_total) $(m slua_jobs_submitted_total)" \
@@ -167,7 +170,7 @@ Uptime: [0-9]+ s, since 20[0-9-]+ [0-9:]+ UTC
 Generation: 1 \(reloads: 0, failed: 0\)
 Connections: 10 accepted, 7 closed, 0 timed out, 0 TLS failures
 Jobs: 9 submitted, 4 answered, 1 queued, oldest [0-9.]+ s
-Handlers: 3 busy, 0 idle, 0 starting; workers: 2 busy, 0 idle, 0 starting
+Handlers: 3 busy, 0 idle, 0 starting, 0 connections held; workers: 2 busy, 0 idle, 0 starting
 
 PID +ROLE +GEN STATE +FOR +SERVED RESTARTS +RSS  DOING
 [0-9]+ +broker +1 serving .* 1 jobs queued
@@ -287,5 +290,31 @@ is "$(curl -s -m 10 --unix-socket "$T/status.sock" http://x/metrics |
 ok "the socket is the listener's" '[ -S "$T/status.sock" ]'
 stop "$srv"
 ok "the socket is removed when slua stops" '[ ! -e "$T/status.sock" ]'
+
+# ---------------------------------------------------------------------------
+# Behind a balancer (--proxy-protocol): a busy handler's row names the
+# client the PROXY header gave, not the balancer that connected.
+cat > "$T/hp.lua" <<LUA
+local l = client.line()
+while not io.stat("$T/gate2") do os.usleep(10000) end
+print(l, client.ip, client.proxy_ip)
+LUA
+start_slua -H 1 --proxy-protocol --status "127.0.0.1:$sport" "$T/hp.lua"
+wait_port "$sport"
+# The harness's look at the port, without a header, is closed; a report
+# goes when a connection comes after 100 ms idle, so one comes later.
+wait_for 10 'curl -s -m 10 "$url/status" |
+    awk "/ handler / && \$4 == \"idle\" && \$5 + 0 >= 0.2 { f = 1 } END { exit !f }"'
+(printf 'PROXY TCP4 203.0.113.7 127.0.0.1 40001 %s\r\nhi\n' "$port" |
+    nc -w 15 127.0.0.1 "$port" > "$T/p.out") &
+wait_for 10 'curl -s -m 10 "$url/status" > "$T/status" &&
+    grep -q " handler .* busy .*  client " "$T/status"'
+like "$(grep ' handler ' "$T/status")" \
+    "^[0-9]+ +handler +1 busy .*  client 203\.0\.113\.7:40001\$" \
+    "/status: a busy handler behind PROXY shows the client, not the balancer"
+touch "$T/gate2"
+wait_for 15 '[ -s "$T/p.out" ]'
+is "$(cat "$T/p.out")" "hi	203.0.113.7	127.0.0.1" "and the script saw the same client"
+halt "$srv"
 
 done_testing

@@ -77,6 +77,11 @@ struct status_sum {
 	double			 u_oldest;	/* seconds; 0: none queued */
 	long long		 u_listenq;
 	long long		 u_held;	/* connections the handlers hold */
+	/* --queue: the serving broker's figures; -1: none */
+	long long		 u_qdepth;
+	long long		 u_qlength;
+	long long		 u_qpending;
+	long long		 u_qdead;
 };
 
 extern const char *const status_states[3];

@@ -153,6 +153,21 @@ status_rows(struct status *st, struct supervisor *s, struct status_rows *rs)
 	return 0;
 }
 
+/* With --queue, once Redis said: the shared queue. */
+static void
+status_tqueue(const struct status_sum *u, FILE *f)
+{
+	char	 depth[24] = "?";
+
+	if (u->u_qlength < 0)
+		return;
+	if (u->u_qdepth >= 0)
+		(void)snprintf(depth, sizeof(depth), "%lld", u->u_qdepth);
+	(void)fprintf(f, "Shared queue: %s waiting, %lld pending, "
+	    "%lld dead letters; %lld entries in the stream\n", depth,
+	    u->u_qpending, u->u_qdead, u->u_qlength);
+}
+
 void
 status_text(struct status *st, struct supervisor *s, FILE *f)
 {
@@ -174,7 +189,7 @@ status_text(struct status *st, struct supervisor *s, FILE *f)
 	    "Jobs: %llu submitted, %llu answered, %lld queued, "
 	    "oldest %.3f s\n"
 	    "Handlers: %d busy, %d idle, %d starting, %lld connections held; "
-	    "workers: %d busy, %d idle, %d starting\n\n",
+	    "workers: %d busy, %d idle, %d starting\n",
 	    status_age(st->st_startns, stats_clock()), when,
 	    s->s_gen != NULL ? s->s_gen->g_id : 0,
 	    (unsigned long long)st->st_reloads,
@@ -188,7 +203,8 @@ status_text(struct status *st, struct supervisor *s, FILE *f)
 	    u.u_hstate[STATS_BUSY], u.u_hstate[STATS_IDLE],
 	    u.u_hstate[STATS_STARTING], u.u_held, u.u_wstate[STATS_BUSY],
 	    u.u_wstate[STATS_IDLE], u.u_wstate[STATS_STARTING]);
-	(void)fprintf(f, "%-8s %-8s %4s %-9s %10s %9s %8s %9s  %s\n", "PID",
+	status_tqueue(&u, f);
+	(void)fprintf(f, "\n%-8s %-8s %4s %-9s %10s %9s %8s %9s  %s\n", "PID",
 	    "ROLE", "GEN", "STATE", "FOR", "SERVED", "RESTARTS", "RSS",
 	    "DOING");
 	if (status_rows(st, s, &rs) == -1)
@@ -260,6 +276,13 @@ status_jtotals(struct status *st, const struct status_sum *u)
 	status_jint(o, "connections_held", u->u_held);
 	status_jint(o, "workers_busy", u->u_wstate[STATS_BUSY]);
 	status_jint(o, "workers_idle", u->u_wstate[STATS_IDLE]);
+	if (u->u_qdepth >= 0)
+		status_jint(o, "queue_depth", u->u_qdepth);
+	if (u->u_qlength >= 0) {
+		status_jint(o, "queue_length", u->u_qlength);
+		status_jint(o, "queue_pending", u->u_qpending);
+		status_jint(o, "queue_dead_letters", u->u_qdead);
+	}
 	status_jint(o, "reloads", st->st_reloads);
 	status_jint(o, "reloads_failed", st->st_reloadfails);
 	return o;

@@ -58,6 +58,21 @@ status_listenq(struct supervisor *s)
 	return n;
 }
 
+/*
+ * The shared queue as a broker saw it: every broker sees the same Redis,
+ * so its figures are not added up; the serving generation's go first.
+ */
+static void
+status_queue(struct status_sum *u, const struct stats_broker *b, int serving)
+{
+	if (b->b_qlength < 0 || (u->u_qlength >= 0 && !serving))
+		return;
+	u->u_qdepth = b->b_qdepth;
+	u->u_qlength = b->b_qlength;
+	u->u_qpending = b->b_qpending;
+	u->u_qdead = b->b_qdead;
+}
+
 void
 status_sum(struct status *st, struct supervisor *s, struct status_sum *u)
 {
@@ -69,6 +84,7 @@ status_sum(struct status *st, struct supervisor *s, struct status_sum *u)
 	int			 k;
 
 	memset(u, 0, sizeof(*u));
+	u->u_qdepth = u->u_qlength = u->u_qpending = u->u_qdead = -1;
 	status_totals(st, &u->u_h, &u->u_b);
 	TAILQ_FOREACH(g, &s->s_gens, g_entry) {
 		for (k = 0; k < g->g_nslots; k++) {
@@ -85,6 +101,7 @@ status_sum(struct status *st, struct supervisor *s, struct status_sum *u)
 		    NULL || m->m_role != STATS_BROKER)
 			continue;
 		b = &m->m_u.u_broker;
+		status_queue(u, b, g == s->s_gen);
 		u->u_queued += b->b_queued;
 		if (b->b_oldest != 0 && (oldest == 0 || b->b_oldest < oldest))
 			oldest = b->b_oldest;
@@ -156,7 +173,8 @@ status_jobs(FILE *f, const struct status_sum *u)
 {
 	static const char *const why[STATS_JF_N] = {
 		"timeout", "worker_died", "worker_error", "cannot_start",
-		"forward_limit", "broker_died", "queue_unavailable"
+		"forward_limit", "broker_died", "queue_unavailable",
+		"dead_letter"
 	};
 	unsigned long long	 n;
 	int			 i;
@@ -184,6 +202,29 @@ status_jobs(FILE *f, const struct status_sum *u)
 	status_head(f, "slua_job_oldest_queued_seconds", "gauge",
 	    "Age of the oldest job waiting for a worker; 0 when none.");
 	(void)fprintf(f, "slua_job_oldest_queued_seconds %.3f\n", u->u_oldest);
+}
+
+/* Only with --queue, and only what Redis said. */
+static void
+status_shared(FILE *f, const struct status_sum *u)
+{
+	if (u->u_qdepth >= 0)
+		status_one(f, "slua_queue_depth", "gauge",
+		    "Jobs in the shared queue no host has taken yet.",
+		    u->u_qdepth);
+	if (u->u_qlength >= 0)
+		status_one(f, "slua_queue_length", "gauge",
+		    "Entries in the shared queue's stream: the jobs waiting, "
+		    "and those taken since the oldest unanswered one.",
+		    u->u_qlength);
+	if (u->u_qpending >= 0)
+		status_one(f, "slua_queue_pending", "gauge",
+		    "Jobs hosts took from the shared queue and have not "
+		    "answered yet.", u->u_qpending);
+	if (u->u_qdead >= 0)
+		status_one(f, "slua_queue_dead_letters", "gauge",
+		    "Entries in the shared queue's dead-letter stream.",
+		    u->u_qdead);
 }
 
 static void
@@ -249,5 +290,6 @@ status_metrics(struct status *st, struct supervisor *s, FILE *f)
 	    s->s_gen != NULL ? s->s_gen->g_id : 0);
 	status_conns(f, &u);
 	status_jobs(f, &u);
+	status_shared(f, &u);
 	status_procs(f, st, &u);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "queue.h"
 #include "stats.h"
 #include "util.h"
 
@@ -49,6 +50,11 @@ bstats_fill(struct broker *b)
 		row->sw_ran = w->w_ran;
 	}
 	sb->b_nrows = n;
+	if (b->b_shared != NULL)
+		queue_stats(b, sb);
+	else
+		sb->b_qdepth = sb->b_qlength = sb->b_qpending =
+		    sb->b_qdead = -1;
 }
 
 void

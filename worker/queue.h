@@ -24,9 +24,13 @@
 struct broker;
 struct job;
 struct config;
+struct stats_broker;
 
 #define QUEUE_NCONN	3		/* commands, job reads, reply reads */
 #define QUEUE_BLOCK_MS	"1000"		/* a blocking read's wait */
+/* A dead letter's error, which its submitter counts (STATS_JF_DEAD). */
+#define QUEUE_DEAD_MSG	"job failed: delivered twice without an " \
+			"answer (its hosts died or stopped)"
 
 /* One connection to Redis and what the broker's poll() waits for on it. */
 struct qconn {
@@ -122,6 +126,11 @@ struct queue {
 	long long		 q_lag;		/* undelivered, last seen */
 	long long		 q_addedsince;	/* jobs added since */
 	struct timespec		 q_statat;	/* next look */
+	/* for --status, as Redis last said; -1: unknown */
+	long long		 q_depth;	/* the group's lag */
+	long long		 q_length;	/* XLEN NAME:jobs */
+	long long		 q_pending;	/* the group's PEL */
+	long long		 q_deadlen;	/* XLEN NAME:dead */
 };
 
 /* worker/queue_redis.c */
@@ -159,5 +168,6 @@ void	queue_tick(struct broker *);
 long long queue_timeout(struct broker *);
 int	queue_busy(struct broker *);
 uint32_t queue_backlog(struct broker *);
+void	queue_stats(struct broker *, struct stats_broker *);
 
 #endif

@@ -33,12 +33,11 @@
 #include "ipc.h"
 #include "log.h"
 #include "queue.h"
+#include "stats.h"
 #include "util.h"
 
 #define QUEUE_PREFETCH		16	/* entries held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
-#define QUEUE_DEAD_MSG		"job failed: delivered twice without an " \
-				"answer (its hosts died or stopped)"
 
 void
 queue_rjobfree(struct rjob *rj)
@@ -344,53 +343,99 @@ queue_fetch(struct queue *q)
 
 /*
  * Once a second, atomically: trim the jobs stream below the oldest entry
- * not yet acknowledged (or the last delivered), which is cheaper than an
- * XDEL per job; say how many wait undelivered (the group's lag, -1 when
- * Redis cannot tell; without a group, none was delivered).
+ * not yet acknowledged (or past the last delivered, when none is: the
+ * stream then holds only what waits), which is cheaper than an XDEL per
+ * job; and say, for work.backlog() and --status: how many wait
+ * undelivered (the group's lag, -1 when Redis cannot tell; without a
+ * group, none was delivered), the stream's length after the trim, how
+ * many were delivered and not yet acknowledged, and the dead letters.
  */
-#define QUEUE_TRIM_LUA							\
-	"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "	\
+#define QUEUE_LOOK_LUA							\
+	"local dead = redis.call('XLEN', KEYS[2]) "			\
+	"if redis.call('EXISTS', KEYS[1]) == 0 then "			\
+	"  return {0, 0, 0, dead} "					\
+	"end "								\
 	"local gs = redis.call('XINFO', 'GROUPS', KEYS[1]) "		\
 	"for _, g in ipairs(gs) do "					\
 	"  local f = {} "						\
 	"  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end "		\
 	"  if f['name'] == ARGV[1] then "				\
-	"    local min = f['last-delivered-id'] "			\
-	"    if f['pending'] > 0 then "					\
-	"      min = redis.call('XPENDING', KEYS[1], ARGV[1])[2] "	\
+	"    local min, pend = f['last-delivered-id'], f['pending'] "	\
+	"    local ms, sq = string.match(min, '^(%d+)-(%d+)$') "	\
+	"    if pend == 0 and sq and #sq < 15 then "			\
+	"      min = ms .. '-' .. string.format('%d', sq + 1) "		\
+	"    elseif pend > 0 then "					\
+	"      local p = redis.call('XPENDING', KEYS[1], ARGV[1]) "	\
+	"      pend, min = p[1], p[2] "					\
 	"    end "							\
 	"    redis.call('XTRIM', KEYS[1], 'MINID', min) "		\
-	"    if type(f['lag']) == 'number' then return f['lag'] end "	\
-	"    return -1 "						\
+	"    local lag = -1 "						\
+	"    if type(f['lag']) == 'number' then lag = f['lag'] end "	\
+	"    return {lag, redis.call('XLEN', KEYS[1]), pend, dead} "	\
 	"  end "							\
 	"end "								\
-	"return redis.call('XLEN', KEYS[1])"
+	"local n = redis.call('XLEN', KEYS[1]) "			\
+	"return {n, n, 0, dead}"
+
+/* No figure until Redis says. */
+static void
+queue_unknown(struct queue *q)
+{
+	q->q_depth = q->q_length = q->q_pending = q->q_deadlen = -1;
+}
 
 static void
-queue_trimmed(redisAsyncContext *ac, void *r, void *priv)
+queue_looked(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
 	redisReply	*rp = r;
+	size_t		 i;
 
 	(void)priv;
-	if (rp == NULL || rp->type != REDIS_REPLY_INTEGER || rp->integer < 0)
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 4)
+		return;
+	for (i = 0; i < 4; i++)
+		if (rp->element[i]->type != REDIS_REPLY_INTEGER)
+			return;
+	q->q_depth = rp->element[0]->integer;
+	q->q_length = rp->element[1]->integer;
+	q->q_pending = rp->element[2]->integer;
+	q->q_deadlen = rp->element[3]->integer;
+	if (q->q_depth < 0)
 		return;
 	/* Replies come in order: the jobs acknowledged before are in it. */
-	q->q_lag = rp->integer;
+	q->q_lag = q->q_depth;
 	q->q_addedsince = 0;
 }
 
 static void
 queue_look(struct queue *q, const struct timespec *now)
 {
-	const char	*argv[5] = { "EVAL", QUEUE_TRIM_LUA, "1", q->q_jobs,
-			    q->q_group };
+	const char	*argv[6] = { "EVAL", QUEUE_LOOK_LUA, "2", q->q_jobs,
+			    q->q_dead, q->q_group };
 
-	if (timespeccmp(now, &q->q_statat, <) || !queue_up(q, QC_CMD))
+	/* Redis out of reach: what it said last is no longer known. */
+	if (!queue_up(q, QC_CMD)) {
+		queue_unknown(q);
+		return;
+	}
+	if (timespeccmp(now, &q->q_statat, <))
 		return;
 	q->q_statat = *now;
 	clock_add(&q->q_statat, 1000);
-	(void)queue_cmd(q, QC_CMD, queue_trimmed, NULL, 5, argv, NULL);
+	(void)queue_cmd(q, QC_CMD, queue_looked, NULL, 6, argv, NULL);
+}
+
+/* For the broker's status report. */
+void
+queue_stats(struct broker *b, struct stats_broker *sb)
+{
+	struct queue	*q = b->b_shared;
+
+	sb->b_qdepth = q->q_depth;
+	sb->b_qlength = q->q_length;
+	sb->b_qpending = q->q_pending;
+	sb->b_qdead = q->q_deadlen;
 }
 
 /*

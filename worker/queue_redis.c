@@ -438,6 +438,8 @@ queue_open(struct broker *b)
 	TAILQ_INIT(&q->q_order);
 	TAILQ_INIT(&q->q_held);
 	TAILQ_INIT(&q->q_answers);
+	/* No figures for --status until Redis gives them. */
+	q->q_depth = q->q_length = q->q_pending = q->q_deadlen = -1;
 	/* Without a timeout, a live broker may hold a job this long. */
 	q->q_claimms = cf->cf_job_timeout > 0 ?
 	    (cf->cf_job_timeout + cf->cf_grace) * 1000LL + 2000 : 60000;

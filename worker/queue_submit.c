@@ -12,6 +12,10 @@
  * plus grace plus a second; 60 s without a timeout) passes while Redis
  * has not acknowledged it or the broker is not connected.
  *
+ * What a job's outcome counts in --status: this broker counted it
+ * submitted; the broker whose worker ran it counts it answered or
+ * failed; the failures decided here (queue unavailable, Redis refusing
+ * the job, a dead letter) count here.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -27,6 +31,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "queue.h"
+#include "stats.h"
 #include "util.h"
 
 #define QUEUE_TRIMEVERY		256	/* answers read between XTRIMs */
@@ -90,6 +95,7 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 	if (rp->type == REDIS_REPLY_ERROR) {
 		(void)snprintf(msg, sizeof(msg), "queue: %s", rp->str);
 		log_warnx("%s", msg);
+		stats_broker.b_failed[STATS_JF_QUEUE]++;
 		qsub_reply(q->q_b, s, IPC_ERROR, 0, msg, strlen(msg));
 		return;
 	}
@@ -194,6 +200,11 @@ queue_replies(struct queue *q, const redisReply *entries)
 		}
 		type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
 		flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
+		/* The host that ran a job counts its outcome, but no host
+		   ran a dead letter to the end: its failure counts here. */
+		if (type == IPC_ERROR && data->len == strlen(QUEUE_DEAD_MSG) &&
+		    memcmp(data->str, QUEUE_DEAD_MSG, data->len) == 0)
+			stats_broker.b_failed[STATS_JF_DEAD]++;
 		qsub_reply(q->q_b, s, type, flags, data->str, data->len);
 	}
 }
@@ -258,6 +269,7 @@ queue_expire(struct queue *q, const struct timespec *now)
 			break;
 		if (s->s_acked && up)
 			continue;
+		stats_broker.b_failed[STATS_JF_QUEUE]++;
 		qsub_reply(q->q_b, s, IPC_ERROR, 0, "queue unavailable", 17);
 	}
 }
