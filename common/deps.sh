@@ -10,6 +10,9 @@ mandoc curl socat openssl netcat-openbsd procps wrk python3
 openbsd-inetd systemd strace python3-prometheus-client
 clang libclang-rt-dev valgrind
 redis-server redis-tools libhiredis-dev"
+# make bench: the peers it measures slua beside (gearmand, its library).
+[ "${1:-}" = bench ] && PKGS="$PKGS
+gearman-job-server libgearman-dev"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
 debhelper dpkg-dev lintian adduser iproute2 attr"

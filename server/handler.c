@@ -8,6 +8,7 @@
  * TERM and HUP are blocked except while waiting in ppoll(), so a
  * connection is never cut short: the handler exits between connections.
  */
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -40,6 +41,8 @@
 static volatile sig_atomic_t	 handler_quit;
 static int			 handler_served;
 static int			 handler_busy;
+static int			 handler_ep = -1;	/* what it waits on */
+static int			 handler_epquiet = -1;	/* the same, no listener */
 
 static void
 handler_signal(int sig)
@@ -167,6 +170,69 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
 }
 
 /*
+ * What a handler waits on, in an epoll set of its own: the listeners
+ * (with listen set), each with EPOLLEXCLUSIVE, so that a new client
+ * wakes one idle handler rather than every one of them, which would each
+ * find the queue empty again; the broker's pidfd; the held connections.
+ */
+static int
+handler_waitset(const struct listener *l, int brokerfd, int listen)
+{
+	struct epoll_event	 ev;
+	int			 ep, i;
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	memset(&ev, 0, sizeof(ev));
+	for (i = 0; listen && i < l->l_n; i++) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.fd = l->l_fds[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, l->l_fds[i], &ev) == -1)
+			fatal("epoll_ctl");
+	}
+	ev.events = EPOLLIN;
+	ev.data.fd = brokerfd;
+	if (brokerfd != -1 && epoll_ctl(ep, EPOLL_CTL_ADD, brokerfd, &ev) == -1)
+		fatal("epoll_ctl");
+	ev.data.fd = pending_epfd();
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
+		fatal("epoll_ctl");
+	return ep;
+}
+
+/*
+ * Accept on lfd: the descriptor for the script (pc filled), -1 when there
+ * is none for it now (a sibling took the client, it left, or it is held
+ * until it speaks), -2 when accept(2) failed for want of resources (the
+ * handler paused).
+ */
+static int
+handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
+{
+	int	 fd;
+
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) == -1) {
+		/* Out of descriptors: pause rather than spin on accept. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			handler_pause();
+			return -2;
+		}
+		return -1;	/* EAGAIN: a sibling took it; others: it left */
+	}
+	if (cf->cf_proxy_protocol)
+		return handler_proxied(cf, fd, pc);
+	if (cf->cf_greeting) {
+		memset(pc, 0, sizeof(*pc));
+		pc->pc_fd = fd;
+		clock_now(&pc->pc_start);
+		return fd;
+	}
+	return pending_accepted(fd, pc) ? fd : -1;
+}
+
+/*
  * The next client for the script, in pc, or -1 when a signal or a failed
  * accept came first, or the broker died (brokerfd, a pidfd, is readable
  * then).  Unless the server speaks first (--greeting), a new client is
@@ -175,33 +241,17 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
  * accepts no more, and serves what it holds.
  */
 static int
-handler_accept(struct listener *l, int brokerfd, int spare, int listen,
-    const struct config *cf, const sigset_t *waitmask, struct pending_conn *pc)
+handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
+    const sigset_t *waitmask, struct pending_conn *pc)
 {
-	struct pollfd		 pfd[LISTEN_MAX + 2];
+	struct epoll_event	 ev[LISTEN_MAX + 2];
 	static int		 turn;
-	struct timespec		 wait, *waitp = NULL;
-	int			 i, n = 0, held, fd, r, ms, rms;
+	int			 i, n, held, fd, ms, rms, heldready = 0;
 
-	if (listen && !pending_full())
-		for (i = 0; i < l->l_n; i++) {
-			pfd[n].fd = l->l_fds[i];
-			pfd[n++].events = POLLIN;
-		}
-	pfd[n].fd = brokerfd;		/* poll(2) skips -1 */
-	pfd[n].events = POLLIN;
-	pfd[n + 1].fd = pending_fd();
-	pfd[n + 1].events = POLLIN;
-	pfd[n + 1].revents = 0;
 	held = pending_count();
 	ms = pending_waitms();
 	if (spare && held == 0)
 		ms = HANDLER_SPARE_IDLE * 1000;
-	if (ms >= 0) {
-		wait.tv_sec = ms / 1000;
-		wait.tv_nsec = (ms % 1000) * 1000000L;
-		waitp = &wait;
-	}
 	/* A status report still pending goes before long. */
 	if (stats_handler.h_held != (uint32_t)held) {
 		stats_handler.h_held = held;
@@ -211,62 +261,46 @@ handler_accept(struct listener *l, int brokerfd, int spare, int listen,
 		stats_handler_push(1);
 	if ((rms = stats_handler_wait()) > 0 && (ms < 0 || rms < ms))
 		ms = rms;
-	if (ms >= 0) {
-		wait.tv_sec = ms / 1000;
-		wait.tv_nsec = (ms % 1000) * 1000000L;
-		waitp = &wait;
-	}
-	if ((r = ppoll(pfd, n + 2, waitp, waitmask)) == -1) {
+	n = epoll_pwait(listen && !pending_full() ? handler_ep :
+	    handler_epquiet, ev, LISTEN_MAX + 2, ms, waitmask);
+	if (n == -1) {
 		if (errno != EINTR)
-			log_warn("poll");
+			log_warn("epoll_wait");
 		return -1;
 	}
-	if (r == 0 && ms == rms)
+	if (n == 0 && ms == rms)
 		return -1;	/* the report goes on the next call */
-	if (r == 0 && spare && held == 0) {
+	if (n == 0 && spare && held == 0) {
 		handler_quit = 1;	/* a spare nobody needed */
 		return -1;
 	}
-	if (pfd[n].revents) {
-		handler_quit = 1;	/* to be replaced, linked to the new one */
-		return -1;
+	for (i = 0; i < n; i++) {
+		if (brokerfd != -1 && ev[i].data.fd == brokerfd) {
+			handler_quit = 1; /* to be replaced, linked to the new
+					     one */
+			return -1;
+		}
+		if (ev[i].data.fd == pending_epfd())
+			heldready = 1;
 	}
 	/* New clients and held ones in turn: neither waits behind the other. */
-	if ((turn = !turn) && pending_take(pfd[n + 1].revents != 0, pc))
+	if ((turn = !turn) && pending_take(heldready, pc))
 		return pc->pc_fd;
 	for (i = 0; i < n; i++) {
+		if (ev[i].data.fd == pending_epfd())
+			continue;
 		/* Shut by the supervisor, which is stopping: go, even
 		   before its TERM is here. */
-		if (pfd[i].revents & (POLLHUP | POLLERR)) {
+		if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
 			handler_quit = 1;
 			return -1;
 		}
-		if (!(pfd[i].revents & POLLIN))
-			continue;
-		fd = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC);
-		if (fd != -1) {
-			if (cf->cf_proxy_protocol)
-				return handler_proxied(cf, fd, pc);
-			if (cf->cf_greeting) {
-				memset(pc, 0, sizeof(*pc));
-				pc->pc_fd = fd;
-				clock_now(&pc->pc_start);
-				return fd;
-			}
-			if (pending_accepted(fd, pc))
-				return fd;
-			break;
-		}
-		/* Out of descriptors: pause rather than spin on accept. */
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			handler_pause();
+		if ((fd = handler_take(ev[i].data.fd, cf, pc)) >= 0)
+			return fd;
+		if (fd == -2)
 			return -1;
-		}
-		/* EAGAIN: a sibling took it; others: the client left. */
 	}
-	if (!turn && pending_take(pfd[n + 1].revents != 0, pc))
+	if (!turn && pending_take(heldready, pc))
 		return pc->pc_fd;
 	return -1;
 }
@@ -454,6 +488,8 @@ handler_main(struct handler_env *he)
 	pending_init(he->he_cf, he->he_tls != NULL);
 	pending_listen(he->he_listen->l_fds, he->he_listen->l_n,
 	    he->he_cf->cf_greeting);
+	handler_ep = handler_waitset(he->he_listen, brokerfd, 1);
+	handler_epquiet = handler_waitset(he->he_listen, brokerfd, 0);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */
@@ -464,7 +500,7 @@ handler_main(struct handler_env *he)
 			pending_dropidle();
 		if (!serving && pending_count() == 0)
 			break;
-		fd = handler_accept(he->he_listen, brokerfd, he->he_spare,
+		fd = handler_accept(brokerfd, he->he_spare,
 		    serving, he->he_cf, &waitmask, &pc);
 		timeout_status_run();
 		if (fd == -1)

@@ -303,6 +303,13 @@ pending_fd(void)
 	return npend > 0 ? pend_ep : -1;
 }
 
+/* The held connections' epoll set, for the handler's own. */
+int
+pending_epfd(void)
+{
+	return pend_ep;
+}
+
 /* Milliseconds left of p's wait (0: over), or -1 when it has no end. */
 static long long
 pend_left(const struct pend *p, const struct timespec *now)

@@ -37,6 +37,7 @@ int	pending_full(void);
 int	pending_accepted(int, struct pending_conn *);
 int	pending_park(int, const char *, size_t, struct pending_conn *);
 int	pending_fd(void);
+int	pending_epfd(void);
 int	pending_waitms(void);
 int	pending_take(int, struct pending_conn *);
 void	pending_dropidle(void);
