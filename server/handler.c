@@ -1,11 +1,13 @@
 /*
- * A handler process in tcp mode.  It blocks in accept() on the listening
- * sockets it shares with its siblings, and runs the handler script once
- * per connection.  The script is compiled once; each connection runs it
+ * A handler process in tcp mode.  It waits in an epoll set of its own on
+ * the listening sockets it shares with its siblings (one idle handler is
+ * woken per new client), on the clients it holds until they have spoken
+ * (server/pending.c) and on its broker, and runs the handler script once
+ * per request.  The script is compiled once; each connection runs it
  * with globals of its own, and what it changed in the libraries is undone
  * after it (lua/isolate.c), while modules loaded with require stay loaded.
  *
- * TERM and HUP are blocked except while waiting in ppoll(), so a
+ * TERM and HUP are blocked except while waiting in epoll_pwait(), so a
  * connection is never cut short: the handler exits between connections.
  */
 #include <sys/epoll.h>
