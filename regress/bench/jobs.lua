@@ -4,23 +4,9 @@
 --   slua -W 2 jobs.lua echo.lua -- count inflight
 local count = tonumber(arg[1]) or 200000
 local inflight = tonumber(arg[2]) or 64
-local job = string.rep("j", 64)		-- relay.c's jobs are 64 bytes
+local run = require "jobrun"
 
-local function run(n)
-  local ahead = math.min(n, inflight)
-  for _ = 1, ahead do
-    work.submit(job)
-  end
-  for _ = ahead + 1, n do
-    assert(work.collect(), "job failed")
-    work.submit(job)
-  end
-  for _ = 1, ahead do
-    assert(work.collect(), "job failed")
-  end
-end
-
-run(math.min(count, 2000))
+run(math.min(count, 2000), inflight)
 print("go")
-run(count)
+run(count, inflight)
 print("done")

@@ -6,23 +6,9 @@ local line = client.line()
 if not line then return end	-- a look at the port
 local count, inflight = line:match("(%d+) (%d+)")
 count, inflight = tonumber(count) or 200000, tonumber(inflight) or 64
-local job = string.rep("j", 64)
+local run = require "jobrun"
 
-local function run(n)
-  local ahead = math.min(n, inflight)
-  for _ = 1, ahead do
-    work.submit(job)
-  end
-  for _ = ahead + 1, n do
-    assert(work.collect(), "job failed")
-    work.submit(job)
-  end
-  for _ = 1, ahead do
-    assert(work.collect(), "job failed")
-  end
-end
-
-run(math.min(count, 2000))
+run(math.min(count, 2000), inflight)
 print("go")
-run(count)
+run(count, inflight)
 print("done")
