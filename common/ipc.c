@@ -476,6 +476,7 @@ ipc_in_next(struct ipc_in *in, struct ipc_msg *msg)
 {
 	struct ipc_hdr	 h;
 	const char	*data;
+	int		 whole;
 
 	if (!in->i_fragging && in->i_fragcap > IPC_KEEPBUF) {
 		free(in->i_frag);
@@ -489,14 +490,22 @@ ipc_in_next(struct ipc_in *in, struct ipc_msg *msg)
 		data = in->i_dgram + in->i_off + sizeof(h);
 		in->i_off += sizeof(h) + h.h_len;
 
-		if (in->i_fragging && !ipc_in_continues(in, &h))
-			in->i_fragging = 0;	/* its sender died */
+		/*
+		 * A whole record amid fragments is another sender's (a
+		 * worker's answer on a handler's socket): the message in
+		 * progress goes on.  A new first fragment means its sender
+		 * died.
+		 */
+		whole = !(h.h_flags & IPC_F_MORE) &&
+		    !(in->i_fragging && ipc_in_continues(in, &h));
+		if (in->i_fragging && !whole && !ipc_in_continues(in, &h))
+			in->i_fragging = 0;
 		if (h.h_flags & IPC_F_FD) {
 			if (ipc_in_memfd(in, &h, data, msg) == 0)
 				return 1;
 			continue;
 		}
-		if (!in->i_fragging && !(h.h_flags & IPC_F_MORE)) {
+		if (whole) {
 			if (h.h_len > in->i_max)
 				continue;
 			msg->m_hdr = h;

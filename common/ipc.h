@@ -19,6 +19,11 @@
  * reuse their memfds (see lua/work.c) so their pages are not faulted in
  * again for each job.
  *
+ * A worker may also send answers on the broker's end of a handler slot,
+ * which it inherits (lua/work_direct.c): a handler's socket then has
+ * several senders, each sending whole datagrams, and only the broker
+ * sends fragments there.
+ *
  * Status reports to the supervisor travel apart, on a socketpair of their
  * own, in the format common/stats.h tells.
  */
@@ -59,6 +64,8 @@ enum ipc_type {
 	IPC_EXIT,	/* worker -> broker, last: I exit (os.exit); the
 			   jobs I hold but never accepted never started,
 			   and with IPC_F_RUNNING, my first one did */
+	IPC_DONE,	/* worker -> broker: I sent this job's answer to
+			   its handler myself (lua/work_direct.c) */
 };
 
 #define IPC_F_MORE	0x0001	/* another fragment follows */
@@ -66,6 +73,8 @@ enum ipc_type {
 #define IPC_F_LAST	0x0004	/* worker -> broker: I exit; no more jobs */
 #define IPC_F_FD	0x0008	/* the payload is in the passed memfd */
 #define IPC_F_RUNNING	0x0010	/* IPC_EXIT: I was running a job */
+#define IPC_F_DIRECT	0x0020	/* IPC_JOB to a worker: answer it straight
+				   to its handler's slot */
 
 struct ipc_stats {
 	uint32_t	s_backlog;	/* jobs waiting for a worker */

@@ -140,7 +140,7 @@ work_wait(lua_State *L)
 		return;
 	/* A status asked for while LuaJIT ran compiled code, hookless. */
 	timeout_status_run();
-	r = ipc_out_flush(&wk.w_out);
+	r = work_outflush();
 	if (r == -1) {
 		work_brokerdied(L);
 		return;
@@ -171,9 +171,9 @@ work_flushlater(lua_State *L)
 {
 	int	 r;
 
-	if (wk.w_dead || wk.w_out.o_count == 0)
+	if (wk.w_dead || (wk.w_out.o_count == 0 && !work_direct_pending()))
 		return;
-	if ((r = ipc_out_flush(&wk.w_out)) == -1)
+	if ((r = work_outflush()) == -1)
 		work_brokerdied(L);
 	else if (r == 1)
 		timeout_flush(L, WORK_BATCH_MS, work_flushlater);
@@ -186,8 +186,9 @@ work_flushlater(lua_State *L)
 void
 work_flush(void)
 {
-	if (wk.w_fd != -1 && !wk.w_dead && wk.w_out.o_count > 0)
-		(void)ipc_out_flush(&wk.w_out);
+	if (wk.w_fd != -1 && !wk.w_dead && (wk.w_out.o_count > 0 ||
+	    work_direct_pending()))
+		(void)work_outflush();
 }
 
 /*
@@ -206,7 +207,7 @@ work_sendfd(lua_State *L, const struct ipc_hdr *h, const char *data,
 		return -1;
 	if (ipc_out_addfd(&wk.w_out, h, fd, len) == -1)
 		luaL_error(L, "not enough memory");
-	while (!wk.w_dead && (r = ipc_out_flush(&wk.w_out)) != 0) {
+	while (!wk.w_dead && (r = work_outflush()) != 0) {
 		if (r == -1)
 			work_brokerdied(L);
 		else
@@ -229,10 +230,11 @@ work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
 
 	if (len >= IPC_FDMIN && work_sendfd(L, h, data, len) == 0)
 		return;
+	work_direct_settle();		/* what was answered before */
 	if (ipc_out_add(&wk.w_out, h, data, len) == -1)
 		luaL_error(L, "not enough memory");
 	if (urgent || len > IPC_FRAG) {
-		while (!wk.w_dead && (r = ipc_out_flush(&wk.w_out)) != 0) {
+		while (!wk.w_dead && (r = work_outflush()) != 0) {
 			if (r == -1)
 				work_brokerdied(L);
 			else
@@ -241,7 +243,7 @@ work_send(lua_State *L, const struct ipc_hdr *h, const char *data,
 		return;
 	}
 	if ((++wk.w_unsent >= IPC_JOBBATCH || wk.w_out.o_count > 1) &&
-	    (r = ipc_out_flush(&wk.w_out)) != 1) {
+	    (r = work_outflush()) != 1) {
 		wk.w_unsent = 0;
 		if (r == -1) {
 			work_brokerdied(L);
@@ -315,8 +317,8 @@ work_finish(lua_State *L)
 {
 	int	 r;
 
-	while (!wk.w_dead && wk.w_out.o_count > 0 &&
-	    (r = ipc_out_flush(&wk.w_out)) != 0) {
+	while (!wk.w_dead && (wk.w_out.o_count > 0 || work_direct_pending()) &&
+	    (r = work_outflush()) != 0) {
 		if (r == -1)
 			work_brokerdied(L);
 		else

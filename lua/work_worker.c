@@ -63,6 +63,7 @@ work_queuejob(lua_State *L, const struct ipc_msg *m)
 		luaL_error(L, "not enough memory");
 	}
 	j->j_hdr = m->m_hdr;
+	j->j_flags = m->m_hdr.h_flags & IPC_F_DIRECT;
 	j->j_hdr.h_flags = 0;
 	j->j_fd = m->m_fd;
 	j->j_len = m->m_len;
@@ -89,6 +90,19 @@ work_forward(lua_State *L, const char *job, size_t len)
 	return 1;
 }
 
+/* The current job's answer: to its handler, or through the broker. */
+static void
+work_reply(lua_State *L, struct ipc_hdr *h, const char *data, size_t len)
+{
+	h->h_flags |= wk.w_jobflags;
+	if (work_direct_ok(h, len)) {
+		work_direct_add(h, data, len);
+		return;
+	}
+	h->h_flags &= ~IPC_F_DIRECT;
+	work_send(L, h, data, len, 0);
+}
+
 int
 work_accept(lua_State *L)
 {
@@ -110,13 +124,14 @@ work_accept(lua_State *L)
 		h.h_flags = IPC_F_NIL;
 		wk.w_hasjob = 0;
 		timeout_disarm();
-		work_send(L, &h, NULL, 0, 0);
+		work_reply(L, &h, NULL, 0);
 	}
 	/*
 	 * The broker starts a job's clock when the answer before it comes:
 	 * with a deadline, that answer leaves now, not batched.
 	 */
-	if (STAILQ_FIRST(&wk.w_jobs) != NULL && wk.w_out.o_count > 0) {
+	if (STAILQ_FIRST(&wk.w_jobs) != NULL && (wk.w_out.o_count > 0 ||
+	    work_direct_pending())) {
 		if (wk.w_jobtimeout > 0)
 			work_flushlater(L);
 		else
@@ -126,6 +141,7 @@ work_accept(lua_State *L)
 		work_wait(L);
 	STAILQ_REMOVE_HEAD(&wk.w_jobs, j_entry);
 	wk.w_job = j->j_hdr;
+	wk.w_jobflags = j->j_flags;
 	wk.w_hasjob = 1;
 	wk.w_accepted++;
 	work_armtimeout(L);
@@ -158,7 +174,7 @@ work_answer(lua_State *L)
 	h.h_flags = s == NULL ? IPC_F_NIL : 0;
 	wk.w_hasjob = 0;
 	timeout_disarm();
-	work_send(L, &h, s, len, 0);
+	work_reply(L, &h, s, len);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -195,7 +211,7 @@ work_worker_drain(void)
 		return;
 	pfd.fd = wk.w_fd;
 	pfd.events = POLLOUT;
-	while (ipc_out_flush(&wk.w_out) == 1)
+	while (work_outflush() == 1)
 		(void)poll(&pfd, 1, 1000);
 }
 
@@ -213,6 +229,7 @@ work_worker_exit(void)
 	work_hdr(&h, IPC_EXIT);
 	if (wk.w_hasjob)
 		h.h_flags = IPC_F_RUNNING;
+	work_direct_settle();
 	if (ipc_out_add(&wk.w_out, &h, NULL, 0) == -1)
 		return;
 	work_worker_drain();
@@ -230,6 +247,7 @@ work_worker_tell(struct ipc_hdr *h, const char *prefix, const char *msg)
 		return;
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
+	work_direct_settle();
 	if (ipc_out_add(&wk.w_out, h, buf, n) == -1)
 		return;
 	work_worker_drain();

@@ -3,6 +3,7 @@
  *	lua/work.c		the link: waiting, sending, batching; luaopen
  *	lua/work_handler.c	the handler's side: submit, collect
  *	lua/work_worker.c	the worker's side: accept, answer
+ *	lua/work_direct.c	a worker's answers sent straight to handlers
  */
 #ifndef SLUA_WORKINT_H
 #define SLUA_WORKINT_H
@@ -29,6 +30,7 @@ struct wjob {
 	STAILQ_ENTRY(wjob)	 j_entry;
 	struct ipc_hdr		 j_hdr;
 	int			 j_fd;		/* its memfd, or -1 */
+	int			 j_flags;	/* IPC_F_DIRECT */
 	size_t			 j_len;
 	char			 j_data[];
 };
@@ -65,6 +67,7 @@ struct work {
 	STAILQ_HEAD(, wjob) w_jobs;
 	struct ipc_hdr	 w_job;		/* the job accept() returned */
 	int		 w_hasjob;	/* ... and it awaits its answer */
+	int		 w_jobflags;	/* its IPC_F_DIRECT */
 	unsigned long	 w_accepted;	/* jobs accepted, ever */
 	int		 w_started;	/* the broker knows we started */
 	int		 w_jobtimeout;	/* seconds; 0: none */
@@ -86,6 +89,13 @@ void	work_message(lua_State *, const struct ipc_msg *);
 void	work_pushpayload(lua_State *, int, const char *, size_t);
 void	work_keepspare(int);
 void	work_flushlater(lua_State *);
+
+/* lua/work_direct.c */
+int	work_direct_ok(const struct ipc_hdr *, size_t);
+void	work_direct_add(const struct ipc_hdr *, const char *, size_t);
+void	work_direct_settle(void);
+int	work_direct_pending(void);
+int	work_outflush(void);
 
 /* lua/work_handler.c */
 void	work_answered(lua_State *, const struct ipc_msg *);

@@ -311,7 +311,8 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 	if (j == NULL || j->j_hdr.h_id != h->h_id ||
 	    j->j_hdr.h_pid != h->h_pid || j->j_hdr.h_slot != h->h_slot ||
 	    (h->h_type != IPC_ANSWER && h->h_type != IPC_ERROR &&
-	    h->h_type != IPC_FORWARD)) {
+	    h->h_type != IPC_FORWARD && h->h_type != IPC_DONE) ||
+	    (h->h_type == IPC_DONE && j->j_rq != NULL)) {
 		log_warnx("worker %d: unexpected message type %d",
 		    (int)w->w_pid, h->h_type);
 		if (m->m_fd != -1)
@@ -328,6 +329,9 @@ broker_fromworker(struct broker *b, struct bworker *w, const struct ipc_msg *m)
 		broker_answer(b, j, h->h_type, h->h_flags & IPC_F_NIL, m);
 		if (h->h_flags & IPC_F_LAST)
 			w->w_exiting = w->w_said = 1;
+		break;
+	case IPC_DONE:		/* the worker sent the answer itself */
+		stats_broker.b_answered++;
 		break;
 	case IPC_FORWARD:
 		job_forward(b, j, m);
@@ -362,6 +366,7 @@ broker_give(struct broker *b, struct bworker *w)
 	struct jobq	*q = TAILQ_EMPTY(&b->b_quarantine) ? &b->b_queue :
 			    &b->b_quarantine;
 	struct job	*j = TAILQ_FIRST(q);
+	struct ipc_hdr	 h;
 	struct timespec	 now;
 	int		 fd, r;
 
@@ -376,16 +381,18 @@ broker_give(struct broker *b, struct bworker *w)
 			return 0;
 		}
 	}
+	/* A local job's answer may go straight to its handler. */
+	h = j->j_hdr;
+	if (j->j_rq == NULL)
+		h.h_flags |= IPC_F_DIRECT;
 	/* A memfd job keeps its descriptor here, should the worker die. */
 	if (j->j_fd != -1) {
 		if ((fd = dup(j->j_fd)) == -1)
 			r = -1;
 		else
-			r = ipc_out_addfd(&w->w_peer.p_out, &j->j_hdr, fd,
-			    j->j_len);
+			r = ipc_out_addfd(&w->w_peer.p_out, &h, fd, j->j_len);
 	} else
-		r = ipc_out_add(&w->w_peer.p_out, &j->j_hdr, j->j_data,
-		    j->j_len);
+		r = ipc_out_add(&w->w_peer.p_out, &h, j->j_data, j->j_len);
 	if (r == -1) {
 		log_warn("dispatch");
 		return -1;

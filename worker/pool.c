@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "stats.h"
 #include "util.h"
+#include "work.h"
 
 #define POOL_YOUNG_MS	1000	/* dying younger than this is a crash loop */
 #define POOL_BACKOFF_MS	100
@@ -33,6 +35,35 @@ pool_idle(struct broker *b, struct bworker *w)
 	TAILQ_INSERT_TAIL(&b->b_idle, w, w_idle);
 	b->b_nidle++;
 	clock_now(&w->w_since);
+}
+
+/*
+ * In a new worker: keep stdio, our end of the socket as fd 3, and the
+ * broker's end of each handler slot, on which the worker answers jobs
+ * straight to their handlers (lua/work_direct.c); close the rest.
+ */
+static void
+pool_childfds(struct broker *b, int fd)
+{
+	int	*slots, *keep, i;
+
+	slots = reallocarray(NULL, b->b_nslots + 1, sizeof(*slots));
+	keep = reallocarray(NULL, b->b_nslots + 1, sizeof(*keep));
+	if (slots == NULL || keep == NULL)
+		fatal("worker");
+	/* Above 3 first, so that dup2 below cannot close one. */
+	for (i = 0; i < b->b_nslots; i++) {
+		slots[i] = fcntl(b->b_slots[i].p_fd, F_DUPFD_CLOEXEC, 4);
+		if (slots[i] == -1)
+			fatal("dup");
+		keep[i + 1] = slots[i];
+	}
+	if (dup2(fd, 3) == -1)
+		fatal("dup2");
+	keep[0] = 3;
+	fd_keep(keep, b->b_nslots + 1);		/* sorts keep */
+	free(keep);
+	work_direct_init(slots, b->b_nslots);	/* slots is its now */
 }
 
 static int
@@ -61,10 +92,7 @@ pool_spawn(struct broker *b)
 	if (pid == 0) {
 		/* A kill for a deadline ends what the job started too. */
 		proc_ownedgroup();
-		/* Keep stdio and our end of the socket, as fd 3, only. */
-		if (dup2(sv[1], 3) == -1)
-			fatal("dup2");
-		closefrom(4);
+		pool_childfds(b, sv[1]);
 		worker_main(b->b_cf, b->b_script, 3, broker);
 	}
 	(void)close(sv[1]);

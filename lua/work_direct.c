@@ -1,0 +1,129 @@
+/*
+ * A worker's answers that go straight to the handler that submitted the
+ * job, not through the broker: one wake-up fewer on every job's way back.
+ *
+ * A worker inherits the broker's end of every handler slot (worker/pool.c)
+ * and sends on it; the handler reads that socket as before, so an answer
+ * sent there is one the broker could have sent.  The broker still owns
+ * each job's life: for every answer sent direct, the worker tells it
+ * IPC_DONE, in the same order as everything else it sends, and the
+ * broker counts the job answered only then (worker/broker.c).
+ *
+ * The DONE is queued only once the answer is in the handler's socket.
+ * Answers are batched here, for one slot at a time; before anything else
+ * is queued for the broker, and before the broker's queue is flushed, the
+ * batch is sent (work_direct_settle).  If the handler's socket cannot
+ * take it (full, or closed), the answers go to the broker instead, as if
+ * never sent direct.  So a worker that dies loses no more than it always
+ * could: batched answers whose DONE was not sent, which the broker runs
+ * again (the handler drops a second answer, worker/job.c).
+ *
+ * Only jobs the broker marked IPC_F_DIRECT go this way (not those of the
+ * shared queue, whose answers the broker writes to Redis), and only
+ * answers that fit one datagram: a larger one, or one in a memfd, goes
+ * through the broker.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "ipc.h"
+#include "slualib.h"
+#include "workint.h"
+
+static struct {
+	int		*d_fds;		/* the slots' sockets, by slot */
+	int		 d_nfds;
+	uint32_t	 d_slot;	/* the batch's */
+	size_t		 d_len;		/* bytes batched */
+	char		 d_buf[IPC_DGRAM];
+} wd;
+
+/* fds[slot] is the broker's end of that handler slot; fds is kept. */
+void
+work_direct_init(int *fds, int n)
+{
+	wd.d_fds = fds;
+	wd.d_nfds = n;
+}
+
+/* Could this answer of len bytes, to job h, go direct? */
+int
+work_direct_ok(const struct ipc_hdr *h, size_t len)
+{
+	return (h->h_flags & IPC_F_DIRECT) && h->h_slot < (uint32_t)wd.d_nfds &&
+	    len <= IPC_FRAG;
+}
+
+/* Queue each batched record for the broker: whole, or as IPC_DONE. */
+static void
+work_direct_tobroker(int sent)
+{
+	struct ipc_hdr	 h;
+	size_t		 off = 0;
+
+	while (off < wd.d_len) {
+		memcpy(&h, wd.d_buf + off, sizeof(h));
+		if (sent) {
+			h.h_type = IPC_DONE;
+			h.h_flags = 0;
+			(void)ipc_out_add(&wk.w_out, &h, NULL, 0);
+		} else
+			(void)ipc_out_add(&wk.w_out, &h,
+			    wd.d_buf + off + sizeof(h), h.h_len);
+		off += sizeof(h) + h.h_len;
+	}
+	wd.d_len = 0;
+}
+
+/*
+ * Send the batch to its handler, and tell the broker.  ipc_out_add can
+ * fail only for want of memory, and then the broker, seeing no answer,
+ * runs the job again when this worker is gone: nothing is lost.
+ */
+void
+work_direct_settle(void)
+{
+	ssize_t	 n;
+
+	if (wd.d_len == 0)
+		return;
+	do
+		n = send(wd.d_fds[wd.d_slot], wd.d_buf, wd.d_len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	work_direct_tobroker(n == (ssize_t)wd.d_len);
+}
+
+/* Batch the answer to job h (h_type, h_flags set), len bytes of data. */
+void
+work_direct_add(const struct ipc_hdr *hp, const char *data, size_t len)
+{
+	struct ipc_hdr	 h = *hp;
+
+	if (wd.d_len > 0 && (wd.d_slot != h.h_slot ||
+	    wd.d_len + sizeof(h) + len > sizeof(wd.d_buf)))
+		work_direct_settle();
+	h.h_len = len;
+	h.h_flags &= ~IPC_F_DIRECT;
+	wd.d_slot = h.h_slot;
+	memcpy(wd.d_buf + wd.d_len, &h, sizeof(h));
+	if (len > 0)
+		memcpy(wd.d_buf + wd.d_len + sizeof(h), data, len);
+	wd.d_len += sizeof(h) + len;
+}
+
+int
+work_direct_pending(void)
+{
+	return wd.d_len > 0;
+}
+
+/* Flush the broker's queue, the direct batch first: ipc_out_flush's. */
+int
+work_outflush(void)
+{
+	work_direct_settle();
+	return ipc_out_flush(&wk.w_out);
+}
