@@ -15,7 +15,9 @@
  *		 chain it belongs to, whichever is first; grace seconds (and
  *		 a little) past it the broker kills the worker and fails the
  *		 job "job timed out", whatever the worker is doing.
- *	answered the worker's answer or error went to the submitter.
+ *	answered the worker's answer or error went to the submitter:
+ *		 through the broker, or straight from the worker, which
+ *		 then says IPC_DONE (lua/work_direct.c).
  *	failed	 the broker's error went to the submitter: "job timed out",
  *		 "job failed: 2 workers died running it (...)", "worker
  *		 cannot start: ...", "job forwarded more than N times".
@@ -30,7 +32,9 @@
  * where a death can be charged again.  The jobs a worker never started (it
  * never reached accept(), or they waited behind the one it ran, or it was
  * killed for a deadline) go back to the queue as they were.  A job charged
- * twice fails.
+ * twice fails.  A worker killed between an answer sent straight to its
+ * handler and the DONE leaves a job that runs again: the submitter drops
+ * the second answer (it is no longer pending there), so it still sees one.
  *
  * Workers that die before they reach accept() POOL_STARTFAILS times in a
  * row leave the broker "broken": every queued and new job fails with
