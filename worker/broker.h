@@ -1,6 +1,7 @@
 /*
  * The broker: owns the job queue and the worker pool.  Its main loop is in
- * worker/broker.c, a job's life in worker/job.c, the pool's forking and
+ * worker/broker.c, a job's life in worker/job.c, its workers' jobs and
+ * answers in worker/dispatch.c, the pool's forking and
  * reaping in worker/pool.c, the worker process itself in worker/worker.c.
  */
 #ifndef SLUA_BROKER_H
@@ -111,6 +112,12 @@ pid_t	broker_start(struct config *, const struct script *, int *, int, int);
 void	broker_tell(struct broker *, const char *);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
+void	broker_answer(struct broker *, struct job *, int, int,
+	    const struct ipc_msg *);
+void	broker_stats(struct broker *, struct ipc_out *, const struct ipc_hdr *);
+
+/* worker/dispatch.c */
+void	broker_dispatch(struct broker *);
 void	broker_readworker(struct broker *, struct bworker *, int);
 
 /* worker/job.c */
