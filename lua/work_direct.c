@@ -53,7 +53,7 @@ int
 work_direct_ok(const struct ipc_hdr *h, size_t len)
 {
 	return (h->h_flags & IPC_F_DIRECT) && h->h_slot < (uint32_t)wd.d_nfds &&
-	    len <= IPC_FRAG;
+	    wd.d_fds[h->h_slot] != -1 && len <= IPC_FRAG;
 }
 
 /* Queue each batched record for the broker: whole, or as IPC_DONE. */

@@ -45,23 +45,25 @@ pool_idle(struct broker *b, struct bworker *w)
 static void
 pool_childfds(struct broker *b, int fd)
 {
-	int	*slots, *keep, i;
+	int	*slots, *keep, i, n = 1;
 
 	slots = reallocarray(NULL, b->b_nslots + 1, sizeof(*slots));
 	keep = reallocarray(NULL, b->b_nslots + 1, sizeof(*keep));
 	if (slots == NULL || keep == NULL)
 		fatal("worker");
-	/* Above 3 first, so that dup2 below cannot close one. */
+	/*
+	 * Above 3 first, so that dup2 below cannot close one.  Past the
+	 * descriptor limit a slot's answers go through the broker.
+	 */
 	for (i = 0; i < b->b_nslots; i++) {
 		slots[i] = fcntl(b->b_slots[i].p_fd, F_DUPFD_CLOEXEC, 4);
-		if (slots[i] == -1)
-			fatal("dup");
-		keep[i + 1] = slots[i];
+		if (slots[i] != -1)
+			keep[n++] = slots[i];
 	}
 	if (dup2(fd, 3) == -1)
 		fatal("dup2");
 	keep[0] = 3;
-	fd_keep(keep, b->b_nslots + 1);		/* sorts keep */
+	fd_keep(keep, n);			/* sorts keep */
 	free(keep);
 	work_direct_init(slots, b->b_nslots);	/* slots is its now */
 }
