@@ -1,7 +1,7 @@
 # Every job ends exactly once, within its deadline, whatever a worker does:
 # exits, crashes, is killed, stops, never starts, forwards forever.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 39
 
 # Under AddressSanitizer everything is slower, and the leak check at exit
 # changes an os.exit status: bounds and expectations say so.
@@ -202,12 +202,14 @@ like "$rc|$(cat "$T/out")" "^0\|chaos: $n jobs: $((n - n / 100)) answered, $((n 
 
 # Answers of every size to one handler at once: small ones and nil go
 # straight from the workers, while the broker sends others in fragments
-# (over 64 KiB) or memfds (256 KiB and more) on the same socket.
+# (over 64 KiB) or memfds (256 KiB and more) on the same socket.  The
+# fragmented ones fill the socket, so the broker often stops mid-message
+# and a worker's answer slips in between two fragments.
 cat > "$T/mixed.lua" <<'EOF2'
 local function want(i)
   local k = i % 4
   if k == 0 then return nil end
-  local n = ({ 10, 100000, 300000 })[k]
+  local n = ({ 10, 200000, 300000 })[k]
   return string.rep(string.char(65 + i % 26), n - 8) .. string.format("%8d", i)
 end
 local N, inflight, ids, good, bad = 2000, 64, {}, 0, 0
@@ -228,7 +230,7 @@ while true do
   local i = tonumber(work.accept())
   local k = i % 4
   if k == 0 then work.answer(nil) else
-    local n = ({ 10, 100000, 300000 })[k]
+    local n = ({ 10, 200000, 300000 })[k]
     work.answer(string.rep(string.char(65 + i % 26), n - 8) .. string.format("%8d", i))
   end
 end
@@ -236,6 +238,21 @@ EOF2
 run -t 120 "$SLUA" -W 2 "$T/mixed.lua" "$T/mixedw.lua"
 is "$rc|$(cat "$T/out")" "0|2000	0" \
     "answers straight from workers and fragments from the broker mix on one socket"
+
+# A handler that does not read for a while: answers pile up on its socket
+# until it is full, and the rest go through the broker; none is lost.
+cat > "$T/busy.lua" <<'EOF2'
+local N, ids, good = 1000, {}, 0
+for i = 1, N do ids[i] = work.submit(tostring(i)) end
+os.execute("sleep 1")
+for i = 1, N do
+  if work.collect(ids[i]) == string.rep("a", 4000) .. i then good = good + 1 end
+end
+print(good)
+EOF2
+run -t 60 "$SLUA" -W 2 "$T/busy.lua" 'while true do local j = work.accept() work.answer(string.rep("a", 4000) .. j) end'
+is "$rc|$(cat "$T/out")" "0|1000" \
+    "answers a busy handler's socket cannot take go through the broker, none lost"
 
 # HUP with a worker that cannot start keeps the running generation; a
 # fixed one takes over.

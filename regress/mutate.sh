@@ -202,6 +202,15 @@ mutant exit-drain-off lua/work.c "jobs.t" \
 # first, so no test can make that happen on purpose.  SEQPACKET stays,
 # for the window that is left.
 
+# Answers sent straight from workers (lua/work_direct.c), caught by jobs.t.
+mutant direct-fallback-off lua/work_direct.c "jobs.t" \
+	"the broker is told an answer went straight to its handler even when the handler's socket was full" \
+	's/\Qwork_direct_tobroker(n == (ssize_t)wd.d_len);\E/work_direct_tobroker(1);/'
+
+mutant direct-interleave common/ipc.c "jobs.t" \
+	"a worker's answer amid the broker's fragments on a handler's socket cuts the fragmented message" \
+	's/\Q!(in->i_fragging && ipc_in_continues(in, &h));\E/!in->i_fragging;/'
+
 mutant deadline-off worker/job.c "jobs.t" \
 	"the broker never kills a worker past its job's deadline" \
 	's/\Qif (job_killin(b, w, &now) != 0)\E/if (1)/'
