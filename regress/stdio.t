@@ -311,7 +311,7 @@ check "a worker that dies at start: no hang" 0
 # (A sanitizer's leak report at exit may change the status.)
 like "$(cat "$T/out")" "^nil	worker cannot start: exit status [0-9]+$" \
     "the job fails: the worker cannot start"
-run -t 20 "$SLUA" -W 1 'os.execute("sleep 1")' 'os.exit(3)'
+run -t 20 "$SLUA" -W 1 'os.execute("sleep 3")' 'os.exit(3)'
 is "$rc: $(grep -o 'next in [0-9]* ms' "$T/err" | head -3 | tr '\n' ,)" \
     "0: next in 100 ms,next in 200 ms,next in 400 ms," \
     "workers that die at start are restarted with a growing pause"
