@@ -1,0 +1,181 @@
+# The shared queue through Redis Sentinel (--queue redis-sentinel://...):
+# a master, a replica and three sentinels (quorum 2) on free loopback
+# ports, a stdio handler that submits and a worker-only host that runs the
+# jobs, both naming the sentinels; the master SIGKILLed mid-run, the
+# sentinels fail over, and every job still has exactly one outcome.
+# redis-server runs as a sentinel itself (--sentinel): the redis-sentinel
+# package is not needed.
+. "$(dirname "$0")/lib.sh"
+plan 16
+
+if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
+then
+	for i in $(seq 16); do skip "sentinel $i" "no redis-server"; done
+	done_testing
+	exit
+fi
+
+# Ports that differ from each other.
+used=""
+port_() {
+	while :; do
+		_q=$(free_port)
+		case " $used " in *" $_q "*) continue ;; esac
+		used="$used $_q"
+		echo "$_q"
+		return
+	done
+}
+mport=$(port_); used="$used $mport"
+rport=$(port_); used="$used $rport"
+s1=$(port_); used="$used $s1"
+s2=$(port_); used="$used $s2"
+s3=$(port_); used="$used $s3"
+s4=$(port_); used="$used $s4"
+d1=$(port_); used="$used $d1"
+d2=$(port_); used="$used $d2"
+URL=redis-sentinel://127.0.0.1:$s1,127.0.0.1:$s2,127.0.0.1:$s3/mm
+rcli() { _p=$1; shift; timeout 5 redis-cli -p "$_p" "$@" 2>/dev/null; }
+
+# The worker: each run a line in $RUNS; $SLOW microseconds a job.
+cat > "$T/worker.lua" <<'LUA'
+local slow, runs = tonumber(os.getenv("SLOW") or "0"), os.getenv("RUNS")
+while true do
+  local j = work.accept()
+  local f = io.open(runs, "a") f:write(#j, "\n") f:close()
+  if slow > 0 then os.usleep(slow) end
+  work.answer(j:reverse() .. "\0!")
+end
+LUA
+# A handler that submits n jobs (binary, NUL bytes) and checks every
+# answer's bytes; a ledger, then each failure.
+cat > "$T/ledger.lua" <<'LUA'
+local n = tonumber(arg[1])
+local function job(i) return "\0" .. i .. "\0" .. string.rep("x", i % 300) end
+for i = 1, n do work.submit(job(i)) end
+local answered, failed, wrong = 0, {}, 0
+for i = 1, n do
+  local a, err = work.collect()
+  if a == job(i):reverse() .. "\0!" then answered = answered + 1
+  elseif a == nil and err then failed[#failed + 1] = i .. "\t" .. err
+  else wrong = wrong + 1 end
+end
+print("answered " .. answered .. ", failed " .. #failed .. ", wrong " ..
+    wrong .. ", left " .. tostring(work.collect()))
+for _, f in ipairs(failed) do print(f) end
+LUA
+lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
+
+# The command line.
+run "$SLUA" --queue redis-sentinel://127.0.0.1:$s1 "$T/ledger.lua"
+check "a sentinel URL without a master name is refused" 2 "" \
+    "slua: queue redis-sentinel://127.0.0.1:$s1: no /master after the sentinels"
+run "$SLUA" --queue "redis-sentinel://127.0.0.1:$s1,,127.0.0.1:$s2/mm" "$T/ledger.lua"
+check "an empty sentinel in the list is refused" 2 "" \
+    "slua: queue redis-sentinel://127.0.0.1:$s1,,127.0.0.1:$s2/mm: an empty sentinel address"
+run "$SLUA" --queue "redis-sentinel://127.0.0.1:0/mm" "$T/ledger.lua"
+check "a sentinel's bad port is refused" 2 "" \
+    "slua: queue redis-sentinel://127.0.0.1:0/mm: the port of sentinel 127.0.0.1 is not 1 to 65535"
+run "$SLUA" --queue "redis-sentinel://app:pw@127.0.0.1:$s1/mm" "$T/ledger.lua"
+check "the master's password on the command line is refused" 2 "" \
+    "slua: queue: a password goes in the config file, not on the command line (ps shows it)"
+run "$SLUA" --queue "$URL" --queue-sentinel-password pw "$T/ledger.lua"
+check "the sentinels' password on the command line is refused" 2 "" \
+    "slua: queue-sentinel-password: a password goes in the config file, not on the command line (ps shows it)"
+
+# The master, its replica, three sentinels.
+serve m redis-server --port "$mport" --bind 127.0.0.1 --save '' \
+    --appendonly no --daemonize no --dir "$T"
+serve r redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+    --appendonly no --daemonize no --dir "$T" --replicaof 127.0.0.1 "$mport"
+for s in "$s1" "$s2" "$s3"; do
+	cat > "$T/s$s.conf" <<-EOF
+	port $s
+	bind 127.0.0.1
+	daemonize no
+	dir $T
+	sentinel monitor mm 127.0.0.1 $mport 2
+	sentinel down-after-milliseconds mm 1000
+	sentinel failover-timeout mm 3000
+	EOF
+	serve pid redis-server "$T/s$s.conf" --sentinel
+done
+# Ready: each sentinel knows the replica and the two other sentinels.
+ready() {
+	for s in "$s1" "$s2" "$s3"; do
+		rcli "$s" sentinel master mm | tr '\n' ' ' |
+		    grep -q 'num-slaves 1 num-other-sentinels 2 ' || return 1
+	done
+}
+if ! wait_for 30 ready; then
+	for i in $(seq 11); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
+	done_testing
+	exit
+fi
+
+# No sentinel reachable; a master no sentinel knows.
+run -t 30 "$SLUA" --queue "redis-sentinel://127.0.0.1:$d1,127.0.0.1:$d2/mm" \
+    --job-timeout 1 --grace 0 'print(work.collect(work.submit("x")))'
+check "no sentinel reachable: logged, and the job fails at its deadline" 0 \
+    "nil	queue unavailable" \
+    "slua: broker: queue: no sentinel answered for master mm (127.0.0.1:$d2: Connection refused)"
+run -t 30 "$SLUA" --queue "redis-sentinel://127.0.0.1:$s1,127.0.0.1:$s2/nope" \
+    --job-timeout 1 --grace 0 'print(work.collect(work.submit("x")))'
+check "a master no sentinel knows: logged, and the job fails at its deadline" 0 \
+    "nil	queue unavailable" "slua: broker: queue: no sentinel knows master nope"
+
+# Jobs flow through the master the sentinels name; it is SIGKILLed
+# mid-run; the sentinels promote the replica and the brokers follow.
+: > "$T/runs"
+serve h env RUNS="$T/runs" SLOW=2000 "$SLUA" --queue "$URL" -W 2 \
+    --worker "$T/worker.lua" 2> "$T/h.log"
+serve sub "$SLUA" --queue "$URL" "$T/ledger.lua" -- 3000 > "$T/sub.out" \
+    2> "$T/sub.err"
+wait_for 60 '[ "$(lines "$T/runs")" -ge 300 ]'
+kill -KILL "$m"
+wait_for 120 '! kill -0 $sub 2>/dev/null'
+halt "$sub"
+is "$(cat "$T/sub.out")" "answered 3000, failed 0, wrong 0, left nil" \
+    "the master killed mid-run: after the failover every job answered exactly once"
+is "$(rcli "$s1" sentinel get-master-addr-by-name mm | tr '\n' ' ')" \
+    "127.0.0.1 $rport " "the sentinels promoted the replica"
+like "$(cat "$T/h.log")" "queue: master mm is at 127.0.0.1:$mport" \
+    "the worker host found the master through the sentinels"
+like "$(cat "$T/h.log")" "queue: master mm moved to 127.0.0.1:$rport" \
+    "the worker host followed the failover"
+like "$(cat "$T/sub.err")" "queue: master mm moved to 127.0.0.1:$rport" \
+    "and so did the submitter"
+diag "runs: $(lines "$T/runs") for 3000 jobs"
+
+# After the failover, jobs flow again (the worker host as it was).
+run -t 60 "$SLUA" --queue "$URL" "$T/ledger.lua" -- 500
+check "after the failover, new jobs are answered exactly" 0 \
+    "answered 500, failed 0, wrong 0, left nil"
+
+# A sentinel with a password of its own, from slua.conf only.
+cat > "$T/s$s4.conf" <<EOF
+port $s4
+bind 127.0.0.1
+daemonize no
+dir $T
+requirepass sentinel:pw
+sentinel monitor mm 127.0.0.1 $rport 2
+EOF
+serve pid redis-server "$T/s$s4.conf" --sentinel
+wait_for 10 '[ "$(rcli "$s4" -a sentinel:pw --no-auth-warning ping)" = PONG ]'
+printf 'queue = "redis-sentinel://127.0.0.1:%s/mm"\nqueue_sentinel_password = "sentinel:pw"\n' \
+    "$s4" > "$T/pw.conf"
+run -t 30 "$SLUA" -f "$T/pw.conf" --handler \
+    'work.submit("olleh") print(work.collect())'
+is "$rc|$(tr '\0' 0 < "$T/out")" "0|hello0!" \
+    "queue_sentinel_password in slua.conf: the sentinel answers"
+printf 'queue = "redis-sentinel://127.0.0.1:%s/mm"\nqueue_sentinel_password = "wrong"\n' \
+    "$s4" > "$T/pw.conf"
+run -t 30 "$SLUA" -f "$T/pw.conf" --job-timeout 1 --grace 0 --handler \
+    'print(work.collect(work.submit("x")))'
+like "$rc|$(cat "$T/out")|$(cat "$T/err")" \
+    "^0\|nil	queue unavailable\|slua: broker: queue: no sentinel answered for master mm \(127.0.0.1:$s4: WRONGPASS" \
+    "a wrong sentinel password: logged, and the job fails at its deadline"
+
+stop "$h" "the worker host stops on TERM"
+done_testing
