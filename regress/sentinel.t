@@ -6,11 +6,11 @@
 # redis-server runs as a sentinel itself (--sentinel): the redis-sentinel
 # package is not needed.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 18
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 16); do skip "sentinel $i" "no redis-server"; done
+	for i in $(seq 18); do skip "sentinel $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -125,7 +125,7 @@ ready() {
 	done
 }
 if ! wait_for 30 ready; then
-	for i in $(seq 11); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
+	for i in $(seq 13); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
 	done_testing
 	exit
 fi
@@ -206,4 +206,32 @@ like "$rc|$(cat "$T/out")|$(cat "$T/err")" \
     "a wrong sentinel password: logged, and the job fails at its deadline"
 
 stop "$h" "the worker host stops on TERM"
+
+# A master that becomes a replica under a broker's feet: what it refuses
+# (-READONLY) counts as a lost connection, not as the job's failure; the
+# broker asks again, and ROLE says the address is no master.  A fake
+# sentinel (socat) names a standalone Redis, which is then made a replica.
+a1=$(port_); used="$used $a1"
+a2=$(port_); used="$used $a2"
+f=$(port_); used="$used $f"
+for p in "$a1" "$a2"; do
+	serve pid redis-server --port "$p" --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no --dir "$T"
+done
+printf '*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n' "${#a1}" "$a1" > "$T/fake"
+serve pid socat "TCP-LISTEN:$f,bind=127.0.0.1,reuseaddr,fork" \
+    SYSTEM:"cat $T/fake; sleep 1"
+wait_for 10 '[ "$(rcli "$a2" ping)" = PONG ] && [ "$(rcli "$a1" ping)" = PONG ]'
+serve sub "$SLUA" --queue "redis-sentinel://127.0.0.1:$f/mm" --job-timeout 2 \
+    --grace 0 "repeat os.usleep(20000) until io.open('$T/go')
+    print(work.collect(work.submit('x')))" > "$T/sub.out" 2> "$T/sub.err"
+wait_for 20 'rcli "$a1" client list | grep -q "name=slua:cmd"'
+rcli "$a1" replicaof 127.0.0.1 "$a2" > /dev/null
+: > "$T/go"
+wait_for 30 '! kill -0 $sub 2>/dev/null'
+halt "$sub"
+is "$(cat "$T/sub.out")" "nil	queue unavailable" \
+    "a master turned replica: the job is not failed with -READONLY, but waits for a master until its deadline"
+ok "-READONLY makes the broker ask the sentinels again; ROLE then refuses the replica" \
+    'grep -q "^slua: broker: queue: READONLY You can.t write against a read only replica.*: asking the sentinels again$" "$T/sub.err" && grep -qx "slua: broker: queue: 127.0.0.1:$a1 is not master mm (slave): asking the sentinels again" "$T/sub.err"'
 done_testing

@@ -61,7 +61,10 @@ struct qsentinel {
 	struct timespec	 s_until;	/* the question's deadline */
 	struct timespec	 s_retry;	/* no question before */
 	int		 s_backoff;	/* ms, after a round in vain */
+	int		 s_said;	/* SAID_*: once until ROLE says master */
 };
+#define SAID_READONLY	0x1
+#define SAID_ROLE	0x2
 
 /* A command, and what the data connection meant it for. */
 struct qswrap {
@@ -499,15 +502,19 @@ sentinel_role(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	if (rp->type == REDIS_REPLY_ARRAY && rp->elements > 0 &&
 	    rp->element[0]->type == REDIS_REPLY_STRING) {
-		if (strcmp(rp->element[0]->str, "master") == 0)
+		if (strcmp(rp->element[0]->str, "master") == 0) {
+			q->q_sentinel->s_said = 0;
 			return;
+		}
 		role = rp->element[0]->str;
 	} else if (rp->type == REDIS_REPLY_ERROR)
 		role = rp->str;
-	if (q->q_host != NULL)
+	if (q->q_host != NULL && !(q->q_sentinel->s_said & SAID_ROLE)) {
 		log_warnx("queue: %s:%d is not master %s (%s): asking the "
 		    "sentinels again", q->q_host, q->q_port,
 		    q->q_sentinel->s_master, role);
+		q->q_sentinel->s_said |= SAID_ROLE;
+	}
 	queue_sentinel_lost(q, 0);
 	redisAsyncDisconnect(ac);
 }
@@ -538,9 +545,11 @@ sentinel_checked(redisAsyncContext *ac, void *r, void *priv)
 	if (rp != NULL && rp->type == REDIS_REPLY_ERROR &&
 	    (strncmp(rp->str, "READONLY", 8) == 0 ||
 	    strncmp(rp->str, "MASTERDOWN", 10) == 0)) {
-		if (qc->qc_q->q_host != NULL)
+		if (!(qc->qc_q->q_sentinel->s_said & SAID_READONLY)) {
 			log_warnx("queue: %s: asking the sentinels again",
 			    rp->str);
+			qc->qc_q->q_sentinel->s_said |= SAID_READONLY;
+		}
 		queue_sentinel_lost(qc->qc_q, 1);
 		r = NULL;
 	}
