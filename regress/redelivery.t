@@ -43,8 +43,16 @@ serve h env RUNS="$T/runs" "$SLUA" --queue "redis://127.0.0.1:$pport" -W 1 \
 wait_for 20 'rcli client list | grep -q "name=slua:jobs .*cmd=xreadgroup"' ||
     diag "the worker host is not reading: $(cat "$T/h.log")"
 
-# The relay stopped: Redis delivers the next job into it.
+# The relay stopped just after a blocking read went through it (it ends
+# every second: stopped later, the next read would not reach Redis):
+# Redis delivers the next job into the relay.
+serve mon redis-cli -p "$rport" monitor > "$T/mon"
+reads() { grep -c '"XREADGROUP" .*"BLOCK"' "$T/mon"; }
+wait_for 10 '[ -s "$T/mon" ]'
+n=$(reads)
+wait_for 10 '[ "$(reads)" -gt "$n" ]'
 for p in $(ps -o pid= -s "$px"); do kill -STOP "$p"; done
+halt "$mon"
 serve sub "$SLUA" --queue "redis://127.0.0.1:$rport" \
     'print(work.collect(work.submit("olleh")))' > "$T/sub.out"
 wait_for 20 '[ "$(rcli xpending slua:jobs slua | head -1)" = 1 ]'
