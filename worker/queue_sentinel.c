@@ -18,8 +18,9 @@
  * its reply stream from the start.  A job in flight during a failover may
  * therefore run twice; its submitter takes the first answer and drops the
  * other, as it does for a job claimed from a slow host.  WAIT would make
- * every submission wait for a replica and still not know which replica
- * the sentinels promote.
+ * every submission wait for a replica (a WAIT 1 after each 64 XADDs made
+ * 100,000 of them take 3.7 times as long here) and, with several
+ * replicas, still not know that the one promoted has them.
  */
 #include <ctype.h>
 #include <stdio.h>
