@@ -292,7 +292,9 @@ queueurl(const char *arg)
 		arg += 17;
 	else
 		return;
-	if ((at = strchr(arg, '@')) == NULL)
+	/* Not a master's name after the '/' (Sentinel's may hold '@'). */
+	if ((at = strchr(arg, '@')) == NULL ||
+	    memchr(arg, '/', at - arg) != NULL)
 		return;
 	colon = memchr(arg, ':', at - arg);
 	if (colon != NULL)

@@ -62,7 +62,7 @@ struct qsentinel {
 	struct timespec	 s_until;	/* the question's deadline */
 	struct timespec	 s_retry;	/* no question before */
 	int		 s_backoff;	/* ms, after a round in vain */
-	int		 s_said;	/* SAID_*: once until ROLE says master */
+	int		 s_said;	/* SAID_*: once, until a master */
 };
 #define SAID_READONLY	0x1
 #define SAID_ROLE	0x2
