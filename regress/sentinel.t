@@ -6,11 +6,11 @@
 # redis-server runs as a sentinel itself (--sentinel): the redis-sentinel
 # package is not needed.
 . "$(dirname "$0")/lib.sh"
-plan 18
+plan 19
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 18); do skip "sentinel $i" "no redis-server"; done
+	for i in $(seq 19); do skip "sentinel $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -125,7 +125,7 @@ ready() {
 	done
 }
 if ! wait_for 30 ready; then
-	for i in $(seq 13); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
+	for i in $(seq 14); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
 	done_testing
 	exit
 fi
@@ -218,9 +218,13 @@ for p in "$a1" "$a2"; do
 	serve pid redis-server --port "$p" --bind 127.0.0.1 --save '' \
 	    --appendonly no --daemonize no --dir "$T"
 done
-printf '*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n' "${#a1}" "$a1" > "$T/fake"
-serve pid socat "TCP-LISTEN:$f,bind=127.0.0.1,reuseaddr,fork" \
-    SYSTEM:"cat $T/fake; sleep 1"
+fake() {	# port master-port: a sentinel that names 127.0.0.1:master-port
+	printf '*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n' "${#2}" "$2" \
+	    > "$T/fake$1"
+	serve pid socat "TCP-LISTEN:$1,bind=127.0.0.1,reuseaddr,fork" \
+	    SYSTEM:"cat $T/fake$1; sleep 1"
+}
+fake "$f" "$a1"
 wait_for 10 '[ "$(rcli "$a2" ping)" = PONG ] && [ "$(rcli "$a1" ping)" = PONG ]'
 serve sub "$SLUA" --queue "redis-sentinel://127.0.0.1:$f/mm" --job-timeout 2 \
     --grace 0 "repeat os.usleep(20000) until io.open('$T/go')
@@ -234,4 +238,14 @@ is "$(cat "$T/sub.out")" "nil	queue unavailable" \
     "a master turned replica: the job is not failed with -READONLY, but waits for a master until its deadline"
 ok "-READONLY makes the broker ask the sentinels again; ROLE then refuses the replica" \
     'grep -q "^slua: broker: queue: READONLY You can.t write against a read only replica.*: asking the sentinels again$" "$T/sub.err" && grep -qx "slua: broker: queue: 127.0.0.1:$a1 is not master mm (slave): asking the sentinels again" "$T/sub.err"'
+
+# The URL's password and database are the master's.
+f2=$(port_); used="$used $f2"
+fake "$f2" "$a2"
+rcli "$a2" config set requirepass 'pw:x' > /dev/null
+printf 'queue = "redis-sentinel://:pw:x@127.0.0.1:%s/mm/3"\n' "$f2" > "$T/pw.conf"
+run -t 30 env RUNS=/dev/null "$SLUA" -f "$T/pw.conf" --worker "$T/worker.lua" \
+    --handler 'work.submit("olleh") print(work.collect())'
+is "$rc|$(tr '\0' 0 < "$T/out")|$(rcli "$a2" -a pw:x --no-auth-warning -n 3 exists slua:jobs)$(rcli "$a2" -a pw:x --no-auth-warning exists slua:jobs)" \
+    "0|hello0!|10" "the sentinel URL's password and database are the master's"
 done_testing
