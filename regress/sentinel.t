@@ -6,11 +6,11 @@
 # redis-server runs as a sentinel itself (--sentinel): the redis-sentinel
 # package is not needed.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 20
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 19); do skip "sentinel $i" "no redis-server"; done
+	for i in $(seq 20); do skip "sentinel $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -31,7 +31,6 @@ rport=$(port_); used="$used $rport"
 s1=$(port_); used="$used $s1"
 s2=$(port_); used="$used $s2"
 s3=$(port_); used="$used $s3"
-s4=$(port_); used="$used $s4"
 d1=$(port_); used="$used $d1"
 d2=$(port_); used="$used $d2"
 URL=redis-sentinel://127.0.0.1:$s1,127.0.0.1:$s2,127.0.0.1:$s3/mm
@@ -125,7 +124,7 @@ ready() {
 	done
 }
 if ! wait_for 30 ready; then
-	for i in $(seq 14); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
+	for i in $(seq 15); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
 	done_testing
 	exit
 fi
@@ -181,6 +180,7 @@ check "after the failover, new jobs are answered exactly" 0 \
     "answered 500, failed 0, wrong 0, left nil"
 
 # A sentinel with a password of its own, from slua.conf only.
+s4=$(port_); used="$used $s4"
 cat > "$T/s$s4.conf" <<EOF
 port $s4
 bind 127.0.0.1
@@ -248,4 +248,16 @@ run -t 30 env RUNS=/dev/null "$SLUA" -f "$T/pw.conf" --worker "$T/worker.lua" \
     --handler 'work.submit("olleh") print(work.collect())'
 is "$rc|$(tr '\0' 0 < "$T/out")|$(rcli "$a2" -a pw:x --no-auth-warning -n 3 exists slua:jobs)$(rcli "$a2" -a pw:x --no-auth-warning exists slua:jobs)" \
     "0|hello0!|10" "the sentinel URL's password and database are the master's"
+
+# A sentinel that takes the connection and never answers has a second;
+# the next one is asked then.
+q=$(port_); used="$used $q"
+serve pid socat "TCP-LISTEN:$q,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"sleep 30"
+wait_port "$q"
+start=$(now_ms)
+run -t 20 env RUNS=/dev/null "$SLUA" --queue "redis-sentinel://127.0.0.1:$q,127.0.0.1:$s2/mm" \
+    --worker "$T/worker.lua" --handler 'work.submit("olleh") print(work.collect())'
+ms=$(($(now_ms) - start))
+ok "a silent sentinel is given up after a second: the next one answers ($ms ms)" \
+    '[ "$rc|$(tr "\0" 0 < "$T/out")" = "0|hello0!" ] && [ "$ms" -ge 1000 ] && [ "$ms" -lt 15000 ]'
 done_testing
