@@ -123,11 +123,12 @@ ready() {
 		    grep -q 'num-slaves 1 num-other-sentinels 2 ' || return 1
 	done
 }
-if ! wait_for 30 ready; then
+if ! wait_for 10 '[ "$(rcli "$s1" ping)" = PONG ]'; then
 	for i in $(seq 15); do skip "sentinel $i" "redis-server --sentinel does not run here"; done
 	done_testing
 	exit
 fi
+wait_for 60 ready || diag "the sentinels do not know each other and the replica"
 
 # No sentinel reachable; a master no sentinel knows.
 run -t 30 "$SLUA" --queue "redis-sentinel://127.0.0.1:$d1,127.0.0.1:$d2/mm" \
