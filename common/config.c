@@ -40,6 +40,7 @@ enum {
 	OPT_WORKER,
 	OPT_QUEUE,
 	OPT_QUEUE_NAME,
+	OPT_QUEUE_SENTINEL_PASSWORD,
 	OPT_REQUEST_TIMEOUT,
 	OPT_TLS_TIMEOUT,
 	OPT_GREETING,
@@ -78,6 +79,8 @@ static const struct option longopts[] = {
 	{ "worker",		required_argument,	NULL,	OPT_WORKER },
 	{ "queue",		required_argument,	NULL,	OPT_QUEUE },
 	{ "queue-name",		required_argument,	NULL,	OPT_QUEUE_NAME },
+	{ "queue-sentinel-password", required_argument,	NULL,
+	    OPT_QUEUE_SENTINEL_PASSWORD },
 	{ "request-timeout",	required_argument,	NULL,	OPT_REQUEST_TIMEOUT },
 	{ "tls-timeout",	required_argument,	NULL,	OPT_TLS_TIMEOUT },
 	{ "greeting",		no_argument,		NULL,	OPT_GREETING },
@@ -143,7 +146,8 @@ help(void)
 	    "      --pidfile file   (default " CONFIG_DEFAULT_PIDFILE ")\n"
 	    "      --status addr:port|path  serve /metrics and /status\n"
 	    "      --handler file, --worker file  the scripts, by role\n"
-	    "      --queue url      the job queue on Redis (redis://host:port)\n"
+	    "      --queue url      the job queue on Redis (redis://host:port,\n"
+	    "                       redis-sentinel://host,host.../master)\n"
 	    "      --queue-name n   the prefix of its keys (default slua)\n"
 	    "  -n, --configtest     check config and scripts, then exit\n"
 	    "  -v, --verbose        log debug messages\n"
@@ -280,11 +284,19 @@ queueurl(const char *arg)
 {
 	const char	*at, *colon;
 
-	if (config_L != NULL || strncmp(arg, "redis://", 8) != 0)
+	if (config_L != NULL)
 		return;
-	if ((at = strchr(arg + 8, '@')) == NULL)
+	if (strncmp(arg, "redis://", 8) == 0)
+		arg += 8;
+	else if (strncmp(arg, "redis-sentinel://", 17) == 0)
+		arg += 17;
+	else
 		return;
-	colon = memchr(arg + 8, ':', at - (arg + 8));
+	/* Not a master's name after the '/' (Sentinel's may hold '@'). */
+	if ((at = strchr(arg, '@')) == NULL ||
+	    memchr(arg, '/', at - arg) != NULL)
+		return;
+	colon = memchr(arg, ':', at - arg);
 	if (colon != NULL)
 		config_fail("queue: a password goes in the config file, "
 		    "not on the command line (ps shows it)");
@@ -404,6 +416,13 @@ option(struct config *cf, int ch, const char *arg)
 		queuename(arg);
 		cf->cf_queue_name = arg;
 		break;
+	case OPT_QUEUE_SENTINEL_PASSWORD:
+		if (config_L == NULL)
+			config_fail("queue-sentinel-password: a password goes "
+			    "in the config file, not on the command line (ps "
+			    "shows it)");
+		cf->cf_queue_sentinel_password = arg;
+		break;
 	case 'n':
 		cf->cf_configtest = 1;
 		break;
@@ -479,6 +498,7 @@ config_kind(const char *name)
 		return CONFIG_SCRIPT;
 	case OPT_QUEUE:
 	case OPT_QUEUE_NAME:
+	case OPT_QUEUE_SENTINEL_PASSWORD:
 	case OPT_TLS_CIPHERS:
 	case OPT_TLS_CIPHERSUITES:
 	case OPT_TLS_PROTOCOLS:

@@ -99,6 +99,7 @@ struct config {
 	long long	 cf_max_memory;		/* bytes per Lua state, 0: none */
 	const char	*cf_queue;		/* Redis URL; NULL: local queue */
 	const char	*cf_queue_name;		/* its keys' prefix */
+	const char	*cf_queue_sentinel_password; /* slua.conf only */
 };
 
 struct lua_State;

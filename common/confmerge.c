@@ -80,6 +80,7 @@ config_merge(struct config *dst, const struct config *src)
 	MERGE(cf_proxy_protocol, -1);
 	MERGE(cf_queue, NULL);
 	MERGE(cf_queue_name, NULL);
+	MERGE(cf_queue_sentinel_password, NULL);
 	if (dst->cf_nlisten == 0) {
 		for (i = 0; i < src->cf_nlisten; i++)
 			dst->cf_listen[i] = src->cf_listen[i];

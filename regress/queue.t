@@ -87,7 +87,7 @@ check "a worker script alone needs --queue" 2 "" \
     "slua: a worker without a handler needs --queue"
 run "$SLUA" --queue http://127.0.0.1 "$T/ledger.lua"
 check "a URL that is not redis:// or unix: is refused" 2 "" \
-    "slua: queue http://127.0.0.1: not redis://host[:port][/db] or unix:/path"
+    "slua: queue http://127.0.0.1: not redis://host[:port][/db], redis-sentinel://host[:port][,...]/master[/db] or unix:/path"
 run "$SLUA" --queue redis://127.0.0.1:99999 "$T/ledger.lua"
 check "a bad port is refused" 2 "" \
     "slua: queue redis://127.0.0.1:99999: the port is not 1 to 65535"

@@ -26,7 +26,8 @@ struct job;
 struct config;
 struct stats_broker;
 
-#define QUEUE_NCONN	3		/* commands, job reads, reply reads */
+/* commands, job reads, reply reads; and a question to a sentinel */
+#define QUEUE_NCONN	4
 #define QUEUE_BLOCK_MS	"1000"		/* a blocking read's wait */
 /* A dead letter's error, which its submitter counts (STATS_JF_DEAD). */
 #define QUEUE_DEAD_MSG	"job failed: delivered twice without an " \
@@ -44,7 +45,7 @@ struct qconn {
 	int			 qc_backoff;	/* ms before the next try */
 	struct timespec		 qc_retry;	/* no connect before */
 };
-enum { QC_CMD, QC_JOBS, QC_REPLY };
+enum { QC_CMD, QC_JOBS, QC_REPLY, QC_SENTINEL };
 
 /* A job this broker submitted, until its answer comes or it fails. */
 struct qsub {
@@ -95,6 +96,7 @@ struct queue {
 	int			 q_port;
 	char			*q_user, *q_pass;
 	int			 q_db;
+	struct qsentinel	*q_sentinel;	/* NULL: the URL names Redis */
 	/* the keys */
 	char			 q_jobs[80];	/* NAME:jobs */
 	char			 q_dead[80];	/* NAME:dead */
@@ -139,12 +141,23 @@ struct queue *queue_open(struct broker *);
 int	queue_pollfds(struct queue *, struct pollfd *);
 void	queue_events(struct queue *, const struct pollfd *, int);
 void	queue_connect(struct queue *);
+void	queue_attach(struct qconn *, redisAsyncContext *);
+void	queue_drop(struct queue *);
 int	queue_up(struct queue *, int);
 int	queue_cmd(struct queue *, int, redisCallbackFn *, void *, int,
 	    const char **, const size_t *);
 long long queue_retryin(struct queue *);
 const struct redisReply *queue_field(const struct redisReply *,
 	    const char *);
+
+/* worker/queue_sentinel.c */
+int	queue_sentinel_parse(struct queue *, const char *, char *, size_t);
+void	queue_sentinel_ask(struct queue *, int);
+void	queue_sentinel_lost(struct queue *, int);
+long long queue_sentinel_retryin(struct queue *);
+void	queue_sentinel_hello(struct queue *, redisAsyncContext *);
+int	queue_sentinel_cmd(struct qconn *, redisCallbackFn *, void *, int,
+	    const char **, const size_t *);
 
 /* worker/queue_submit.c */
 void	queue_submit(struct broker *, const struct ipc_hdr *,

@@ -6,7 +6,8 @@
  * Three connections, because a blocking read holds its connection: one
  * for commands (XADD, the answers' MULTI/EXEC, claims), one that blocks
  * in XREADGROUP for jobs (only with workers), one that blocks in XREAD
- * for this broker's answers.
+ * for this broker's answers.  With redis-sentinel:// a fourth asks the
+ * sentinels where the master is (worker/queue_sentinel.c).
  */
 #include <sys/time.h>
 
@@ -74,8 +75,9 @@ qurl_parse(struct qurl *u, const char *url, char *err, size_t len)
 		return 0;
 	}
 	if (strncmp(url, "redis://", 8) != 0)
-		return qurl_err(u, err, len, "not redis://host[:port][/db] "
-		    "or unix:/path");
+		return qurl_err(u, err, len, "not redis://host[:port][/db], "
+		    "redis-sentinel://host[:port][,...]/master[/db] or "
+		    "unix:/path");
 	if (strlcpy(buf, url + 8, sizeof(buf)) >= sizeof(buf))
 		return qurl_err(u, err, len, "too long");
 	p = buf;
@@ -126,6 +128,8 @@ queue_check(const char *url, char *err, size_t len)
 {
 	struct qurl	 u;
 
+	if (strncmp(url, "redis-sentinel://", 17) == 0)
+		return queue_sentinel_parse(NULL, url, err, len);
 	if (qurl_parse(&u, url, err, len) == -1)
 		return -1;
 	qurl_free(&u);
@@ -169,6 +173,8 @@ qc_connected(const redisAsyncContext *ac, int status)
 		if (qc->qc_backoff == 0 && qc->qc_role == QC_CMD)
 			log_warnx("queue: %s", ac->errstr);
 		qc_down(qc);	/* hiredis frees ac */
+		if (qc->qc_q->q_sentinel != NULL)
+			queue_sentinel_lost(qc->qc_q, 0);
 		return;
 	}
 	/* Up once PING answers: a restarting Redis says LOADING first. */
@@ -181,7 +187,8 @@ qc_pong(redisAsyncContext *ac, void *r, void *priv)
 	redisReply	*rp = r;
 
 	(void)priv;
-	if (rp == NULL)
+	/* NULL, or ROLE said this is no longer the master. */
+	if (rp == NULL || (ac->c.flags & REDIS_DISCONNECTING))
 		return;
 	if (rp->type == REDIS_REPLY_ERROR) {
 		if (qc->qc_role == QC_CMD)
@@ -206,6 +213,8 @@ qc_disconnected(const redisAsyncContext *ac, int status)
 	qc_down(qc);
 	if (qc->qc_backoff < QUEUE_BACKOFF_MS * 2)
 		qc->qc_backoff = QUEUE_BACKOFF_MS * 2;
+	if (qc->qc_q->q_sentinel != NULL)
+		queue_sentinel_lost(qc->qc_q, 0);
 }
 
 /* Replies to AUTH and SELECT: an error there is the config's. */
@@ -219,6 +228,21 @@ qc_helloreply(redisAsyncContext *ac, void *r, void *priv)
 		log_warnx("queue: %s", rp->str);
 		redisAsyncDisconnect(ac);
 	}
+}
+
+/* hiredis's events go to qc's poll() entry. */
+void
+queue_attach(struct qconn *qc, redisAsyncContext *ac)
+{
+	ac->data = qc;
+	ac->ev.data = qc;
+	ac->ev.addRead = qc_addread;
+	ac->ev.delRead = qc_delread;
+	ac->ev.addWrite = qc_addwrite;
+	ac->ev.delWrite = qc_delwrite;
+	ac->ev.cleanup = qc_cleanup;
+	qc->qc_ac = ac;
+	qc->qc_wr = 1;		/* the connect completes on writability */
 }
 
 static void
@@ -244,15 +268,7 @@ qc_open(struct queue *q, struct qconn *qc)
 		qc_down(qc);
 		return;
 	}
-	ac->data = qc;
-	ac->ev.data = qc;
-	ac->ev.addRead = qc_addread;
-	ac->ev.delRead = qc_delread;
-	ac->ev.addWrite = qc_addwrite;
-	ac->ev.delWrite = qc_delwrite;
-	ac->ev.cleanup = qc_cleanup;
-	qc->qc_ac = ac;
-	qc->qc_wr = 1;		/* the connect completes on writability */
+	queue_attach(qc, ac);
 	(void)redisAsyncSetConnectCallback(ac, qc_connected);
 	(void)redisAsyncSetDisconnectCallback(ac, qc_disconnected);
 	if (q->q_pass != NULL) {
@@ -278,22 +294,55 @@ qc_open(struct queue *q, struct qconn *qc)
 	argv[1] = "SETNAME";
 	argv[2] = name;
 	(void)redisAsyncCommandArgv(ac, qc_helloreply, NULL, 3, argv, NULL);
+	if (q->q_sentinel != NULL)
+		queue_sentinel_hello(q, ac);
 	argv[0] = "PING";
 	(void)redisAsyncCommandArgv(ac, qc_pong, NULL, 1, argv, NULL);
 }
 
-/* Connect what is down and due. */
+/* Connect what is down and due; first, ask where, if that is not known. */
 void
 queue_connect(struct queue *q)
 {
 	struct timespec	 now;
-	int		 i;
+	int		 i, want = 0;
 
 	clock_now(&now);
-	for (i = 0; i < QUEUE_NCONN; i++)
-		if (q->q_conn[i].qc_ac == NULL && !q->q_conn[i].qc_off &&
-		    timespeccmp(&now, &q->q_conn[i].qc_retry, >=))
+	for (i = 0; i < QUEUE_NCONN; i++) {
+		if (q->q_conn[i].qc_ac != NULL || q->q_conn[i].qc_off ||
+		    timespeccmp(&now, &q->q_conn[i].qc_retry, <))
+			continue;
+		if (q->q_host == NULL && q->q_path == NULL)
+			want = 1;
+		else
 			qc_open(q, &q->q_conn[i]);
+	}
+	if (q->q_sentinel != NULL)
+		queue_sentinel_ask(q, want);
+}
+
+/*
+ * The master moved: every connection still open goes now, and is due
+ * again at once (it reaches the new one).
+ */
+void
+queue_drop(struct queue *q)
+{
+	struct qconn		*qc;
+	redisAsyncContext	*ac;
+	int			 i;
+
+	for (i = 0; i < QC_SENTINEL; i++) {
+		qc = &q->q_conn[i];
+		if ((ac = qc->qc_ac) == NULL)
+			continue;
+		redisAsyncFree(ac);	/* its callbacks: NULL, lost */
+		qc->qc_ac = NULL;
+		qc->qc_up = qc->qc_reading = 0;
+		qc->qc_rd = qc->qc_wr = 0;
+		qc->qc_backoff = 0;
+		clock_now(&qc->qc_retry);
+	}
 }
 
 /* ms until a connection is due, or -1. */
@@ -313,6 +362,10 @@ queue_retryin(struct queue *q)
 		if (min == -1 || ms < min)
 			min = ms;
 	}
+	/* Nothing connects before a sentinel says where. */
+	if (min != -1 && q->q_sentinel != NULL && q->q_host == NULL &&
+	    (ms = queue_sentinel_retryin(q)) > min)
+		min = ms;
 	return min;
 }
 
@@ -331,6 +384,8 @@ queue_cmd(struct queue *q, int role, redisCallbackFn *fn, void *priv,
 
 	if (!qc->qc_up)
 		return -1;
+	if (q->q_sentinel != NULL)
+		return queue_sentinel_cmd(qc, fn, priv, argc, argv, len);
 	if (redisAsyncCommandArgv(qc->qc_ac, fn, priv, argc, argv, len) !=
 	    REDIS_OK)
 		return -1;
@@ -407,17 +462,23 @@ queue_open(struct broker *b)
 	char		 host[64], err[128];
 	int		 i;
 
-	if (qurl_parse(&u, cf->cf_queue, err, sizeof(err)) == -1)
-		fatalx("queue %s: %s", cf->cf_queue, err);
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		fatal("queue");
 	q->q_b = b;
-	q->q_host = u.u_host;
-	q->q_path = u.u_path;
-	q->q_port = u.u_port;
-	q->q_user = u.u_user;
-	q->q_pass = u.u_pass;
-	q->q_db = u.u_db;
+	if (strncmp(cf->cf_queue, "redis-sentinel://", 17) == 0) {
+		if (queue_sentinel_parse(q, cf->cf_queue, err,
+		    sizeof(err)) == -1)
+			fatalx("queue %s: %s", cf->cf_queue, err);
+	} else {
+		if (qurl_parse(&u, cf->cf_queue, err, sizeof(err)) == -1)
+			fatalx("queue %s: %s", cf->cf_queue, err);
+		q->q_host = u.u_host;
+		q->q_path = u.u_path;
+		q->q_port = u.u_port;
+		q->q_user = u.u_user;
+		q->q_pass = u.u_pass;
+		q->q_db = u.u_db;
+	}
 	if (gethostname(host, sizeof(host)) == -1)
 		(void)strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
@@ -447,8 +508,9 @@ queue_open(struct broker *b)
 		q->q_conn[i].qc_q = q;
 		q->q_conn[i].qc_role = i;
 	}
-	/* Without workers, no jobs to read. */
+	/* Without workers, no jobs to read; a sentinel is asked apart. */
 	q->q_conn[QC_JOBS].qc_off = cf->cf_workers == 0;
+	q->q_conn[QC_SENTINEL].qc_off = 1;
 	queue_connect(q);
 	return q;
 }

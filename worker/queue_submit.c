@@ -102,6 +102,9 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 	s->s_acked = 1;
 	q->q_unacked--;
 	q->q_addedsince++;
+	/* A failover may lose it: worker/queue_sentinel.c sends it again. */
+	if (q->q_sentinel != NULL)
+		return;
 	free(s->s_data);
 	s->s_data = NULL;
 }
