@@ -28,7 +28,8 @@ done
 # make bench: nginx's Lua module is fetched, not installed (ngxlua.sh).
 ngxlua() {
 	[ "${1:-}" = bench ] || return 0
-	sh "$(dirname "$0")/ngxlua.sh" "$(dirname "$0")/../build/bench/ngx-lua"
+	sh "$(dirname "$0")/ngxlua.sh" \
+	    "$(cd "$(dirname "$0")/.." && pwd)/build/bench/ngx-lua"
 }
 [ -z "$missing" ] && { ngxlua "${1:-}"; exit 0; }
 

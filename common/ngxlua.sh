@@ -34,11 +34,15 @@ for tool in apt-get dpkg-deb ldd; do
 	command -v "$tool" > /dev/null || why "$tool is not installed"
 done
 
-# fetch: the packages into DIR/deb, afresh.
+# fetch: the packages into DIR/deb, afresh.  As root apt would hand the
+# download to its _apt user, who cannot write in the build tree, and warn.
 fetch() {
+	local asroot=""
 	rm -rf "$dir/deb" && mkdir "$dir/deb" || return 1
+	[ "$(id -u)" -eq 0 ] && asroot="-o APT::Sandbox::User=root"
 	# shellcheck disable=SC2086
-	(cd "$dir/deb" && apt-get download -q $PKGS) > "$dir/fetch.log" 2>&1
+	(cd "$dir/deb" && apt-get download -q $asroot $PKGS) \
+	    > "$dir/fetch.log" 2>&1
 }
 
 echo "slua: bench: fetching$(echo $PKGS | sed 's/^/ /') into $dir" >&2
@@ -47,7 +51,8 @@ if ! fetch; then
 	if [ "$(id -u)" -ne 0 ] || ! apt-get update -qq > /dev/null 2>&1 ||
 	    ! fetch; then
 		why "apt-get download failed:" \
-		    "$(grep -E '^(E|W):' "$dir/fetch.log" | head -1)"
+		    "$( (grep '^E:' "$dir/fetch.log"; cat "$dir/fetch.log") |
+		    head -1 | sed 's/^E: //')"
 	fi
 fi
 
