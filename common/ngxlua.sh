@@ -13,7 +13,11 @@
 # cannot be had it says why in DIR/why, which bench.sh prints in place of
 # the keep-alive rows.
 
-dir=${1:?usage: ngxlua.sh DIR}
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+	echo "usage: sh common/ngxlua.sh DIR" >&2
+	exit 100
+fi
+dir=$1
 # The module, its NDK, lua-resty-core which the module loads at start
 # (and its lrucache), and the LuaJIT it was built for.
 PKGS="libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2
