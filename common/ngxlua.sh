@@ -40,16 +40,17 @@ done
 
 # fetch: the packages into DIR/deb, afresh.  As root apt would hand the
 # download to its _apt user, who cannot write in the build tree, and warn.
+asroot=""
+[ "$(id -u)" -eq 0 ] && asroot="-o APT::Sandbox::User=root"
 fetch() {
-	local asroot=""
 	rm -rf "$dir/deb" && mkdir "$dir/deb" || return 1
-	[ "$(id -u)" -eq 0 ] && asroot="-o APT::Sandbox::User=root"
 	# shellcheck disable=SC2086
 	(cd "$dir/deb" && apt-get download -q $asroot $PKGS) \
 	    > "$dir/fetch.log" 2>&1
 }
 
-echo "slua: bench: fetching$(echo $PKGS | sed 's/^/ /') into $dir" >&2
+# shellcheck disable=SC2086
+echo "slua: bench: fetching" $PKGS "into $dir" >&2
 if ! fetch; then
 	# A stale package list names versions the mirror no longer has.
 	if [ "$(id -u)" -ne 0 ] || ! apt-get update -qq > /dev/null 2>&1 ||
