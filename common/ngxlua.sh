@@ -9,9 +9,9 @@
 #
 #   sh common/ngxlua.sh DIR
 #
-# Does nothing once DIR/root/ok exists.  Never fails: when the packages
-# cannot be had it says why in DIR/why, which bench.sh prints in place of
-# the keep-alive rows.
+# Does nothing once DIR/root/ok exists.  Exits 0 when the packages cannot
+# be had, so make bench goes on: it says why in DIR/why, which bench.sh
+# prints in place of the keep-alive rows.
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
 	echo "usage: sh common/ngxlua.sh DIR" >&2
