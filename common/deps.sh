@@ -10,9 +10,10 @@ mandoc curl socat openssl netcat-openbsd procps wrk python3
 openbsd-inetd systemd strace python3-prometheus-client
 clang libclang-rt-dev valgrind
 redis-server redis-tools libhiredis-dev"
-# make bench: the peers it measures slua beside (gearmand, its library).
+# make bench: the peers it measures slua beside (gearmand, its library;
+# nginx, and libpcre3 for its Lua module, which ngxlua.sh fetches below).
 [ "${1:-}" = bench ] && PKGS="$PKGS
-gearman-job-server libgearman-dev"
+gearman-job-server libgearman-dev nginx libpcre3"
 # make deb and make deb-test: Debian's packaging tools besides.
 [ "${1:-}" = deb ] && PKGS="$PKGS
 debhelper dpkg-dev lintian adduser iproute2 attr"
@@ -24,7 +25,13 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+# make bench: nginx's Lua module is fetched, not installed (ngxlua.sh).
+ngxlua() {
+	[ "${1:-}" = bench ] || return 0
+	sh "$(dirname "$0")/ngxlua.sh" \
+	    "$(cd "$(dirname "$0")/.." && pwd)/build/bench/ngx-lua"
+}
+[ -z "$missing" ] && { ngxlua "${1:-}"; exit 0; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "slua: missing packages:$missing (run as root to install)" >&2
@@ -36,3 +43,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || exit 1
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 1
+ngxlua "${1:-}"

@@ -470,24 +470,50 @@ memory_one() {
 
 # Keep-alive: nginx with its Lua module (2 workers, content_by_lua_block)
 # beside slua's client.keepalive() handler with its default -H, the same
-# answer, wrk at 64 and 1000 connections.  Not installed by make deps: on
-# Debian 12 libnginx-mod-http-lua depends on OpenResty's LuaJIT, whose
-# package removes libluajit-5.1-dev, which make LUA=luajit needs.
-NGX_MOD=/usr/lib/nginx/modules/ngx_http_lua_module.so
+# answer, wrk at 64 and 1000 connections.  The module is never installed:
+# on Debian 12 it needs OpenResty's LuaJIT, whose package removes luajit,
+# libluajit-5.1-dev and wrk.  make bench unpacks it under $BENCH/ngx-lua
+# (common/ngxlua.sh), and nginx loads it from there.
+NGX_LUA=${NGX_LUA:-$BENCH/ngx-lua}
+NGX_ROOT=$NGX_LUA/root
 NGX_WHY=""
-if ! command -v nginx > /dev/null; then
-	NGX_WHY="nginx is not installed"
-elif [ ! -f "$NGX_MOD" ]; then
-	NGX_WHY="libnginx-mod-http-lua is not installed (it removes libluajit-5.1-dev)"
-fi
+ngx_why() {
+	local abi provides
+	if ! command -v nginx > /dev/null; then
+		echo "nginx is not installed (make bench installs it)"
+		return
+	fi
+	if [ ! -f "$NGX_ROOT/ok" ]; then
+		if [ -s "$NGX_LUA/why" ]; then
+			echo "nginx's Lua module: $(head -1 "$NGX_LUA/why")"
+		else
+			echo "nginx's Lua module is not in $NGX_LUA (make bench" \
+			    "fetches it)"
+		fi
+		return
+	fi
+	# The module loads only into the nginx it was built for.
+	abi=$(sed -n 's/^abi=//p' "$NGX_ROOT/ok")
+	provides=$(dpkg-query -W -f='${Provides}' nginx 2> /dev/null)
+	case ", $provides," in
+	*", $abi,"*|", ,") ;;
+	*)	echo "the Lua module in $NGX_LUA is built for $abi; nginx" \
+		    "$(dpkg-query -W -f='${Version}' nginx) is not" \
+		    "(rm -r $NGX_LUA; make bench)" ;;
+	esac
+}
+NGX_WHY=$(ngx_why)
+NGX_LIB=$NGX_ROOT/$(sed -n 's/^lib=//p' "$NGX_ROOT/ok" 2> /dev/null)
+NGX_MODS=$NGX_ROOT/usr/lib/nginx/modules
+
 ka_one() {	# base | slua
 	local log=$T/ka-$1.log
 	port=$(free_port)
 	if [ "$1" = base ]; then
 		mkdir -p "$T/ngx"
 		cat > "$T/ngx.conf" <<NGINX
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module $NGX_MOD;
+load_module $NGX_MODS/ndk_http_module.so;
+load_module $NGX_MODS/ngx_http_lua_module.so;
 worker_processes 2;
 daemon off;
 pid $T/ngx/nginx.pid;
@@ -496,6 +522,7 @@ events { worker_connections 4096; }
 http {
 	access_log off;
 	keepalive_requests 1000000;
+	lua_package_path "$NGX_ROOT/usr/share/lua/5.1/?.lua;;";
 	client_body_temp_path $T/ngx; proxy_temp_path $T/ngx;
 	fastcgi_temp_path $T/ngx; uwsgi_temp_path $T/ngx;
 	scgi_temp_path $T/ngx;
@@ -503,23 +530,31 @@ http {
 		listen 127.0.0.1:$port;
 		location / {
 			default_type text/plain;
-			content_by_lua_block { ngx.print("hello\\n") }
+			content_by_lua_block {
+				ngx.header.content_length = 6
+				ngx.print("hello\\n")
+			}
 		}
 	}
 }
 NGINX
-		serve "$log" nginx -p "$T/ngx" -c "$T/ngx.conf"
+		serve "$log" env LD_LIBRARY_PATH="$NGX_LIB" nginx -p "$T/ngx" \
+		    -e "$T/ngx/error.log" -c "$T/ngx.conf"
 	else
 		serve "$log" "$SLUA" -p "$port" -l 127.0.0.1 "$DIR/http-ka.lua"
 	fi
 	if ! wait_port "$port"; then
 		note "keep-alive $1: nothing listened on 127.0.0.1:$port"
 		stop "$srv"
+		check_log "keep-alive $1" "$log"
+		[ "$1" = base ] && check_log "keep-alive nginx" "$T/ngx/error.log"
 		return
 	fi
 	wrk_run "ka64.$1" 64
 	wrk_run "ka1000.$1" 1000
 	stop "$srv"
+	check_log "keep-alive $1" "$log"
+	[ "$1" = base ] && check_log "keep-alive nginx" "$T/ngx/error.log"
 }
 
 # pair rep fn: fn base and fn slua, baseline first on odd repetitions.
@@ -540,8 +575,14 @@ if ! command -v redis-server > /dev/null ||
     ! command -v redis-benchmark > /dev/null; then
 	QUEUE_WHY="redis-server is not installed (make deps)"
 fi
-# BENCH_ONLY=queue: that part alone, printed, RESULTS.md left as it is.
+# BENCH_ONLY=queue or keepalive: that part alone, printed, RESULTS.md
+# left as it is.
 ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+''|queue|keepalive) ;;
+*)	echo "bench: BENCH_ONLY must be queue or keepalive" >&2
+	exit 100 ;;
+esac
 
 echo "bench: $("$SLUA" -V 2>&1 | head -1), $LUA, nproc $NPROC," \
     "$REPS repetitions" >&2
@@ -550,6 +591,11 @@ for rep in $(seq 1 "$REPS"); do
 	if [ "$ONLY" = queue ]; then
 		echo "bench: repetition $rep of $REPS: queue" >&2
 		[ -z "$QUEUE_WHY" ] && queue_run
+		continue
+	fi
+	if [ "$ONLY" = keepalive ]; then
+		echo "bench: repetition $rep of $REPS: keep-alive" >&2
+		[ -z "$NGX_WHY" ] && pair "$rep" ka_one
 		continue
 	fi
 	echo "bench: repetition $rep of $REPS: tcp" >&2
@@ -688,10 +734,12 @@ section() {
 	if [ -n "$NGX_WHY" ]; then
 		echo "- keep-alive: not measured: $NGX_WHY."
 	else
-		echo "- keep-alive: nginx with libnginx-mod-http-lua, 2 workers," \
+		echo "- keep-alive: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')" \
+		    "with Debian's libnginx-mod-http-lua and OpenResty's" \
+		    "LuaJIT unpacked by common/ngxlua.sh, 2 workers," \
 		    "\`content_by_lua_block\`, as baseline; slua: http-ka.lua" \
-		    "(client.keepalive()), -H $HANDLERS; \`wrk -t2 -c64\` and" \
-		    "\`-c1000\`."
+		    "(client.keepalive()), -H $HANDLERS; the same 6-byte body" \
+		    "with Content-Length; \`wrk -t2 -c64\` and \`-c1000\`."
 	fi
 	if [ -n "$GEAR_WHY" ]; then
 		echo "- gearmand: not measured: $GEAR_WHY."
