@@ -78,6 +78,7 @@ struct qans {
 	char			 a_id[48];
 	char			 a_seq[24];
 	char			 a_kind[2];
+	int			 a_sent;	/* in its batch's XADD */
 	char			*a_reply;
 	char			*a_data;
 	size_t			 a_len;

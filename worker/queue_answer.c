@@ -2,7 +2,8 @@
  * Answers to jobs of the shared queue, on their way into Redis: those of
  * a turn of the broker's loop go together, in one MULTI/EXEC with one
  * XACK of all their entries, so there is never an acknowledgement
- * without its answer.  A batch Redis does not take (connection lost, an
+ * without its answer; those to one submitter are one entry of its reply
+ * stream.  A batch Redis does not take (connection lost, an
  * error) goes back to the head of the line and waits for the connection.
  */
 #include <stdio.h>
@@ -83,27 +84,93 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	qbatch_free(q, ab);
 }
 
-/* XADD of an answer to its reply stream, or of a job to NAME:dead. */
+/* XADD of a dead letter's job to NAME:dead. */
 static void
-qans_add(struct queue *q, const struct qans *a, int dead)
+qans_dead(struct queue *q, const struct qans *a)
 {
-	const char	*argv[12] = { "XADD", dead ? q->q_dead : a->a_reply,
-			    "MAXLEN", "~", dead ? QUEUE_DEAD_MAXLEN :
-			    QUEUE_REPLY_MAXLEN, "*", "s", a->a_seq,
-			    dead ? "r" : "k", dead ? a->a_reply : a->a_kind,
-			    "d", dead ? a->a_job : a->a_data };
+	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
+			    QUEUE_DEAD_MAXLEN, "*", "s", a->a_seq, "r",
+			    a->a_reply, "d", a->a_job };
 	size_t		 len[12];
 	int		 i;
 
 	for (i = 0; i < 11; i++)
 		len[i] = strlen(argv[i]);
-	len[11] = dead ? a->a_joblen : a->a_len;
+	len[11] = a->a_joblen;
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+}
+
+/*
+ * The batch's answers to first's reply stream, first and those after it
+ * not yet written, in one entry: s, k and d of each in turn (as
+ * worker/queue_submit.c reads them).  One entry, not one an answer: an
+ * entry costs Redis several times what its fields do, to add and to read.
+ */
+static void
+qbatch_reply(struct queue *q, struct qbatch *ab, struct qans *first)
+{
+	const char	**argv;
+	size_t		 *len;
+	struct qans	 *a;
+	int		  i, n = 0;
+
+	argv = reallocarray(NULL, 6 + 6 * ab->ab_n, sizeof(*argv));
+	len = reallocarray(NULL, 6 + 6 * ab->ab_n, sizeof(*len));
+	if (argv == NULL || len == NULL)
+		fatal("answers");
+	argv[n++] = "XADD";
+	argv[n++] = first->a_reply;
+	argv[n++] = "MAXLEN";
+	argv[n++] = "~";
+	argv[n++] = QUEUE_REPLY_MAXLEN;
+	argv[n++] = "*";
+	for (i = 0; i < n; i++)
+		len[i] = strlen(argv[i]);
+	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
+		if (a->a_sent || strcmp(a->a_reply, first->a_reply) != 0)
+			continue;
+		a->a_sent = 1;
+		argv[n] = "s";
+		len[n++] = 1;
+		argv[n] = a->a_seq;
+		len[n++] = strlen(a->a_seq);
+		argv[n] = "k";
+		len[n++] = 1;
+		argv[n] = a->a_kind;
+		len[n++] = 1;
+		argv[n] = "d";
+		len[n++] = 1;
+		argv[n] = a->a_data;
+		len[n++] = a->a_len;
+	}
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, len);
+	free(argv);
+	free(len);
+}
+
+/* Each reply stream's answers, its expiry, and dead letters' jobs. */
+static void
+qbatch_replies(struct queue *q, struct qbatch *ab)
+{
+	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
+	struct qans	*a;
+
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
+		a->a_sent = 0;
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+		if (a->a_job != NULL)
+			qans_dead(q, a);
+		if (a->a_sent)
+			continue;
+		qbatch_reply(q, ab, a);
+		expire[1] = a->a_reply;
+		(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire, NULL);
+	}
 }
 
 /* XACK of the batch's entries. */
 static void
-qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
+qbatch_ack(struct queue *q, struct qbatch *ab)
 {
 	const char	**argv;
 	struct qans	*a;
@@ -112,7 +179,7 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 	if ((argv = reallocarray(NULL, ab->ab_n + 3, sizeof(*argv))) ==
 	    NULL)
 		fatal("answers");
-	argv[n++] = cmd;
+	argv[n++] = "XACK";
 	argv[n++] = q->q_jobs;
 	argv[n++] = q->q_group;
 	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
@@ -122,16 +189,14 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 }
 
 /*
- * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, each answer to
- * its reply stream (and a dead letter's job to NAME:dead), each reply
- * stream's expiry, one XACK of all their entries, EXEC.
+ * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, the answers to
+ * each reply stream in one entry and its expiry (and a dead letter's job
+ * to NAME:dead), one XACK of all their jobs, EXEC.
  */
 void
 queue_flush(struct queue *q)
 {
 	const char	*multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
-	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
-	const char	*last = NULL;
 	struct qbatch	*ab;
 	struct qans	*a;
 
@@ -146,20 +211,8 @@ queue_flush(struct queue *q)
 			ab->ab_n++;
 		}
 		(void)queue_cmd(q, QC_CMD, NULL, NULL, 1, multi, NULL);
-		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
-			qans_add(q, a, 0);
-			if (a->a_job != NULL)
-				qans_add(q, a, 1);
-		}
-		last = NULL;
-		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
-			if (last != NULL && strcmp(last, a->a_reply) == 0)
-				continue;
-			expire[1] = last = a->a_reply;
-			(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire,
-			    NULL);
-		}
-		qbatch_ids(q, ab, "XACK");
+		qbatch_replies(q, ab);
+		qbatch_ack(q, ab);
 		if (queue_cmd(q, QC_CMD, queue_answerdone, ab, 1, exec,
 		    NULL) == -1) {
 			qbatch_again(q, ab);

@@ -169,14 +169,72 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	qsub_send(q, s);
 }
 
-/* Answers on this broker's reply stream: each to its handler, once. */
+/* One answer read: to its handler, once. */
+static void
+queue_reply(struct queue *q, const char *id, const redisReply *seq,
+    const redisReply *kind, const redisReply *data)
+{
+	struct qsub	*s;
+	const char	*errstr;
+	int		 type, flags;
+
+	s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
+	if (s == NULL) {	/* answered already: it ran twice */
+		log_debug("queue: answer %s dropped: its job was answered "
+		    "already", id);
+		return;
+	}
+	type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
+	flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
+	/* The host that ran a job counts its outcome, but no host ran a
+	   dead letter to the end: its failure counts here. */
+	if (type == IPC_ERROR && data->len == strlen(QUEUE_DEAD_MSG) &&
+	    memcmp(data->str, QUEUE_DEAD_MSG, data->len) == 0)
+		stats_broker.b_failed[STATS_JF_DEAD]++;
+	qsub_reply(q->q_b, s, type, flags, data->str, data->len);
+}
+
+/*
+ * The answers of an entry of the reply stream: s, k and d of each, in
+ * turn (worker/queue_answer.c writes a batch's answers to one submitter
+ * in one entry).
+ */
+static void
+queue_entry(struct queue *q, const char *id, const redisReply *f)
+{
+	const redisReply	*name, *v, *seq = NULL, *kind = NULL;
+	size_t			 i;
+
+	if (f->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i + 1 < f->elements; i += 2) {
+		name = f->element[i];
+		v = f->element[i + 1];
+		if (name->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING || name->len != 1)
+			continue;
+		switch (name->str[0]) {
+		case 's':
+			seq = v;
+			kind = NULL;
+			break;
+		case 'k':
+			kind = v;
+			break;
+		case 'd':
+			if (seq != NULL && kind != NULL)
+				queue_reply(q, id, seq, kind, v);
+			seq = kind = NULL;
+			break;
+		}
+	}
+}
+
+/* Entries of this broker's reply stream. */
 static void
 queue_replies(struct queue *q, const redisReply *entries)
 {
-	const redisReply	*e, *seq, *kind, *data;
-	struct qsub		*s;
-	const char		*errstr;
-	int			 type, flags;
+	const redisReply	*e;
 	size_t			 i;
 
 	for (i = 0; i < entries->elements; i++) {
@@ -187,25 +245,7 @@ queue_replies(struct queue *q, const redisReply *entries)
 		(void)strlcpy(q->q_lastreply, e->element[0]->str,
 		    sizeof(q->q_lastreply));
 		q->q_untrimmed++;
-		seq = queue_field(e->element[1], "s");
-		kind = queue_field(e->element[1], "k");
-		data = queue_field(e->element[1], "d");
-		if (seq == NULL || kind == NULL || data == NULL)
-			continue;
-		s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
-		if (s == NULL) {	/* answered already: it ran twice */
-			log_debug("queue: answer %s dropped: its job was "
-			    "answered already", e->element[0]->str);
-			continue;
-		}
-		type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
-		flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
-		/* The host that ran a job counts its outcome, but no host
-		   ran a dead letter to the end: its failure counts here. */
-		if (type == IPC_ERROR && data->len == strlen(QUEUE_DEAD_MSG) &&
-		    memcmp(data->str, QUEUE_DEAD_MSG, data->len) == 0)
-			stats_broker.b_failed[STATS_JF_DEAD]++;
-		qsub_reply(q->q_b, s, type, flags, data->str, data->len);
+		queue_entry(q, e->element[0]->str, e->element[1]);
 	}
 }
 
