@@ -114,6 +114,7 @@ struct queue {
 	/* working */
 	struct rjobq		 q_held;
 	int			 q_nheld;
+	int			 q_drained;	/* q_nheld when none waited */
 	uint64_t		 q_localid;	/* remote jobs' h_id here */
 	struct qansq		 q_answers;	/* waiting for a connection */
 	int			 q_nanswers;	/* out, not yet EXEC'd */

@@ -36,7 +36,7 @@
 #include "stats.h"
 #include "util.h"
 
-#define QUEUE_PREFETCH		16	/* entries held per worker */
+#define QUEUE_PREFETCH		32	/* entries held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
 
 void
@@ -155,8 +155,11 @@ queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
 	}
 	if (priv != NULL)
 		q->q_recover = 0;
-	if (rp->type != REDIS_REPLY_ARRAY)
+	if (rp->type != REDIS_REPLY_ARRAY) {
+		if (priv == NULL)	/* nothing waited */
+			q->q_drained = q->q_nheld;
 		return;
+	}
 	for (i = 0; i < rp->elements; i++) {
 		st = rp->element[i];
 		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
@@ -279,30 +282,65 @@ queue_claim(struct queue *q, const struct timespec *now)
 	clock_add(&q->q_claimat, every);
 }
 
-/* As many entries as the workers can take, with prefetch. */
+/* A worker would wait for jobs: a read may block until one comes. */
+static int
+queue_starved(struct queue *q)
+{
+	struct broker	*b = q->q_b;
+
+	return q->q_nheld == 0 || b->b_nidle > b->b_nqueued;
+}
+
+/*
+ * A read's size: what the workers can take, with prefetch; -1: no read
+ * now.  A broker reads when what it holds falls to half of that, so that
+ * reads are few and full.  Only a broker with a worker that would wait
+ * blocks in the read (each XADD then wakes it with one entry); one whose
+ * workers are all busy takes what waits, and when nothing did, reads
+ * again once one of its jobs is done, the stream filling meanwhile.
+ */
+static int
+queue_want(struct queue *q)
+{
+	int	 max = q->q_b->b_cf->cf_workers * QUEUE_PREFETCH;
+
+	if (max > QUEUE_READMAX)
+		max = QUEUE_READMAX;
+	if (q->q_nheld > max / 2)
+		return -1;
+	if (!queue_starved(q) && q->q_drained > 0 &&
+	    q->q_nheld >= q->q_drained)
+		return -1;
+	return max - q->q_nheld;
+}
+
+static void
+queue_group(struct queue *q)
+{
+	const char	*argv[6] = { "XGROUP", "CREATE", q->q_jobs, q->q_group,
+			    "0", "MKSTREAM" };
+
+	if (q->q_grouping)
+		return;
+	if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv, NULL) == 0)
+		q->q_grouping = 1;
+}
+
 static void
 queue_fetch(struct queue *q)
 {
 	struct broker	*b = q->q_b;
 	struct qconn	*qc = &q->q_conn[QC_JOBS];
-	const char	*argv[10];
+	const char	*argv[11] = { "XREADGROUP", "GROUP", q->q_group,
+			    q->q_me, "COUNT", NULL, "STREAMS", q->q_jobs, ">",
+			    NULL, NULL };
 	char		 count[16];
-	int		 want;
+	int		 want, argc = 9;
 
 	if (!qc->qc_up || qc->qc_reading || b->b_stopping)
 		return;
 	if (!q->q_grouped) {
-		if (q->q_grouping)
-			return;
-		argv[0] = "XGROUP";
-		argv[1] = "CREATE";
-		argv[2] = q->q_jobs;
-		argv[3] = q->q_group;
-		argv[4] = "0";
-		argv[5] = "MKSTREAM";
-		if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv,
-		    NULL) == 0)
-			q->q_grouping = 1;
+		queue_group(q);
 		return;
 	}
 	if (q->q_recover) {
@@ -314,31 +352,20 @@ queue_fetch(struct queue *q)
 			qc->qc_reading = 1;
 		return;
 	}
-	want = b->b_cf->cf_workers * QUEUE_PREFETCH - q->q_nheld;
-	if (want <= 0 || b->b_broken)
+	if (b->b_broken || (want = queue_want(q)) <= 0)
 		return;
-	if (want > QUEUE_READMAX)
-		want = QUEUE_READMAX;
 	(void)snprintf(count, sizeof(count), "%d", want);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = q->q_group;
-	argv[3] = q->q_me;
-	argv[4] = "COUNT";
 	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = QUEUE_BLOCK_MS;
-	argv[8] = "STREAMS";
-	argv[9] = q->q_jobs;
-	{
-		const char	*full[11];
-
-		memcpy(full, argv, sizeof(argv));
-		full[10] = ">";
-		if (queue_cmd(q, QC_JOBS, queue_readjobs, NULL, 11, full,
-		    NULL) == 0)
-			qc->qc_reading = 1;
+	if (queue_starved(q)) {
+		memmove(&argv[8], &argv[6], 3 * sizeof(*argv));
+		argv[6] = "BLOCK";
+		argv[7] = QUEUE_BLOCK_MS;
+		argc = 11;
 	}
+	q->q_drained = 0;
+	if (queue_cmd(q, QC_JOBS, queue_readjobs, NULL, argc, argv,
+	    NULL) == 0)
+		qc->qc_reading = 1;
 }
 
 /*
