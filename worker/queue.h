@@ -78,7 +78,7 @@ struct qans {
 	char			 a_id[48];
 	char			 a_seq[24];
 	char			 a_kind[2];
-	int			 a_sent;	/* in its batch's XADD */
+	int			 a_sent;	/* QANS_*, as its batch goes */
 	char			*a_reply;
 	char			*a_data;
 	size_t			 a_len;
@@ -86,6 +86,7 @@ struct qans {
 	size_t			 a_joblen;	/* NULL */
 };
 TAILQ_HEAD(qansq, qans);
+enum { QANS_NEW, QANS_NOW, QANS_SENT };
 
 struct queue {
 	struct broker		*q_b;

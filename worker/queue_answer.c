@@ -3,7 +3,7 @@
  * a turn of the broker's loop go together, in one MULTI/EXEC with one
  * XACK of all their entries, so there is never an acknowledgement
  * without its answer; those to one submitter are one entry of its reply
- * stream.  A batch Redis does not take (connection lost, an
+ * stream, in one field.  A batch Redis does not take (connection lost, an
  * error) goes back to the head of the line and waits for the connection.
  */
 #include <stdio.h>
@@ -24,6 +24,8 @@
 #define QUEUE_REPLY_TTL		"3600"	/* a dead submitter's answers */
 #define QUEUE_REPLY_MAXLEN	"100000"
 #define QUEUE_DEAD_MAXLEN	"10000"
+#define QUEUE_PACKMAX		(1024 * 1024)	/* answers' bytes an entry */
+#define QUEUE_RECHDR		64	/* "SEQ KIND LEN\n", at most */
 
 /* Answers written together, in one MULTI/EXEC. */
 struct qbatch {
@@ -101,51 +103,50 @@ qans_dead(struct queue *q, const struct qans *a)
 }
 
 /*
- * The batch's answers to first's reply stream, first and those after it
- * not yet written, in one entry: s, k and d of each in turn (as
- * worker/queue_submit.c reads them).  One entry, not one an answer: an
- * entry costs Redis several times what its fields do, to add and to read.
+ * The batch's answers to first's reply stream not yet written, first
+ * among them, in one entry (up to QUEUE_PACKMAX bytes, or first alone):
+ * its field a holds for each "SEQ KIND LEN\n" and LEN bytes, as
+ * worker/queue_submit.c reads them.  One entry and one field, not an
+ * entry or fields an answer: Redis's cost, to add and to read, goes by
+ * entries and fields, hardly by bytes.
  */
 static void
-qbatch_reply(struct queue *q, struct qbatch *ab, struct qans *first)
+qbatch_reply(struct queue *q, struct qans *first)
 {
-	const char	**argv;
-	size_t		 *len;
-	struct qans	 *a;
-	int		  i, n = 0;
+	const char	*argv[8] = { "XADD", first->a_reply, "MAXLEN", "~",
+			    QUEUE_REPLY_MAXLEN, "*", "a", NULL };
+	size_t		 len[8];
+	struct qans	*a;
+	size_t		 size = 0, off = 0;
+	char		*buf;
+	int		 i;
 
-	argv = reallocarray(NULL, 6 + 6 * ab->ab_n, sizeof(*argv));
-	len = reallocarray(NULL, 6 + 6 * ab->ab_n, sizeof(*len));
-	if (argv == NULL || len == NULL)
-		fatal("answers");
-	argv[n++] = "XADD";
-	argv[n++] = first->a_reply;
-	argv[n++] = "MAXLEN";
-	argv[n++] = "~";
-	argv[n++] = QUEUE_REPLY_MAXLEN;
-	argv[n++] = "*";
-	for (i = 0; i < n; i++)
-		len[i] = strlen(argv[i]);
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
-		if (a->a_sent || strcmp(a->a_reply, first->a_reply) != 0)
+		if (a->a_sent != QANS_NEW ||
+		    strcmp(a->a_reply, first->a_reply) != 0)
 			continue;
-		a->a_sent = 1;
-		argv[n] = "s";
-		len[n++] = 1;
-		argv[n] = a->a_seq;
-		len[n++] = strlen(a->a_seq);
-		argv[n] = "k";
-		len[n++] = 1;
-		argv[n] = a->a_kind;
-		len[n++] = 1;
-		argv[n] = "d";
-		len[n++] = 1;
-		argv[n] = a->a_data;
-		len[n++] = a->a_len;
+		if (size > 0 && size + QUEUE_RECHDR + a->a_len > QUEUE_PACKMAX)
+			continue;
+		a->a_sent = QANS_NOW;
+		size += QUEUE_RECHDR + a->a_len;
 	}
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, len);
-	free(argv);
-	free(len);
+	if ((buf = malloc(size)) == NULL)
+		fatal("answers");
+	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
+		if (a->a_sent != QANS_NOW)
+			continue;
+		a->a_sent = QANS_SENT;
+		off += snprintf(buf + off, QUEUE_RECHDR, "%s %c %zu\n",
+		    a->a_seq, a->a_kind[0], a->a_len);
+		memcpy(buf + off, a->a_data, a->a_len);
+		off += a->a_len;
+	}
+	argv[7] = buf;
+	for (i = 0; i < 7; i++)
+		len[i] = strlen(argv[i]);
+	len[7] = off;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 8, argv, len);
+	free(buf);
 }
 
 /* Each reply stream's answers, its expiry, and dead letters' jobs. */
@@ -156,13 +157,13 @@ qbatch_replies(struct queue *q, struct qbatch *ab)
 	struct qans	*a;
 
 	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
-		a->a_sent = 0;
+		a->a_sent = QANS_NEW;
 	TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
 		if (a->a_job != NULL)
 			qans_dead(q, a);
-		if (a->a_sent)
+		if (a->a_sent == QANS_SENT)
 			continue;
-		qbatch_reply(q, ab, a);
+		qbatch_reply(q, a);
 		expire[1] = a->a_reply;
 		(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire, NULL);
 	}

@@ -196,7 +196,8 @@ queue_grouped(redisAsyncContext *ac, void *r, void *priv)
 void
 queue_hello(struct queue *q, int role)
 {
-	if (role == QC_JOBS)
+	/* A read's reply may have gone with either connection. */
+	if (role != QC_REPLY)
 		q->q_recover = 1;
 	if (role != QC_CMD)
 		return;
@@ -326,30 +327,35 @@ queue_group(struct queue *q)
 		q->q_grouping = 1;
 }
 
+/*
+ * Reads that do not block go on the command connection, after the
+ * answers written before them: one write and one reply a turn, and an
+ * entry acknowledged there is not read again as pending.  A blocking
+ * read holds a connection of its own.
+ */
 static void
 queue_fetch(struct queue *q)
 {
 	struct broker	*b = q->q_b;
-	struct qconn	*qc = &q->q_conn[QC_JOBS];
 	const char	*argv[11] = { "XREADGROUP", "GROUP", q->q_group,
 			    q->q_me, "COUNT", NULL, "STREAMS", q->q_jobs, ">",
 			    NULL, NULL };
+	const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
+			    q->q_me, "STREAMS", q->q_jobs, "0" };
 	char		 count[16];
-	int		 want, argc = 9;
+	int		 want, argc = 9, role = QC_CMD;
 
-	if (!qc->qc_up || qc->qc_reading || b->b_stopping)
+	if (!queue_up(q, QC_JOBS) || !queue_up(q, QC_CMD) ||
+	    q->q_conn[QC_JOBS].qc_reading || b->b_stopping)
 		return;
 	if (!q->q_grouped) {
 		queue_group(q);
 		return;
 	}
 	if (q->q_recover) {
-		const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
-				    q->q_me, "STREAMS", q->q_jobs, "0" };
-
-		if (queue_cmd(q, QC_JOBS, queue_readjobs, q, 7, pel,
+		if (queue_cmd(q, QC_CMD, queue_readjobs, q, 7, pel,
 		    NULL) == 0)
-			qc->qc_reading = 1;
+			q->q_conn[QC_JOBS].qc_reading = 1;
 		return;
 	}
 	if (b->b_broken || (want = queue_want(q)) <= 0)
@@ -361,11 +367,11 @@ queue_fetch(struct queue *q)
 		argv[6] = "BLOCK";
 		argv[7] = QUEUE_BLOCK_MS;
 		argc = 11;
+		role = QC_JOBS;
 	}
 	q->q_drained = 0;
-	if (queue_cmd(q, QC_JOBS, queue_readjobs, NULL, argc, argv,
-	    NULL) == 0)
-		qc->qc_reading = 1;
+	if (queue_cmd(q, role, queue_readjobs, NULL, argc, argv, NULL) == 0)
+		q->q_conn[QC_JOBS].qc_reading = 1;
 }
 
 /*

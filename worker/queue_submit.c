@@ -171,63 +171,67 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 
 /* One answer read: to its handler, once. */
 static void
-queue_reply(struct queue *q, const char *id, const redisReply *seq,
-    const redisReply *kind, const redisReply *data)
+queue_reply(struct queue *q, const char *id, uint64_t seq, int kind,
+    const char *data, size_t len)
 {
 	struct qsub	*s;
-	const char	*errstr;
 	int		 type, flags;
 
-	s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
-	if (s == NULL) {	/* answered already: it ran twice */
+	if ((s = qsub_find(q, seq)) == NULL) {	/* it ran twice */
 		log_debug("queue: answer %s dropped: its job was answered "
 		    "already", id);
 		return;
 	}
-	type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
-	flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
+	type = kind == 'e' ? IPC_ERROR : IPC_ANSWER;
+	flags = kind == 'n' ? IPC_F_NIL : 0;
 	/* The host that ran a job counts its outcome, but no host ran a
 	   dead letter to the end: its failure counts here. */
-	if (type == IPC_ERROR && data->len == strlen(QUEUE_DEAD_MSG) &&
-	    memcmp(data->str, QUEUE_DEAD_MSG, data->len) == 0)
+	if (type == IPC_ERROR && len == strlen(QUEUE_DEAD_MSG) &&
+	    memcmp(data, QUEUE_DEAD_MSG, len) == 0)
 		stats_broker.b_failed[STATS_JF_DEAD]++;
-	qsub_reply(q->q_b, s, type, flags, data->str, data->len);
+	qsub_reply(q->q_b, s, type, flags, data, len);
+}
+
+/* A decimal number of p's up to end, then c; NULL if none. */
+static const char *
+queue_number(const char *p, const char *end, uint64_t *n, int c)
+{
+	const char	*start = p;
+
+	for (*n = 0; p < end && *p >= '0' && *p <= '9' && p - start < 19; p++)
+		*n = *n * 10 + (*p - '0');
+	if (p == start || p == end || *p != c)
+		return NULL;
+	return p + 1;
 }
 
 /*
- * The answers of an entry of the reply stream: s, k and d of each, in
- * turn (worker/queue_answer.c writes a batch's answers to one submitter
- * in one entry).
+ * The answers of an entry of the reply stream, in its field a: for each
+ * "SEQ KIND LEN\n" and LEN bytes (worker/queue_answer.c writes a batch's
+ * answers to one submitter so).
  */
 static void
 queue_entry(struct queue *q, const char *id, const redisReply *f)
 {
-	const redisReply	*name, *v, *seq = NULL, *kind = NULL;
-	size_t			 i;
+	const redisReply	*v;
+	const char		*p, *next, *end;
+	uint64_t		 seq, len;
+	int			 kind;
 
-	if (f->type != REDIS_REPLY_ARRAY)
+	if ((v = queue_field(f, "a")) == NULL)
 		return;
-	for (i = 0; i + 1 < f->elements; i += 2) {
-		name = f->element[i];
-		v = f->element[i + 1];
-		if (name->type != REDIS_REPLY_STRING ||
-		    v->type != REDIS_REPLY_STRING || name->len != 1)
-			continue;
-		switch (name->str[0]) {
-		case 's':
-			seq = v;
-			kind = NULL;
+	for (p = v->str, end = v->str + v->len; p < end; p = next + len) {
+		if ((next = queue_number(p, end, &seq, ' ')) == NULL ||
+		    end - next < 2 || next[1] != ' ')
 			break;
-		case 'k':
-			kind = v;
+		kind = next[0];
+		if ((next = queue_number(next + 2, end, &len, '\n')) == NULL ||
+		    len > (uint64_t)(end - next))
 			break;
-		case 'd':
-			if (seq != NULL && kind != NULL)
-				queue_reply(q, id, seq, kind, v);
-			seq = kind = NULL;
-			break;
-		}
+		queue_reply(q, id, seq, kind, next, len);
 	}
+	if (p < end)
+		log_warnx("queue: answers %s: not as written", id);
 }
 
 /* Entries of this broker's reply stream. */
