@@ -55,7 +55,7 @@ struct qsub {
 	struct timespec		 s_deadline;
 	int			 s_acked;	/* Redis has it */
 	int			 s_sent;	/* XADD out, no reply yet */
-	char			*s_data;	/* until acked */
+	char			*s_data;	/* its XADD, until acked */
 	size_t			 s_len;
 };
 LIST_HEAD(qsubl, qsub);

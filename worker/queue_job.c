@@ -38,6 +38,7 @@
 
 #define QUEUE_PREFETCH		32	/* entries held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
+#define QUEUE_READBUF		(1024 * 1024)	/* kept for replies */
 
 void
 queue_rjobfree(struct rjob *rj)
@@ -196,6 +197,9 @@ queue_grouped(redisAsyncContext *ac, void *r, void *priv)
 void
 queue_hello(struct queue *q, int role)
 {
+	/* hiredis frees its read buffer, once read, past 16 KiB, and a
+	   batch's replies are often larger: keep it. */
+	q->q_conn[role].qc_ac->c.reader->maxbuf = QUEUE_READBUF;
 	/* A read's reply may have gone with either connection. */
 	if (role != QC_REPLY)
 		q->q_recover = 1;
