@@ -150,6 +150,7 @@ const struct redisReply *queue_field(const struct redisReply *,
 	    const char *);
 
 /* worker/queue_submit.c */
+char	*queue_decimal(char *, uint64_t);
 void	queue_submit(struct broker *, const struct ipc_hdr *,
 	    const struct ipc_msg *);
 void	queue_resend(struct queue *);

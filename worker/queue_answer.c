@@ -25,7 +25,6 @@
 #define QUEUE_REPLY_MAXLEN	"100000"
 #define QUEUE_DEAD_MAXLEN	"10000"
 #define QUEUE_PACKMAX		(1024 * 1024)	/* answers' bytes an entry */
-#define QUEUE_RECHDR		64	/* "SEQ KIND LEN\n", at most */
 
 /* Answers written together, in one MULTI/EXEC. */
 struct qbatch {
@@ -102,51 +101,86 @@ qans_dead(struct queue *q, const struct qans *a)
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
 }
 
+/* An answer's record in a reply entry: "SEQ KIND LEN\n" and its bytes. */
+static size_t
+qans_reclen(const struct qans *a)
+{
+	char	 num[24];
+
+	return strlen(a->a_seq) + 3 + (queue_decimal(num, a->a_len) - num) +
+	    1 + a->a_len;
+}
+
+static char *
+qans_record(char *p, const struct qans *a)
+{
+	size_t	 n = strlen(a->a_seq);
+
+	memcpy(p, a->a_seq, n);
+	p += n;
+	*p++ = ' ';
+	*p++ = a->a_kind[0];
+	*p++ = ' ';
+	p = queue_decimal(p, a->a_len);
+	*p++ = '\n';
+	memcpy(p, a->a_data, a->a_len);
+	return p + a->a_len;
+}
+
 /*
  * The batch's answers to first's reply stream not yet written, first
  * among them, in one entry (up to QUEUE_PACKMAX bytes, or first alone):
- * its field a holds for each "SEQ KIND LEN\n" and LEN bytes, as
- * worker/queue_submit.c reads them.  One entry and one field, not an
- * entry or fields an answer: Redis's cost, to add and to read, goes by
- * entries and fields, hardly by bytes.
+ * its field a holds the record of each, as worker/queue_submit.c reads
+ * them.  One entry and one field, not an entry or fields an answer:
+ * Redis's cost, to add and to read, goes by entries and fields, hardly
+ * by bytes.  The XADD is written in Redis's protocol here, the answers
+ * straight into it.
  */
 static void
 qbatch_reply(struct queue *q, struct qans *first)
 {
-	const char	*argv[8] = { "XADD", first->a_reply, "MAXLEN", "~",
-			    QUEUE_REPLY_MAXLEN, "*", "a", NULL };
-	size_t		 len[8];
+	struct qconn	*qc = &q->q_conn[QC_CMD];
 	struct qans	*a;
-	size_t		 size = 0, off = 0;
-	char		*buf;
-	int		 i;
+	size_t		 size = 0, rlen = strlen(first->a_reply), n, total;
+	char		*cmd, *p;
 
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NEW ||
 		    strcmp(a->a_reply, first->a_reply) != 0)
 			continue;
-		if (size > 0 && size + QUEUE_RECHDR + a->a_len > QUEUE_PACKMAX)
+		n = qans_reclen(a);
+		if (size > 0 && size + n > QUEUE_PACKMAX)
 			continue;
 		a->a_sent = QANS_NOW;
-		size += QUEUE_RECHDR + a->a_len;
+		size += n;
 	}
-	if ((buf = malloc(size)) == NULL)
+	total = 128 + rlen + size;
+	if ((cmd = malloc(total)) == NULL)
 		fatal("answers");
+	p = cmd;
+	memcpy(p, "*8\r\n$4\r\nXADD\r\n$", 15);
+	p = queue_decimal(p + 15, rlen);
+	memcpy(p, "\r\n", 2);
+	memcpy(p + 2, first->a_reply, rlen);
+	p += 2 + rlen;
+	p += snprintf(p, 64, "\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$%zu\r\n%s\r\n"
+	    "$1\r\n*\r\n$1\r\na\r\n$", strlen(QUEUE_REPLY_MAXLEN),
+	    QUEUE_REPLY_MAXLEN);
+	p = queue_decimal(p, size);
+	memcpy(p, "\r\n", 2);
+	p += 2;
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NOW)
 			continue;
 		a->a_sent = QANS_SENT;
-		off += snprintf(buf + off, QUEUE_RECHDR, "%s %c %zu\n",
-		    a->a_seq, a->a_kind[0], a->a_len);
-		memcpy(buf + off, a->a_data, a->a_len);
-		off += a->a_len;
+		p = qans_record(p, a);
 	}
-	argv[7] = buf;
-	for (i = 0; i < 7; i++)
-		len[i] = strlen(argv[i]);
-	len[7] = off;
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 8, argv, len);
-	free(buf);
+	memcpy(p, "\r\n", 2);
+	p += 2;
+	if (qc->qc_up)
+		(void)redisAsyncFormattedCommand(qc->qc_ac, NULL, NULL, cmd,
+		    p - cmd);
+	free(cmd);
 }
 
 /* Each reply stream's answers, its expiry, and dead letters' jobs. */

@@ -106,6 +106,21 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 	s->s_data = NULL;
 }
 
+/* v in decimal at p; returns the end (snprintf costs more, per job). */
+char *
+queue_decimal(char *p, uint64_t v)
+{
+	char	 t[24];
+	int	 n = 0;
+
+	do
+		t[n++] = '0' + v % 10;
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
 /*
  * The job's XADD, in Redis's protocol, formatted once as it arrives and
  * sent as it is, again too after a reconnection: hiredis would format it
@@ -118,8 +133,8 @@ qsub_format(struct queue *q, uint64_t seq, size_t len, size_t *total,
 {
 	static char	 head[512];
 	static size_t	 headlen;
-	char		 num[24], mid[96], *cmd;
-	int		 n, k;
+	char		 num[24], mid[96], *cmd, *p = mid;
+	int		 n;
 
 	if (headlen == 0) {
 		n = snprintf(head, sizeof(head), "*9\r\n$4\r\nXADD\r\n"
@@ -130,15 +145,23 @@ qsub_format(struct queue *q, uint64_t seq, size_t len, size_t *total,
 			fatalx("queue: the keys' names are too long");
 		headlen = n;
 	}
-	k = snprintf(num, sizeof(num), "%" PRIu64, seq);
-	n = snprintf(mid, sizeof(mid), "$%d\r\n%s\r\n$1\r\nd\r\n$%zu\r\n",
-	    k, num, len);
-	*off = headlen + n;
+	/* $LEN SEQ $1 d $LEN, and the job */
+	n = queue_decimal(num, seq) - num;
+	*p++ = '$';
+	p = queue_decimal(p, n);
+	memcpy(p, "\r\n", 2);
+	memcpy(p + 2, num, n);
+	p += 2 + n;
+	memcpy(p, "\r\n$1\r\nd\r\n$", 10);
+	p = queue_decimal(p + 10, len);
+	memcpy(p, "\r\n", 2);
+	p += 2;
+	*off = headlen + (p - mid);
 	*total = *off + len + 2;
 	if ((cmd = malloc(*total)) == NULL)
 		return NULL;
 	memcpy(cmd, head, headlen);
-	memcpy(cmd + headlen, mid, n);
+	memcpy(cmd + headlen, mid, p - mid);
 	memcpy(cmd + *off + len, "\r\n", 2);
 	return cmd;
 }
