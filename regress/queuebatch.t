@@ -2,11 +2,11 @@
 # job (counted by INFO commandstats, not timed), and that batching never
 # leaves a worker waiting while jobs wait in the stream.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 12
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 9); do skip "shared queue in batches $i" "no redis-server"; done
+	for i in $(seq 12); do skip "shared queue in batches $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -46,9 +46,10 @@ cat > "$T/worker.lua" <<'LUA'
 local runs = os.getenv("RUNS")
 while true do
   local j = work.accept()
-  if j == "slow" or j == "fast" then
+  if j == "slow" or j == "fast" or j == "nap" then
     local f = io.open(runs, "a") f:write(j, "\n") f:close()
   end
+  if j == "nap" then os.usleep(200000) end
   if j == "slow" then
     os.usleep(4000000)
     local f = io.open(runs, "a") f:write("slow done\n") f:close()
@@ -56,6 +57,7 @@ while true do
   work.answer(j:reverse())
 end
 LUA
+lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 host() {	# var runs-file args...: a worker-only instance
 	_hv=$1 _runs=$2; shift 2
 	: > "$_runs"
@@ -63,10 +65,28 @@ host() {	# var runs-file args...: a worker-only instance
 	    --worker "$T/worker.lua" "$@"
 }
 
-# 3000 jobs through two worker-only hosts of one worker each.
+# Two worker-only hosts of one worker each.
 host h1 "$T/runs1" -W 1 2> "$T/h1.log"
 host h2 "$T/runs2" -W 1 2> "$T/h2.log"
-wait_for 10 '[ "$(rcli xinfo groups slua:jobs 2>/dev/null | grep -c slua)" -ge 1 ]'
+wait_for 10 '[ "$(rcli client list | grep -c "name=slua:jobs ")" -ge 2 ]'
+# Jobs that take time are not all held by the first host to read: each
+# holds about 2 ms of work a worker, at least 2 jobs (and 2 until a job
+# has run).
+: > "$T/runs1"
+: > "$T/runs2"
+run -t 60 "$SLUA" --queue "$URL" \
+    'for i = 1, 8 do work.submit("nap") end
+     local n = 0
+     for i = 1, 8 do if work.collect() == "pan" then n = n + 1 end end
+     print(n)'
+check "8 jobs of 200 ms answered" 0 "8"
+ok "both hosts ran them ($(lines "$T/runs1") and $(lines "$T/runs2"))" \
+    '[ "$(lines "$T/runs1")" -ge 2 ] && [ "$(lines "$T/runs2")" -ge 2 ]'
+is "$(($(lines "$T/runs1") + $(lines "$T/runs2")))" 8 "each ran once"
+
+# 3000 jobs through them.
+: > "$T/runs1"
+: > "$T/runs2"
 rcli config resetstat > /dev/null
 run -t 120 "$SLUA" --queue "$URL" "$T/jobs.lua" -- 3000
 check "3000 jobs, 64 in flight, answered exactly" 0 "right 3000 of 3000"
@@ -78,6 +98,7 @@ ok "a batch's answers to one submitter are one entry ($((xadd - 3000)) for 3000)
     '[ "$xadd" -ge 3001 ] && [ $((xadd - 3000)) -le "$exec" ]'
 ok "jobs are read in batches ($xrg reads for 3000)" \
     '[ "$xrg" -ge 1 ] && [ "$xrg" -le 1000 ]'
+
 stop "$h1" "the first worker host"
 stop "$h2" "the second worker host"
 

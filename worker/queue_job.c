@@ -36,7 +36,8 @@
 #include "stats.h"
 #include "util.h"
 
-#define QUEUE_PREFETCH		32	/* entries held per worker */
+#define QUEUE_PREFETCH		32	/* entries held per worker, at most */
+#define QUEUE_HOLD_NS		2000000LL	/* work held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
 #define QUEUE_READBUF		(1024 * 1024)	/* kept for replies */
 
@@ -297,6 +298,23 @@ queue_starved(struct queue *q)
 }
 
 /*
+ * How many jobs a broker holds per worker: about QUEUE_HOLD_NS of work
+ * at the jobs' average run time, so that short jobs come in batches while
+ * long ones are left to other hosts' idle workers; 2 to QUEUE_PREFETCH,
+ * 2 until a job has run.
+ */
+static int
+queue_perworker(struct queue *q)
+{
+	long long	 ns = q->q_b->b_jobns;
+
+	if (ns <= 0 || ns >= QUEUE_HOLD_NS / 2)
+		return 2;
+	return QUEUE_HOLD_NS / ns >= QUEUE_PREFETCH ? QUEUE_PREFETCH :
+	    (int)(QUEUE_HOLD_NS / ns);
+}
+
+/*
  * A read's size: what the workers can take, with prefetch; -1: no read
  * now.  A broker reads when what it holds falls to half of that, so that
  * reads are few and full.  Only a broker with a worker that would wait
@@ -307,7 +325,7 @@ queue_starved(struct queue *q)
 static int
 queue_want(struct queue *q)
 {
-	int	 max = q->q_b->b_cf->cf_workers * QUEUE_PREFETCH;
+	int	 max = q->q_b->b_cf->cf_workers * queue_perworker(q);
 
 	if (max > QUEUE_READMAX)
 		max = QUEUE_READMAX;
