@@ -55,7 +55,7 @@ struct qsub {
 	struct timespec		 s_deadline;
 	int			 s_acked;	/* Redis has it */
 	int			 s_sent;	/* XADD out, no reply yet */
-	char			*s_data;	/* its XADD, until acked */
+	char			*s_data;	/* until acked */
 	size_t			 s_len;
 };
 LIST_HEAD(qsubl, qsub);
@@ -150,7 +150,6 @@ const struct redisReply *queue_field(const struct redisReply *,
 	    const char *);
 
 /* worker/queue_submit.c */
-char	*queue_decimal(char *, uint64_t);
 void	queue_submit(struct broker *, const struct ipc_hdr *,
 	    const struct ipc_msg *);
 void	queue_resend(struct queue *);

@@ -101,13 +101,28 @@ qans_dead(struct queue *q, const struct qans *a)
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
 }
 
+/* v in decimal at p; returns the end. */
+static char *
+qans_decimal(char *p, uint64_t v)
+{
+	char	 t[24];
+	int	 n = 0;
+
+	do
+		t[n++] = '0' + v % 10;
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
 /* An answer's record in a reply entry: "SEQ KIND LEN\n" and its bytes. */
 static size_t
 qans_reclen(const struct qans *a)
 {
 	char	 num[24];
 
-	return strlen(a->a_seq) + 3 + (queue_decimal(num, a->a_len) - num) +
+	return strlen(a->a_seq) + 3 + (qans_decimal(num, a->a_len) - num) +
 	    1 + a->a_len;
 }
 
@@ -121,7 +136,7 @@ qans_record(char *p, const struct qans *a)
 	*p++ = ' ';
 	*p++ = a->a_kind[0];
 	*p++ = ' ';
-	p = queue_decimal(p, a->a_len);
+	p = qans_decimal(p, a->a_len);
 	*p++ = '\n';
 	memcpy(p, a->a_data, a->a_len);
 	return p + a->a_len;
@@ -133,16 +148,18 @@ qans_record(char *p, const struct qans *a)
  * its field a holds the record of each, as worker/queue_submit.c reads
  * them.  One entry and one field, not an entry or fields an answer:
  * Redis's cost, to add and to read, goes by entries and fields, hardly
- * by bytes.  The XADD is written in Redis's protocol here, the answers
- * straight into it.
+ * by bytes.
  */
 static void
 qbatch_reply(struct queue *q, struct qans *first)
 {
-	struct qconn	*qc = &q->q_conn[QC_CMD];
+	const char	*argv[8] = { "XADD", first->a_reply, "MAXLEN", "~",
+			    QUEUE_REPLY_MAXLEN, "*", "a", NULL };
+	size_t		 len[8];
 	struct qans	*a;
-	size_t		 size = 0, rlen = strlen(first->a_reply), n, total;
-	char		*cmd, *p;
+	size_t		 size = 0, n;
+	char		*buf, *p;
+	int		 i;
 
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NEW ||
@@ -154,33 +171,20 @@ qbatch_reply(struct queue *q, struct qans *first)
 		a->a_sent = QANS_NOW;
 		size += n;
 	}
-	total = 128 + rlen + size;
-	if ((cmd = malloc(total)) == NULL)
+	if ((buf = p = malloc(size)) == NULL)
 		fatal("answers");
-	p = cmd;
-	memcpy(p, "*8\r\n$4\r\nXADD\r\n$", 15);
-	p = queue_decimal(p + 15, rlen);
-	memcpy(p, "\r\n", 2);
-	memcpy(p + 2, first->a_reply, rlen);
-	p += 2 + rlen;
-	p += snprintf(p, 64, "\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$%zu\r\n%s\r\n"
-	    "$1\r\n*\r\n$1\r\na\r\n$", strlen(QUEUE_REPLY_MAXLEN),
-	    QUEUE_REPLY_MAXLEN);
-	p = queue_decimal(p, size);
-	memcpy(p, "\r\n", 2);
-	p += 2;
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NOW)
 			continue;
 		a->a_sent = QANS_SENT;
 		p = qans_record(p, a);
 	}
-	memcpy(p, "\r\n", 2);
-	p += 2;
-	if (qc->qc_up)
-		(void)redisAsyncFormattedCommand(qc->qc_ac, NULL, NULL, cmd,
-		    p - cmd);
-	free(cmd);
+	argv[7] = buf;
+	for (i = 0; i < 7; i++)
+		len[i] = strlen(argv[i]);
+	len[7] = p - buf;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 8, argv, len);
+	free(buf);
 }
 
 /* Each reply stream's answers, its expiry, and dead letters' jobs. */

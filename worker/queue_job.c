@@ -507,24 +507,6 @@ queue_backlog(struct broker *b)
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-/*
- * What this turn asked of Redis is written now, not after another poll():
- * the commands of a turn still leave in one write, and the turn's replies
- * come a wake-up sooner.
- */
-static void
-queue_send(struct queue *q)
-{
-	struct qconn	*qc;
-	int		 i;
-
-	for (i = 0; i < QUEUE_NCONN; i++) {
-		qc = &q->q_conn[i];
-		if (qc->qc_ac != NULL && qc->qc_up && qc->qc_wr)
-			redisAsyncHandleWrite(qc->qc_ac);
-	}
-}
-
 /* Once a turn of the broker's loop. */
 void
 queue_tick(struct broker *b)
@@ -542,7 +524,6 @@ queue_tick(struct broker *b)
 	}
 	queue_look(q, &now);
 	queue_flush(q);
-	queue_send(q);
 }
 
 /* ms until queue_tick() has work without a socket's word, or -1. */

@@ -106,73 +106,21 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 	s->s_data = NULL;
 }
 
-/* v in decimal at p; returns the end (snprintf costs more, per job). */
-char *
-queue_decimal(char *p, uint64_t v)
-{
-	char	 t[24];
-	int	 n = 0;
-
-	do
-		t[n++] = '0' + v % 10;
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*p++ = t[--n];
-	return p;
-}
-
-/*
- * The job's XADD, in Redis's protocol, formatted once as it arrives and
- * sent as it is, again too after a reconnection: hiredis would format it
- * argument by argument, copying the job on the way.  *off: where the
- * job's bytes go.
- */
-static char *
-qsub_format(struct queue *q, uint64_t seq, size_t len, size_t *total,
-    size_t *off)
-{
-	static char	 head[512];
-	static size_t	 headlen;
-	char		 num[24], mid[96], *cmd, *p = mid;
-	int		 n;
-
-	if (headlen == 0) {
-		n = snprintf(head, sizeof(head), "*9\r\n$4\r\nXADD\r\n"
-		    "$%zu\r\n%s\r\n$1\r\n*\r\n$1\r\nr\r\n$%zu\r\n%s\r\n"
-		    "$1\r\ns\r\n", strlen(q->q_jobs), q->q_jobs,
-		    strlen(q->q_reply), q->q_reply);
-		if (n < 0 || (size_t)n >= sizeof(head))
-			fatalx("queue: the keys' names are too long");
-		headlen = n;
-	}
-	/* $LEN SEQ $1 d $LEN, and the job */
-	n = queue_decimal(num, seq) - num;
-	*p++ = '$';
-	p = queue_decimal(p, n);
-	memcpy(p, "\r\n", 2);
-	memcpy(p + 2, num, n);
-	p += 2 + n;
-	memcpy(p, "\r\n$1\r\nd\r\n$", 10);
-	p = queue_decimal(p + 10, len);
-	memcpy(p, "\r\n", 2);
-	p += 2;
-	*off = headlen + (p - mid);
-	*total = *off + len + 2;
-	if ((cmd = malloc(*total)) == NULL)
-		return NULL;
-	memcpy(cmd, head, headlen);
-	memcpy(cmd + headlen, mid, p - mid);
-	memcpy(cmd + *off + len, "\r\n", 2);
-	return cmd;
-}
-
 static void
 qsub_send(struct queue *q, struct qsub *s)
 {
-	struct qconn	*qc = &q->q_conn[QC_CMD];
+	char		 seq[24];
+	const char	*argv[9] = { "XADD", q->q_jobs, "*", "r", q->q_reply,
+			    "s", seq, "d", s->s_data };
+	size_t		 len[9];
+	int		 i;
 
-	if (qc->qc_up && redisAsyncFormattedCommand(qc->qc_ac, qsub_xadded,
-	    (void *)(uintptr_t)s->s_seq, s->s_data, s->s_len) == REDIS_OK)
+	(void)snprintf(seq, sizeof(seq), "%" PRIu64, s->s_seq);
+	for (i = 0; i < 8; i++)
+		len[i] = strlen(argv[i]);
+	len[8] = s->s_len;
+	if (queue_cmd(q, QC_CMD, qsub_xadded, (void *)(uintptr_t)s->s_seq, 9,
+	    argv, len) == 0)
 		s->s_sent = 1;
 }
 
@@ -185,11 +133,9 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	struct config	*cf = b->b_cf;
 	struct qsub	*s;
 	const void	*p = m->m_data;
-	size_t		 off;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->s_data = qsub_format(q, q->q_seq + 1, m->m_len, &s->s_len,
-	    &off)) == NULL) {
+	    (s->s_data = malloc(m->m_len ? m->m_len : 1)) == NULL) {
 		log_warn("job");
 		free(s);
 		if (m->m_fd != -1)
@@ -199,12 +145,13 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	if (m->m_fd != -1 && (p = ipc_memfd_map(m->m_fd, m->m_len)) == NULL)
 		log_warn("job");
 	if (p != NULL)
-		memcpy(s->s_data + off, p, m->m_len);
+		memcpy(s->s_data, p, m->m_len);
 	if (m->m_fd != -1) {
 		if (p != NULL)
 			ipc_memfd_unmap(p, m->m_len);
 		(void)close(m->m_fd);
 	}
+	s->s_len = m->m_len;
 	s->s_seq = ++q->q_seq;
 	s->s_hdr = *h;
 	clock_now(&s->s_deadline);
