@@ -2,11 +2,11 @@
 # job (counted by INFO commandstats, not timed), and that batching never
 # leaves a worker waiting while jobs wait in the stream.
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 15
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 12); do skip "shared queue in batches $i" "no redis-server"; done
+	for i in $(seq 15); do skip "shared queue in batches $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -120,5 +120,26 @@ check "both jobs answered" 0 "wols	tsaf"
 is "$(tr '\n' ' ' < "$T/runs3")" "slow fast slow done " \
     "the second job ran while the first still did"
 stop "$h3" "the host of two workers"
+
+# The answers' format, as a submitter reads it: an entry of its reply
+# stream (named in its job's r field) whose field a holds "SEQ KIND
+# LEN\n" and LEN bytes for each answer.  One not so is logged, and left.
+serve sub "$SLUA" --queue "$URL" --queue-name inj \
+    'print(work.submit("x") and work.collect())' > "$T/sub.out" \
+    2> "$T/sub.err"
+wait_for 10 '[ "$(rcli xlen inj:jobs)" = 1 ]'
+entry=$(rcli xrange inj:jobs - +)
+reply=$(echo "$entry" | sed -n '/^r$/{n;p;}')
+seq=$(echo "$entry" | sed -n '/^s$/{n;p;}')
+rcli xadd "$reply" '*' a "$(printf '%s a 99\nshort' "$seq")" > /dev/null
+wait_for 10 'grep -q "answers .*: not as written" "$T/sub.err"'
+like "$(cat "$T/sub.err")" "slua: broker: queue: answers [0-9]+-[0-9]+: not as written" \
+    "a reply entry not as written is logged"
+rcli xadd "$reply" '*' a "$(printf '%s a 5\nhello' "$seq")" > /dev/null
+wait_for 10 '! kill -0 $sub 2>/dev/null'
+is "$(cat "$T/sub.out")" "hello" "an answer written by hand is read as written"
+ok "it is the job's seq ($seq) and reply stream ($reply)" \
+    '[ "$seq" = 1 ] && echo "$reply" | grep -q "^inj:reply:"'
+halt "$sub"
 halt "$rds"
 done_testing
