@@ -79,6 +79,7 @@ struct qans {
 	char			 a_id[48];
 	char			 a_seq[24];
 	char			 a_kind[2];
+	int			 a_sent;	/* QANS_*, as its batch goes */
 	char			*a_reply;
 	char			*a_data;
 	size_t			 a_len;
@@ -86,6 +87,7 @@ struct qans {
 	size_t			 a_joblen;	/* NULL */
 };
 TAILQ_HEAD(qansq, qans);
+enum { QANS_NEW, QANS_NOW, QANS_SENT };
 
 struct queue {
 	struct broker		*q_b;
@@ -115,6 +117,7 @@ struct queue {
 	/* working */
 	struct rjobq		 q_held;
 	int			 q_nheld;
+	int			 q_drained;	/* q_nheld when none waited */
 	uint64_t		 q_localid;	/* remote jobs' h_id here */
 	struct qansq		 q_answers;	/* waiting for a connection */
 	int			 q_nanswers;	/* out, not yet EXEC'd */

@@ -2,7 +2,8 @@
  * Answers to jobs of the shared queue, on their way into Redis: those of
  * a turn of the broker's loop go together, in one MULTI/EXEC with one
  * XACK of all their entries, so there is never an acknowledgement
- * without its answer.  A batch Redis does not take (connection lost, an
+ * without its answer; those to one submitter are one entry of its reply
+ * stream, in one field.  A batch Redis does not take (connection lost, an
  * error) goes back to the head of the line and waits for the connection.
  */
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #define QUEUE_REPLY_TTL		"3600"	/* a dead submitter's answers */
 #define QUEUE_REPLY_MAXLEN	"100000"
 #define QUEUE_DEAD_MAXLEN	"10000"
+#define QUEUE_PACKMAX		(1024 * 1024)	/* answers' bytes an entry */
 
 /* Answers written together, in one MULTI/EXEC. */
 struct qbatch {
@@ -83,27 +85,131 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	qbatch_free(q, ab);
 }
 
-/* XADD of an answer to its reply stream, or of a job to NAME:dead. */
+/* XADD of a dead letter's job to NAME:dead. */
 static void
-qans_add(struct queue *q, const struct qans *a, int dead)
+qans_dead(struct queue *q, const struct qans *a)
 {
-	const char	*argv[12] = { "XADD", dead ? q->q_dead : a->a_reply,
-			    "MAXLEN", "~", dead ? QUEUE_DEAD_MAXLEN :
-			    QUEUE_REPLY_MAXLEN, "*", "s", a->a_seq,
-			    dead ? "r" : "k", dead ? a->a_reply : a->a_kind,
-			    "d", dead ? a->a_job : a->a_data };
+	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
+			    QUEUE_DEAD_MAXLEN, "*", "s", a->a_seq, "r",
+			    a->a_reply, "d", a->a_job };
 	size_t		 len[12];
 	int		 i;
 
 	for (i = 0; i < 11; i++)
 		len[i] = strlen(argv[i]);
-	len[11] = dead ? a->a_joblen : a->a_len;
+	len[11] = a->a_joblen;
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+}
+
+/* v in decimal at p; returns the end. */
+static char *
+qans_decimal(char *p, uint64_t v)
+{
+	char	 t[24];
+	int	 n = 0;
+
+	do
+		t[n++] = '0' + v % 10;
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+/* An answer's record in a reply entry: "SEQ KIND LEN\n" and its bytes. */
+static size_t
+qans_reclen(const struct qans *a)
+{
+	char	 num[24];
+
+	return strlen(a->a_seq) + 3 + (qans_decimal(num, a->a_len) - num) +
+	    1 + a->a_len;
+}
+
+static char *
+qans_record(char *p, const struct qans *a)
+{
+	size_t	 n = strlen(a->a_seq);
+
+	memcpy(p, a->a_seq, n);
+	p += n;
+	*p++ = ' ';
+	*p++ = a->a_kind[0];
+	*p++ = ' ';
+	p = qans_decimal(p, a->a_len);
+	*p++ = '\n';
+	memcpy(p, a->a_data, a->a_len);
+	return p + a->a_len;
+}
+
+/*
+ * The batch's answers to first's reply stream not yet written, first
+ * among them, in one entry (up to QUEUE_PACKMAX bytes, or first alone):
+ * its field a holds the record of each, as worker/queue_submit.c reads
+ * them.  One entry and one field, not an entry or fields an answer:
+ * Redis's cost, to add and to read, goes by entries and fields, hardly
+ * by bytes.
+ */
+static void
+qbatch_reply(struct queue *q, struct qans *first)
+{
+	const char	*argv[8] = { "XADD", first->a_reply, "MAXLEN", "~",
+			    QUEUE_REPLY_MAXLEN, "*", "a", NULL };
+	size_t		 len[8];
+	struct qans	*a;
+	size_t		 size = 0, n;
+	char		*buf, *p;
+	int		 i;
+
+	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
+		if (a->a_sent != QANS_NEW ||
+		    strcmp(a->a_reply, first->a_reply) != 0)
+			continue;
+		n = qans_reclen(a);
+		if (size > 0 && size + n > QUEUE_PACKMAX)
+			continue;
+		a->a_sent = QANS_NOW;
+		size += n;
+	}
+	if ((buf = p = malloc(size)) == NULL)
+		fatal("answers");
+	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
+		if (a->a_sent != QANS_NOW)
+			continue;
+		a->a_sent = QANS_SENT;
+		p = qans_record(p, a);
+	}
+	argv[7] = buf;
+	for (i = 0; i < 7; i++)
+		len[i] = strlen(argv[i]);
+	len[7] = p - buf;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 8, argv, len);
+	free(buf);
+}
+
+/* Each reply stream's answers, its expiry, and dead letters' jobs. */
+static void
+qbatch_replies(struct queue *q, struct qbatch *ab)
+{
+	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
+	struct qans	*a;
+
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
+		a->a_sent = QANS_NEW;
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+		if (a->a_job != NULL)
+			qans_dead(q, a);
+		if (a->a_sent == QANS_SENT)
+			continue;
+		qbatch_reply(q, a);
+		expire[1] = a->a_reply;
+		(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire, NULL);
+	}
 }
 
 /* XACK of the batch's entries. */
 static void
-qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
+qbatch_ack(struct queue *q, struct qbatch *ab)
 {
 	const char	**argv;
 	struct qans	*a;
@@ -112,7 +218,7 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 	if ((argv = reallocarray(NULL, ab->ab_n + 3, sizeof(*argv))) ==
 	    NULL)
 		fatal("answers");
-	argv[n++] = cmd;
+	argv[n++] = "XACK";
 	argv[n++] = q->q_jobs;
 	argv[n++] = q->q_group;
 	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
@@ -122,16 +228,14 @@ qbatch_ids(struct queue *q, struct qbatch *ab, const char *cmd)
 }
 
 /*
- * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, each answer to
- * its reply stream (and a dead letter's job to NAME:dead), each reply
- * stream's expiry, one XACK of all their entries, EXEC.
+ * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, the answers to
+ * each reply stream in one entry and its expiry (and a dead letter's job
+ * to NAME:dead), one XACK of all their jobs, EXEC.
  */
 void
 queue_flush(struct queue *q)
 {
 	const char	*multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
-	const char	*expire[3] = { "EXPIRE", NULL, QUEUE_REPLY_TTL };
-	const char	*last = NULL;
 	struct qbatch	*ab;
 	struct qans	*a;
 
@@ -146,20 +250,8 @@ queue_flush(struct queue *q)
 			ab->ab_n++;
 		}
 		(void)queue_cmd(q, QC_CMD, NULL, NULL, 1, multi, NULL);
-		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
-			qans_add(q, a, 0);
-			if (a->a_job != NULL)
-				qans_add(q, a, 1);
-		}
-		last = NULL;
-		TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
-			if (last != NULL && strcmp(last, a->a_reply) == 0)
-				continue;
-			expire[1] = last = a->a_reply;
-			(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire,
-			    NULL);
-		}
-		qbatch_ids(q, ab, "XACK");
+		qbatch_replies(q, ab);
+		qbatch_ack(q, ab);
 		if (queue_cmd(q, QC_CMD, queue_answerdone, ab, 1, exec,
 		    NULL) == -1) {
 			qbatch_again(q, ab);

@@ -36,8 +36,10 @@
 #include "stats.h"
 #include "util.h"
 
-#define QUEUE_PREFETCH		16	/* entries held per worker */
+#define QUEUE_PREFETCH		32	/* entries held per worker, at most */
+#define QUEUE_HOLD_NS		2000000LL	/* work held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
+#define QUEUE_READBUF		(1024 * 1024)	/* kept for replies */
 
 void
 queue_rjobfree(struct rjob *rj)
@@ -155,8 +157,11 @@ queue_readjobs(redisAsyncContext *ac, void *r, void *priv)
 	}
 	if (priv != NULL)
 		q->q_recover = 0;
-	if (rp->type != REDIS_REPLY_ARRAY)
+	if (rp->type != REDIS_REPLY_ARRAY) {
+		if (priv == NULL)	/* nothing waited */
+			q->q_drained = q->q_nheld;
 		return;
+	}
 	for (i = 0; i < rp->elements; i++) {
 		st = rp->element[i];
 		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
@@ -193,7 +198,11 @@ queue_grouped(redisAsyncContext *ac, void *r, void *priv)
 void
 queue_hello(struct queue *q, int role)
 {
-	if (role == QC_JOBS)
+	/* hiredis frees its read buffer, once read, past 16 KiB, and a
+	   batch's replies are often larger: keep it. */
+	q->q_conn[role].qc_ac->c.reader->maxbuf = QUEUE_READBUF;
+	/* A read's reply may have gone with either connection. */
+	if (role != QC_REPLY)
 		q->q_recover = 1;
 	if (role != QC_CMD)
 		return;
@@ -279,66 +288,112 @@ queue_claim(struct queue *q, const struct timespec *now)
 	clock_add(&q->q_claimat, every);
 }
 
-/* As many entries as the workers can take, with prefetch. */
+/* A worker would wait for jobs: a read may block until one comes. */
+static int
+queue_starved(struct queue *q)
+{
+	struct broker	*b = q->q_b;
+
+	return q->q_nheld == 0 || b->b_nidle > b->b_nqueued;
+}
+
+/*
+ * How many jobs a broker holds per worker: about QUEUE_HOLD_NS of work
+ * at the jobs' average run time, so that short jobs come in batches while
+ * long ones are left to other hosts' idle workers; 2 to QUEUE_PREFETCH,
+ * 2 until a job has run.
+ */
+static int
+queue_perworker(struct queue *q)
+{
+	long long	 ns = q->q_b->b_jobns;
+
+	if (ns <= 0 || ns >= QUEUE_HOLD_NS / 2)
+		return 2;
+	return QUEUE_HOLD_NS / ns >= QUEUE_PREFETCH ? QUEUE_PREFETCH :
+	    (int)(QUEUE_HOLD_NS / ns);
+}
+
+/*
+ * A read's size: what the workers can take, with prefetch; -1: no read
+ * now.  A broker reads when what it holds falls to half of that, so that
+ * reads are few and full.  Only a broker with a worker that would wait
+ * blocks in the read (each XADD then wakes it with one entry); one whose
+ * workers are all busy takes what waits, and when nothing did, reads
+ * again once one of its jobs is done, the stream filling meanwhile.
+ */
+static int
+queue_want(struct queue *q)
+{
+	int	 max = q->q_b->b_cf->cf_workers * queue_perworker(q);
+
+	if (max > QUEUE_READMAX)
+		max = QUEUE_READMAX;
+	if (q->q_nheld > max / 2)
+		return -1;
+	if (!queue_starved(q) && q->q_drained > 0 &&
+	    q->q_nheld >= q->q_drained)
+		return -1;
+	return max - q->q_nheld;
+}
+
+static void
+queue_group(struct queue *q)
+{
+	const char	*argv[6] = { "XGROUP", "CREATE", q->q_jobs, q->q_group,
+			    "0", "MKSTREAM" };
+
+	if (q->q_grouping)
+		return;
+	if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv, NULL) == 0)
+		q->q_grouping = 1;
+}
+
+/*
+ * Reads that do not block go on the command connection, after the
+ * answers written before them: one write and one reply a turn, and an
+ * entry acknowledged there is not read again as pending.  A blocking
+ * read holds a connection of its own.
+ */
 static void
 queue_fetch(struct queue *q)
 {
 	struct broker	*b = q->q_b;
-	struct qconn	*qc = &q->q_conn[QC_JOBS];
-	const char	*argv[10];
+	const char	*argv[11] = { "XREADGROUP", "GROUP", q->q_group,
+			    q->q_me, "COUNT", NULL, "STREAMS", q->q_jobs, ">",
+			    NULL, NULL };
+	const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
+			    q->q_me, "STREAMS", q->q_jobs, "0" };
 	char		 count[16];
-	int		 want;
+	int		 want, argc = 9, role = QC_CMD;
 
-	if (!qc->qc_up || qc->qc_reading || b->b_stopping)
+	if (!queue_up(q, QC_JOBS) || !queue_up(q, QC_CMD) ||
+	    q->q_conn[QC_JOBS].qc_reading || b->b_stopping)
 		return;
 	if (!q->q_grouped) {
-		if (q->q_grouping)
-			return;
-		argv[0] = "XGROUP";
-		argv[1] = "CREATE";
-		argv[2] = q->q_jobs;
-		argv[3] = q->q_group;
-		argv[4] = "0";
-		argv[5] = "MKSTREAM";
-		if (queue_cmd(q, QC_JOBS, queue_grouped, NULL, 6, argv,
-		    NULL) == 0)
-			q->q_grouping = 1;
+		queue_group(q);
 		return;
 	}
 	if (q->q_recover) {
-		const char	*pel[7] = { "XREADGROUP", "GROUP", q->q_group,
-				    q->q_me, "STREAMS", q->q_jobs, "0" };
-
-		if (queue_cmd(q, QC_JOBS, queue_readjobs, q, 7, pel,
+		if (queue_cmd(q, QC_CMD, queue_readjobs, q, 7, pel,
 		    NULL) == 0)
-			qc->qc_reading = 1;
+			q->q_conn[QC_JOBS].qc_reading = 1;
 		return;
 	}
-	want = b->b_cf->cf_workers * QUEUE_PREFETCH - q->q_nheld;
-	if (want <= 0 || b->b_broken)
+	if (b->b_broken || (want = queue_want(q)) <= 0)
 		return;
-	if (want > QUEUE_READMAX)
-		want = QUEUE_READMAX;
 	(void)snprintf(count, sizeof(count), "%d", want);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = q->q_group;
-	argv[3] = q->q_me;
-	argv[4] = "COUNT";
 	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = QUEUE_BLOCK_MS;
-	argv[8] = "STREAMS";
-	argv[9] = q->q_jobs;
-	{
-		const char	*full[11];
-
-		memcpy(full, argv, sizeof(argv));
-		full[10] = ">";
-		if (queue_cmd(q, QC_JOBS, queue_readjobs, NULL, 11, full,
-		    NULL) == 0)
-			qc->qc_reading = 1;
+	if (queue_starved(q)) {
+		memmove(&argv[8], &argv[6], 3 * sizeof(*argv));
+		argv[6] = "BLOCK";
+		argv[7] = QUEUE_BLOCK_MS;
+		argc = 11;
+		role = QC_JOBS;
 	}
+	q->q_drained = 0;
+	if (queue_cmd(q, role, queue_readjobs, NULL, argc, argv, NULL) == 0)
+		q->q_conn[QC_JOBS].qc_reading = 1;
 }
 
 /*

@@ -172,14 +172,76 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	qsub_send(q, s);
 }
 
-/* Answers on this broker's reply stream: each to its handler, once. */
+/* One answer read: to its handler, once. */
+static void
+queue_reply(struct queue *q, const char *id, uint64_t seq, int kind,
+    const char *data, size_t len)
+{
+	struct qsub	*s;
+	int		 type, flags;
+
+	if ((s = qsub_find(q, seq)) == NULL) {	/* it ran twice */
+		log_debug("queue: answer %s dropped: its job was answered "
+		    "already", id);
+		return;
+	}
+	type = kind == 'e' ? IPC_ERROR : IPC_ANSWER;
+	flags = kind == 'n' ? IPC_F_NIL : 0;
+	/* The host that ran a job counts its outcome, but no host ran a
+	   dead letter to the end: its failure counts here. */
+	if (type == IPC_ERROR && len == strlen(QUEUE_DEAD_MSG) &&
+	    memcmp(data, QUEUE_DEAD_MSG, len) == 0)
+		stats_broker.b_failed[STATS_JF_DEAD]++;
+	qsub_reply(q->q_b, s, type, flags, data, len);
+}
+
+/* A decimal number of p's up to end, then c; NULL if none. */
+static const char *
+queue_number(const char *p, const char *end, uint64_t *n, int c)
+{
+	const char	*start = p;
+
+	for (*n = 0; p < end && *p >= '0' && *p <= '9' && p - start < 19; p++)
+		*n = *n * 10 + (*p - '0');
+	if (p == start || p == end || *p != c)
+		return NULL;
+	return p + 1;
+}
+
+/*
+ * The answers of an entry of the reply stream, in its field a: for each
+ * "SEQ KIND LEN\n" and LEN bytes (worker/queue_answer.c writes a batch's
+ * answers to one submitter so).
+ */
+static void
+queue_entry(struct queue *q, const char *id, const redisReply *f)
+{
+	const redisReply	*v;
+	const char		*p, *next, *end;
+	uint64_t		 seq, len;
+	int			 kind;
+
+	if ((v = queue_field(f, "a")) == NULL)
+		return;
+	for (p = v->str, end = v->str + v->len; p < end; p = next + len) {
+		if ((next = queue_number(p, end, &seq, ' ')) == NULL ||
+		    end - next < 2 || next[1] != ' ')
+			break;
+		kind = next[0];
+		if ((next = queue_number(next + 2, end, &len, '\n')) == NULL ||
+		    len > (uint64_t)(end - next))
+			break;
+		queue_reply(q, id, seq, kind, next, len);
+	}
+	if (p < end)
+		log_warnx("queue: answers %s: not as written", id);
+}
+
+/* Entries of this broker's reply stream. */
 static void
 queue_replies(struct queue *q, const redisReply *entries)
 {
-	const redisReply	*e, *seq, *kind, *data;
-	struct qsub		*s;
-	const char		*errstr;
-	int			 type, flags;
+	const redisReply	*e;
 	size_t			 i;
 
 	for (i = 0; i < entries->elements; i++) {
@@ -190,25 +252,7 @@ queue_replies(struct queue *q, const redisReply *entries)
 		(void)strlcpy(q->q_lastreply, e->element[0]->str,
 		    sizeof(q->q_lastreply));
 		q->q_untrimmed++;
-		seq = queue_field(e->element[1], "s");
-		kind = queue_field(e->element[1], "k");
-		data = queue_field(e->element[1], "d");
-		if (seq == NULL || kind == NULL || data == NULL)
-			continue;
-		s = qsub_find(q, strtonum(seq->str, 1, LLONG_MAX, &errstr));
-		if (s == NULL) {	/* answered already: it ran twice */
-			log_debug("queue: answer %s dropped: its job was "
-			    "answered already", e->element[0]->str);
-			continue;
-		}
-		type = kind->str[0] == 'e' ? IPC_ERROR : IPC_ANSWER;
-		flags = kind->str[0] == 'n' ? IPC_F_NIL : 0;
-		/* The host that ran a job counts its outcome, but no host
-		   ran a dead letter to the end: its failure counts here. */
-		if (type == IPC_ERROR && data->len == strlen(QUEUE_DEAD_MSG) &&
-		    memcmp(data->str, QUEUE_DEAD_MSG, data->len) == 0)
-			stats_broker.b_failed[STATS_JF_DEAD]++;
-		qsub_reply(q->q_b, s, type, flags, data->str, data->len);
+		queue_entry(q, e->element[0]->str, e->element[1]);
 	}
 }
 
