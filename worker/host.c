@@ -310,6 +310,7 @@ host_start(struct host *h, const struct config *cf)
 		return -1;
 	h->h_sigfd = proc_signalfd();
 	setproctitle("%s", "host");
+	log_setrole("host");
 	h->h_starting = h->h_detached || daemon_notifying();
 	if (hgen_start(h->h_cur, h->h_starting) == -1)
 		return -1;
