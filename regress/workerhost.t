@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 31
+plan 33
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 31); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 33); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -216,6 +216,50 @@ is "$?|$(hostlog | tail -1)" "1|slua: host: broker died (signal 9)" \
     "the broker killed: the host exits 1, saying so"
 ok "its workers go too" 'wait_for 5 "[ -z \"\$(ours)\" ]"'
 _forget "$h" "$h"
+
+# ---------------------------------------------------------------------------
+# Under systemd (NOTIFY_SOCKET): READY=1 once a worker has started (the
+# listener notes whether $MARK says so), RELOADING=1 and READY=1 per HUP,
+# STOPPING=1.  Each datagram a line, its newlines "|".
+cat > "$T/notify.pl" <<'PERL'
+use IO::Socket::UNIX;
+use Socket;
+my ($name, $file, $flag) = @ARGV;
+my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $name)
+    or die "$name: $!";
+open(my $out, ">>", $file) or die "$file: $!";
+$out->autoflush(1);
+my $m;
+while (defined $s->recv($m, 4096)) {
+	$m .= -s $flag ? " [worker]" : " [no worker]" if $m =~ /^READY=1/m;
+	$m =~ s/\n/|/g;
+	print $out "$m\n";
+}
+PERL
+said() { sed 's/MONOTONIC_USEC=[0-9][0-9]*$/MONOTONIC_USEC=N/' "$T/notify"; }
+: > "$T/notify"
+: > "$T/mark"
+serve nl perl "$T/notify.pl" "$T/n.sock" "$T/notify" "$T/mark"
+wait_for 5 '[ -S "$T/n.sock" ]'
+version v1
+NOTIFY_SOCKET="$T/n.sock" MARK="$T/mark" LOAD_US=300000 serve h "$SLUA" \
+    --queue "$URL" -W 1 --worker "$T/w.lua" 2> "$T/log"
+wait_for 10 'grep -q "^READY=1" "$T/notify"'
+version v2
+kill -HUP "$h"
+wait_for 10 '[ "$(grep -c "^READY=1" "$T/notify")" -ge 2 ]'
+printf 'error("nope")\n' > "$T/w.lua"
+kill -HUP "$h"
+wait_for 20 '[ "$(grep -c "^READY=1" "$T/notify")" -ge 3 ]'
+stop "$h" "a worker host under systemd stops on TERM"
+wait_for 5 'grep -q "^STOPPING=1" "$T/notify"'
+is "$(said)" "READY=1 [worker]
+RELOADING=1|MONOTONIC_USEC=N
+READY=1|STATUS=generation 2 serving [worker]
+RELOADING=1|MONOTONIC_USEC=N
+READY=1|STATUS=reload failed; still running generation 2 [worker]
+STOPPING=1" "notify: READY=1 once a worker started, RELOADING=1 and READY=1 per HUP (a failed one too), STOPPING=1"
+halt "$nl"
 
 # ---------------------------------------------------------------------------
 # The LSB init script runs a worker host from its config file.
