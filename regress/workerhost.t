@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 33
+plan 34
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 33); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 34); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -280,12 +280,14 @@ run sh "$init" status
 check "init script: status names the running host" 0 \
     "slua is running (pid $hp)"
 version v2
+sed -i 's/^workers = 1$/workers = 3/' "$T/worker.conf"
 run sh "$init" reload
-wait_for 20 'grep -q v2 "$T/mark" && [ "$(count "$hp" broker)" = 1 ]'
+wait_for 20 '[ "$(grep -c v2 "$T/mark")" = 3 ] && [ "$(count "$hp" broker)" = 1 ]'
 submit 5
 check "init script: reload, and the new script answers" 0 \
     "answered 5, failed 0, wrong 0, left nil
 v2 5"
+is "$(count "$hp" worker)" 3 "the reload read the config file again: 3 workers"
 hsid=$(ps -o sid= -p "${hp:-x}" 2>/dev/null | tr -d ' ')
 detach sh "$init" stop
 ok "init script: stop ends the host" \
