@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 34
+plan 35
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 34); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 35); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -172,6 +172,9 @@ ok "the old script answered the first, the new one the rest" \
     '[ "$(sed -n "2s/v1 [0-9]*, v2 [0-9]*/both/p" "$T/sub.out")" = both ]'
 is "$(lines "$T/runs")|$(sort "$T/runs" | uniq -d | wc -l)" "1500|0" \
     "each job ran once"
+wait_for 10 '[ "$(rcli xpending slua:jobs slua | head -1)" = 0 ]'
+is "$(rcli xpending slua:jobs slua | head -1)" 0 \
+    "and Redis holds none of them pending: each acknowledged"
 is "$(hostlog)" "slua: host: started, pid $h
 slua: host: reloading
 slua: host: generation 2: waiting for a worker to start
