@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 35
+plan 37
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 35); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 37); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -303,6 +303,21 @@ detach sh "$init" stop
 ok "init script: stop ends the host" \
     '[ "$rc" = 0 ] && none_left && [ ! -e "$T/init.pid" ]'
 _forget "$hp" "$hsid"
+
+# A config file named by a relative path is read again on HUP all the
+# same, though the daemon works from "/".
+unset MARK
+sed -i 's/^workers = .*/workers = 1/' "$T/worker.conf"
+cd "$T" || exit 1
+detach "$SLUA" -d -f worker.conf --pidfile "$T/pid"
+cd - > /dev/null || exit 1
+hp=$(cat "$T/pid" 2>/dev/null)
+adopt "$hp"
+sed -i 's/^workers = 1$/workers = 2/' "$T/worker.conf"
+kill -HUP "${hp:-x}"
+wait_for 20 '[ "$(count "$hp" worker)" = 2 ] && [ "$(count "$hp" broker)" = 1 ]'
+is "$rc|$(count "$hp" worker)" "0|2" "-d -f with a relative path: a HUP reads it again"
+stop "$hp" "and TERM stops that host"
 
 halt "$rds"
 done_testing

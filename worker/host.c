@@ -364,17 +364,24 @@ host_free(struct host *h)
 	pf_remove(&h->h_pidfile);
 }
 
-/* The worker script's path made absolute, since a daemon works from "/". */
-static void
-host_abspath(struct host *h, struct config *cli, struct config *cf)
+/* A path made absolute in buf, since a daemon works from "/". */
+static const char *
+host_abspath(const char *path, char *buf)
 {
-	if (cf->cf_worker == NULL || cf->cf_worker[0] == '/' ||
-	    access(cf->cf_worker, F_OK) == -1 ||
-	    realpath(cf->cf_worker, h->h_wpath) == NULL)
-		return;
+	if (path == NULL || path[0] == '/' || access(path, F_OK) == -1 ||
+	    realpath(path, buf) == NULL)
+		return path;
+	return buf;
+}
+
+/* The paths a reload reads again: the worker script's, the config's. */
+static void
+host_paths(struct host *h, struct config *cli, struct config *cf)
+{
+	cf->cf_worker = host_abspath(cf->cf_worker, h->h_wpath);
 	if (cli->cf_worker != NULL)
-		cli->cf_worker = h->h_wpath;
-	cf->cf_worker = h->h_wpath;
+		cli->cf_worker = cf->cf_worker;
+	cli->cf_file = cf->cf_file = host_abspath(cli->cf_file, h->h_fpath);
 }
 
 int
@@ -388,7 +395,7 @@ host_main(struct config *cli, struct config *cf)
 	h.h_sigfd = -1;
 	h.h_pidfile.pf_fd = -1;
 	h.h_cli = cli;
-	host_abspath(&h, cli, cf);
+	host_paths(&h, cli, cf);
 	if (cf->cf_user != NULL && proc_setuser(cf->cf_user) == -1)
 		return 1;
 	if ((h.h_cur = hgen_new(cf, 1)) == NULL)

@@ -46,7 +46,8 @@ struct host {
 	int			 h_failed;	/* the start failed, or h_cur's
 						   broker died: exit 1 */
 	struct pidfile		 h_pidfile;
-	char			 h_wpath[PATH_MAX];
+	char			 h_wpath[PATH_MAX];	/* the worker script's */
+	char			 h_fpath[PATH_MAX];	/* the config file's */
 };
 
 /* worker/hostgen.c */
