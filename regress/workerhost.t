@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 39
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 37); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 39); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -269,6 +269,21 @@ READY=1|STATUS=generation 2 serving [worker]
 RELOADING=1|MONOTONIC_USEC=N
 READY=1|STATUS=reload failed; still running generation 2 [worker]
 STOPPING=1" "notify: READY=1 once a worker started, RELOADING=1 and READY=1 per HUP (a failed one too), STOPPING=1"
+
+# A HUP while it starts is acted on once it serves.
+: > "$T/notify"
+: > "$T/mark"
+version v1
+NOTIFY_SOCKET="$T/n.sock" MARK="$T/mark" LOAD_US=500000 serve h "$SLUA" \
+    --queue "$URL" -W 1 --worker "$T/w.lua" 2> "$T/log"
+wait_for 5 '[ -n "$(procs "$h" broker)" ]'	# its signals are set up
+kill -HUP "$h"
+wait_for 10 '[ "$(grep -c "^READY=1" "$T/notify")" -ge 2 ]'
+is "$(said)" "READY=1 [worker]
+RELOADING=1|MONOTONIC_USEC=N
+READY=1|STATUS=generation 2 serving [worker]" \
+    "notify: a HUP while the host starts reloads once it serves"
+stop "$h" "that host stops on TERM"
 halt "$nl"
 
 # ---------------------------------------------------------------------------
