@@ -7,11 +7,11 @@
 # the LSB init script runs a worker host from its config file.  A real
 # redis-server on a free loopback port, as in queue.t.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 41
 
 if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
 then
-	for i in $(seq 39); do skip "worker host $i" "no redis-server"; done
+	for i in $(seq 41); do skip "worker host $i" "no redis-server"; done
 	done_testing
 	exit
 fi
@@ -103,11 +103,47 @@ submit() {	# n: through the shared queue, bounded
 	run -t 60 "$SLUA" --queue "$URL" "$T/sub.lua" -- "$1"
 }
 
+# A syslog of our own, as in service.t: a listener on a socket in $T,
+# bind-mounted on /dev/log in a private mount namespace where the daemon
+# runs.
+syslog=0
+inns=()
+if [ "$(id -u)" = 0 ]; then
+	serve logd perl -MIO::Socket::UNIX -MSocket -e '
+		my ($path, $file) = @ARGV;
+		my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
+		    or die "$path: $!";
+		open(my $out, ">>", $file) or die "$file: $!";
+		$out->autoflush(1);
+		my $m;
+		print $out "$m\n" while defined $s->recv($m, 65536);
+	' "$T/log.sock" "$T/syslog"
+	wait_for 5 '[ -S "$T/log.sock" ]'
+	mkdir "$T/dev"
+	for f in null zero random urandom log; do : > "$T/dev/$f"; done
+	cat > "$T/inns.sh" <<'SH'
+d=$1; shift
+for f in null zero random urandom; do
+	mount --bind "/dev/$f" "$d/dev/$f" || exit 99
+done
+mount --bind "$d/log.sock" "$d/dev/log" && mount --rbind "$d/dev" /dev || exit 99
+exec "$@"
+SH
+	inns=(unshare -m --propagation private sh "$T/inns.sh" "$T")
+	timeout 10 "${inns[@]}" sh -c '[ -S /dev/log ] && [ -c /dev/null ]' &&
+	    syslog=1
+fi
+[ $syslog = 1 ] || inns=()
+logged() {	# pid: the lines it sent to syslog, without their timestamps
+	sed -n -E "s/^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} (slua\\[$1\\]: )/\\1\\2/p" \
+	    "$T/syslog" 2>/dev/null
+}
+
 # ---------------------------------------------------------------------------
 # -d: the parent exits once a worker has reached work.accept().
 version v1
-MARK="$T/mark" LOAD_US=300000 detach "$SLUA" -d --pidfile "$T/pid" \
-    --queue "$URL" -W 2 --worker "$T/w.lua"
+MARK="$T/mark" LOAD_US=300000 detach "${inns[@]}" "$SLUA" -d \
+    --pidfile "$T/pid" --queue "$URL" -W 2 --worker "$T/w.lua"
 check "-d: exit 0, on the terminal only what comes before detaching" 0 "" "$warn"
 ok "-d: the parent exits only once a worker has reached work.accept()" \
     '[ -s "$T/mark" ]'
@@ -137,6 +173,26 @@ check "after a HUP the daemon answers with the new script" 0 \
 v2 10"
 is "$(count "$hp" broker)|$(count "$hp" worker)" "1|2" \
     "the old broker and its workers are gone"
+# A script that does not compile: logged to syslog, the daemon goes on.
+printf 'local v = "v3"\n%%%%%%\n' > "$T/w.lua"
+kill -HUP "$hp"
+if [ $syslog = 1 ]; then
+	wait_for 10 'logged "$hp" | grep -q "reload failed"'
+	is "$(logged "$hp")" "<30>slua[$hp]: host: started, pid $hp
+<30>slua[$hp]: host: reloading
+<30>slua[$hp]: host: generation 2: waiting for a worker to start
+<30>slua[$hp]: host: generation 2 started
+<30>slua[$hp]: host: reloading
+<28>slua[$hp]: host: $T/w.lua:2: unexpected symbol near '%'
+<28>slua[$hp]: host: reload failed: still running generation 2" \
+	    "syslog: the daemon's start, its reloads and why one failed"
+else
+	skip "syslog" "needs root for a mount namespace"
+fi
+submit 10
+check "the daemon answers with the old script still" 0 \
+    "answered 10, failed 0, wrong 0, left nil
+v2 10"
 stop "$hp" "TERM stops the daemon, and nothing of it is left"
 ok "its pidfile is gone" '[ ! -e "$T/pid" ]'
 
