@@ -342,7 +342,7 @@ mutant host-old-kept worker/host.c "workerhost.t" \
 
 mutant host-trial-fetches worker/queue_job.c "workerhost.t" \
 	"a broker on trial takes jobs before any worker of it has started" \
-	's/\Q || b->b_readyfd != -1)\E/)/'
+	's/\Q || b->b_readyfd != -1\E//'
 
 mutant host-broker-death worker/host.c "workerhost.t" \
 	"a worker-only host whose broker was killed goes on without one" \
