@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "host.h"
 #include "log.h"
 #include "queue.h"
 #include "server.h"
@@ -65,10 +66,6 @@ checkqueue(struct config *cf)
 	}
 	if (cf->cf_worker == NULL)
 		cf->cf_workers = 0;
-	if (cf->cf_handler == NULL && cf->cf_port == -1 && cf->cf_daemon == 1) {
-		log_warnx("a worker-only host runs in the foreground: no -d");
-		return -1;
-	}
 	return 0;
 }
 
@@ -122,7 +119,7 @@ main(int argc, char *argv[])
 	    (cf.cf_worker != NULL || cf.cf_queue != NULL))
 		status = stdio_main(&cf, argv[0]);
 	else if (cf.cf_handler == NULL && cf.cf_worker != NULL)
-		status = host_main(&cf);
+		status = host_main(&cli, &cf);
 	else
 		status = interp_main(&cf, argv[0]);
 	config_file_free();

@@ -332,6 +332,22 @@ mutant drain-late server/supervisor.c "proxy.t" \
 	"on TERM a busy handler's listener copy goes on queueing connections" \
 	's/\tlisten_shut\Q(&s->s_listen);\E\n//'
 
+mutant host-ready-at-once worker/host.c "workerhost.t" \
+	"a worker-only host under -d says it serves before a worker has started" \
+	's/\tif \(!h->h_starting\)\n\t\t(host_started)/\t$1/'
+
+mutant host-old-kept worker/host.c "workerhost.t" \
+	"a worker-only host's reload keeps the old broker taking jobs" \
+	's/\thgen_retire\Q(h->h_cur);\E\n//'
+
+mutant host-trial-fetches worker/queue_job.c "workerhost.t" \
+	"a broker on trial takes jobs before any worker of it has started" \
+	's/\Q || b->b_readyfd != -1\E//'
+
+mutant host-broker-death worker/host.c "workerhost.t" \
+	"a worker-only host whose broker was killed goes on without one" \
+	's/\t\th->h_failed = 1;\n(\t}\n}\n\n\/\* Reap)/$1/'
+
 # --- The machinery -----------------------------------------------------------
 
 top=$(cd "$(dirname "$0")/.." && pwd)

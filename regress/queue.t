@@ -94,9 +94,9 @@ check "a bad port is refused" 2 "" \
 run "$SLUA" --queue redis://app:secret@127.0.0.1 "$T/ledger.lua"
 check "a password on the command line is refused" 2 "" \
     "slua: queue: a password goes in the config file, not on the command line (ps shows it)"
-run "$SLUA" -d --queue "$URL" --worker "$T/worker.lua"
-check "a worker-only host does not detach" 2 "" \
-    "slua: a worker-only host runs in the foreground: no -d"
+run "$SLUA" -d --queue "$URL" --worker "$T/none.lua"
+check "a worker-only host with -d: a missing script, said before detaching" 1 "" \
+    "slua: $T/none.lua: No such file or directory"
 run "$SLUA" --queue "$URL" --queue-name 'a b' "$T/ledger.lua"
 check "a queue name with a space is refused" 2 "" \
     "slua: queue-name a b: letters, digits and _-.: only"

@@ -1,7 +1,8 @@
 /*
- * What makes the tcp-mode supervisor a service: detaching with a parent
- * that waits until the daemon serves (server/daemon.c), systemd's notify
- * socket (server/daemon.c), and the pidfile (server/pidfile.c).
+ * What makes the tcp-mode supervisor and a worker-only host
+ * (worker/host.c) services: detaching with a parent that waits until the
+ * daemon serves (server/daemon.c), systemd's notify socket
+ * (server/daemon.c), and the pidfile (server/pidfile.c).
  */
 #ifndef SLUA_DAEMON_H
 #define SLUA_DAEMON_H

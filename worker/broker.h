@@ -142,7 +142,6 @@ int	pool_spawndelay(struct broker *);
 void	bstats_init(int);
 void	bstats_push(struct broker *);
 int	bstats_wait(void);
-int	host_main(struct config *);
 
 void	worker_main(struct config *, const struct script *, int, pid_t)
 	    __attribute__((noreturn));

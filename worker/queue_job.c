@@ -380,7 +380,10 @@ queue_fetch(struct queue *q)
 			q->q_conn[QC_JOBS].qc_reading = 1;
 		return;
 	}
-	if (b->b_broken || (want = queue_want(q)) <= 0)
+	/* A broker on trial (a reload's, a daemon's first) takes no job
+	   before a worker of it has started: one that cannot would hold
+	   jobs until they are claimed, a delivery lost each. */
+	if (b->b_broken || b->b_readyfd != -1 || (want = queue_want(q)) <= 0)
 		return;
 	(void)snprintf(count, sizeof(count), "%d", want);
 	argv[5] = count;
