@@ -3,7 +3,7 @@
 # (NOTIFY_SOCKET) and the shipped unit; the pidfile, never written through
 # a link, holding "pid\n".
 . "$(dirname "$0")/lib.sh"
-plan 43
+plan 45
 
 TOP="$REGRESS/.."
 init="$TOP/rc.d/slua.init"
@@ -89,6 +89,22 @@ detach "$SLUA" -d -p "$port" -l 127.0.0.1 -H 1 --pidfile "$T/pid" "$T/h.lua"
 d=$(cat "$T/pid" 2>/dev/null)
 adopt "${d:-0}"
 ok "a stale pidfile is rewritten with the new pid" '[ "$rc" = 0 ] && [ "$d" != 999999 ] && pidok "$T/pid"'
+stop_daemon "$d"
+
+# A config file named relative to where slua started: a daemon works from
+# "/", and its reload still reads that file.
+printf 'port = %s\nlisten = "127.0.0.1"\nhandlers = 1\nhandler = "%s"\n' \
+    "$port" "$T/h.lua" > "$T/rel.conf"
+(cd "$T" && detach "$SLUA" -d -f rel.conf --pidfile "$T/pid")
+d=$(cat "$T/pid" 2>/dev/null)
+adopt "${d:-0}"
+echo 'client.line() print("reloaded")' > "$T/h2.lua"
+printf 'port = %s\nlisten = "127.0.0.1"\nhandlers = 1\nhandler = "%s"\n' \
+    "$port" "$T/h2.lua" > "$T/rel.conf"
+kill -HUP "${d:-0}"
+wait_for 10 '[ "$(ask hi)" = reloaded ]'
+is "$(ask hi)" "reloaded" "-d -f with a relative path: HUP reads the config file again"
+ok "... and the daemon is the one started" 'alive "${d:-0}" && [ "$(cat "$T/pid")" = "$d" ]'
 stop_daemon "$d"
 
 # ---------------------------------------------------------------------------

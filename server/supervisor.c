@@ -568,7 +568,7 @@ sup_free(struct supervisor *s)
 	pf_remove(&s->s_pidfile);
 }
 
-/* Script paths made absolute, since a daemon works from "/". */
+/* Script and config paths made absolute, since a daemon works from "/". */
 static const char *
 sup_abspath(const char *arg, char *buf)
 {
@@ -584,6 +584,7 @@ supervisor_main(struct config *cli, struct config *cf)
 {
 	struct supervisor	 s;
 	char			 hpath[PATH_MAX], wpath[PATH_MAX];
+	char			 fpath[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
 	TAILQ_INIT(&s.s_gens);
@@ -594,6 +595,8 @@ supervisor_main(struct config *cli, struct config *cf)
 		cli->cf_handler = cf->cf_handler;
 	if (cli->cf_worker != NULL)
 		cli->cf_worker = cf->cf_worker;
+	/* A reload reads the config file again, from "/" when detached. */
+	cli->cf_file = cf->cf_file = sup_abspath(cli->cf_file, fpath);
 	s.s_cli = cli;
 	if (cf->cf_handler == NULL) {
 		log_warnx("tcp mode needs a handler script");
