@@ -115,6 +115,7 @@ int	config_args(struct config *, int, char **);
 int	config_resolve(struct config *);
 void	config_defaults(struct config *);
 void	usage(void) __attribute__((noreturn));
+void	help(void) __attribute__((noreturn));
 
 /* Checks of one value, without the system's state changing (confcheck.c). */
 int	confcheck(int, const char *, char *, size_t);
