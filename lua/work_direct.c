@@ -19,9 +19,14 @@
  * again (the handler drops a second answer, worker/job.c).
  *
  * Only jobs the broker marked IPC_F_DIRECT go this way (not those of the
- * shared queue, whose answers the broker writes to Redis), and only
- * answers that fit one datagram: a larger one, or one in a memfd, goes
- * through the broker.
+ * shared queue, whose answers the broker writes to Redis), only answers
+ * that fit one datagram (a larger one, or one in a memfd, goes through
+ * the broker), and only an answer alone in its batch.  Under load a
+ * worker answers several jobs between two waits, and those go through
+ * the broker, which merges the workers' answers for a handler into fewer
+ * datagrams: measured with 64 jobs in flight, sending every batch direct
+ * cost a fifth of the jobs per second, and this way gains a tenth, while
+ * one job at a time takes a fifth less time either way.
  */
 #include <sys/socket.h>
 
@@ -37,6 +42,7 @@ static struct {
 	int		 d_nfds;
 	uint32_t	 d_slot;	/* the batch's */
 	size_t		 d_len;		/* bytes batched */
+	int		 d_n;		/* answers batched */
 	char		 d_buf[IPC_DGRAM];
 } wd;
 
@@ -75,6 +81,7 @@ work_direct_tobroker(int sent)
 		off += sizeof(h) + h.h_len;
 	}
 	wd.d_len = 0;
+	wd.d_n = 0;
 }
 
 /*
@@ -89,6 +96,11 @@ work_direct_settle(void)
 
 	if (wd.d_len == 0)
 		return;
+	/* Several answers travel best together, merged by the broker. */
+	if (wd.d_n > 1) {
+		work_direct_tobroker(0);
+		return;
+	}
 	do
 		n = send(wd.d_fds[wd.d_slot], wd.d_buf, wd.d_len,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -112,6 +124,7 @@ work_direct_add(const struct ipc_hdr *hp, const char *data, size_t len)
 	if (len > 0)
 		memcpy(wd.d_buf + wd.d_len + sizeof(h), data, len);
 	wd.d_len += sizeof(h) + len;
+	wd.d_n++;
 }
 
 int
