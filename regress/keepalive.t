@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 17
+plan 25
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -62,6 +62,71 @@ wait "$ipid"
 ok "once they have gone: slua_connections_held 0" \
     'wait_for 10 "[ \"\$(held)\" = 0 ]"'
 stop "$srv" "the status server stops on TERM"
+
+# A kept connection whose next request comes while its handler runs a
+# long script is served by the idle handler, with what it sent before.
+# The script answers a line with itself and its pid; "wait NAME" first
+# says who waits (busy-NAME) and waits for the test's go-NAME.
+cat > "$T/pass.lua" <<LUA
+local req = client.line()
+if not req then return end
+local pid = io.open("/proc/self/stat"):read("*n")
+local name = req:match("^wait (%\S+)")
+if name then
+  local f = io.open("$T/busy-" .. name, "w") f:write(pid) f:close()
+  for _ = 1, 3000 do
+    if io.open("$T/go-" .. name) then break end
+    os.usleep(10000)
+  end
+end
+client.write(req .. " " .. pid .. "\n")
+client.keepalive()
+LUA
+# Make handler $1 busy: a client waits there (another may wait at the
+# other handler first, and is let go).  Prints the waiting client's name.
+busy_at() {
+	for n in b c; do
+		exec {w}<>"/dev/tcp/127.0.0.1/$port"
+		printf 'wait %s\n' "$n" >&$w
+		wait_for 10 "[ -s \"$T/busy-$n\" ]"
+		if [ "$(cat "$T/busy-$n")" = "$1" ]; then echo "$n"; return; fi
+		touch "$T/go-$n"
+	done
+}
+start_slua -H 2 "$T/pass.lua"
+exec {a}<>"/dev/tcp/127.0.0.1/$port"
+printf 'one\n' >&$a
+read -t 10 -r got <&$a
+x=${got##* }
+printf 'two' >&$a
+name=$(busy_at "$x")
+ok "a client waits at handler $x, which keeps connection A" \
+    '[ -n "$name" ] && [ ! -e "$T/go-$name" ]'
+printf ' more\nthree\n' >&$a
+got=$(read -t 10 -r l1 <&$a && read -t 10 -r l2 <&$a && echo "$l1/$l2")
+y=${got##* }
+is "$got" "two more $y/three $y" \
+    "A's request, begun before: answered whole, as is the one pipelined"
+ok "by the other handler ($y), while $x still waits" \
+    '[ "$y" != "$x" ] && [ "$(procs "$srv" handler | grep -cx "$y")" = 1 ] && [ ! -e "$T/go-$name" ]'
+touch "$T/go-$name"
+printf 'four\n' >&$a
+read -t 10 -r got <&$a
+is "$got" "four $y" "A stays with the handler that took it"
+exec {a}>&-
+stop "$srv" "the server that passed a connection stops on TERM"
+
+# More ready connections than the handlers' shared socket holds, while
+# every handler is busy: those that cannot be passed stay with their
+# handler, and each is answered.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 "$T/pass.lua"
+ulimit -n 4096
+got=$(timeout 60 $SC busy "$port" "$T" 800)
+like "$got" "^800 " "with every handler busy, 800 ready kept connections are all answered"
+like "$(cat "$T/log")" "handoff: no handler takes them: [0-9]+ ready connections stayed with their busy handler" \
+    "some stayed with their handler, which says so"
+stop "$srv" "the server with a full handoff socket stops on TERM"
 
 # Not under TLS, nor with --greeting: the connection closes as before.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \

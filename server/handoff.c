@@ -257,7 +257,8 @@ handoff_idle(void)
 	if (last.tv_sec != 0 && clock_ms(&last, &now) < 1000)
 		return;
 	log_warnx("handoff: %s: %d ready connections stayed with their busy "
-	    "handler", strerror(handoff_err), handoff_stayed);
+	    "handler", handoff_err == EAGAIN || handoff_err == EWOULDBLOCK ?
+	    "no handler takes them" : strerror(handoff_err), handoff_stayed);
 	last = now;
 	handoff_err = 0;
 	handoff_stayed = 0;
