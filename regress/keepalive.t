@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 28
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -82,16 +82,21 @@ end
 client.write(req .. " " .. pid .. "\n")
 client.keepalive()
 LUA
-# Make handler $1 busy: a client waits there (another may wait at the
-# other handler first, and is let go).  Prints the waiting client's name.
+# Make handler $1 (of 2) busy: a client waits there.  One that waits at
+# the other handler first is let go once the next waits at $1, the only
+# one idle.  Prints the name of the client that waits at $1.
 busy_at() {
 	for n in b c; do
 		exec {w}<>"/dev/tcp/127.0.0.1/$port"
 		printf 'wait %s\n' "$n" >&$w
 		wait_for 10 "[ -s \"$T/busy-$n\" ]"
-		if [ "$(cat "$T/busy-$n")" = "$1" ]; then echo "$n"; return; fi
-		touch "$T/go-$n"
+		if [ "$(cat "$T/busy-$n")" = "$1" ]; then
+			[ "$n" = b ] || touch "$T/go-b"
+			echo "$n"
+			return
+		fi
 	done
+	touch "$T/go-b"
 }
 start_slua -H 2 "$T/pass.lua"
 exec {a}<>"/dev/tcp/127.0.0.1/$port"
@@ -115,6 +120,29 @@ read -t 10 -r got <&$a
 is "$got" "four $y" "A stays with the handler that took it"
 exec {a}>&-
 stop "$srv" "the server that passed a connection stops on TERM"
+
+# TERM while a handler runs a long script: a request that then comes on
+# a connection it keeps is not passed to a handler that is leaving, nor
+# lost; its own handler answers it once the script ends.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 "$T/pass.lua"
+exec {a}<>"/dev/tcp/127.0.0.1/$port"
+printf 'one\n' >&$a
+read -t 10 -r got <&$a
+x=${got##* }
+name=$(busy_at "$x")
+kill -TERM "$srv"
+ok "stopping, the idle handler leaves, the busy one stays" \
+    'wait_for 15 "[ \"\$(procs $srv handler)\" = $x ]"'
+printf 'five\n' >&$a
+touch "$T/go-$name"
+read -t 10 -r got <&$a
+is "$got" "five $x" "A's request then is answered by its handler"
+exec {a}>&-
+wait_for 15 "! alive $srv"
+wait "$srv"
+rc=$?
+ok "then slua exits 0" '[ $rc = 0 ]'
 
 # More ready connections than the handlers' shared socket holds, while
 # every handler is busy: those that cannot be passed stay with their

@@ -259,6 +259,9 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	int			 i, n, held, fd, ms, rms, heldready = 0;
 	int			 passed = 0;
 
+	/* Leaving: what a busy sibling passed before it was told to. */
+	if (!listen && handoff_recv(pc))
+		return pc->pc_fd;
 	held = pending_count();
 	ms = pending_waitms();
 	if (spare && held == 0)
@@ -521,10 +524,13 @@ handler_main(struct handler_env *he)
 			handoff_stop();
 			pending_dropidle();
 		}
-		if (!serving && pending_count() == 0)
-			break;
-		fd = handler_accept(brokerfd, he->he_spare,
-		    serving, he->he_cf, &waitmask, &pc);
+		if (!serving && pending_count() == 0) {
+			if (!handoff_recv(&pc))
+				break;
+			fd = pc.pc_fd;
+		} else
+			fd = handler_accept(brokerfd, he->he_spare,
+			    serving, he->he_cf, &waitmask, &pc);
 		timeout_status_run();
 		if (fd == -1)
 			continue;

@@ -135,13 +135,31 @@ handoff_lock_give(void)
 		fatalx("pthread_mutex_unlock: %s", strerror(e));
 }
 
+/*
+ * With the lock: the handler is told to leave, and the signal waits for
+ * its script to end (it is blocked meanwhile).  Its siblings are told
+ * too, and may take no more: what is ready stays here, to be served.
+ */
+static int
+handoff_told(void)
+{
+	sigset_t	 set;
+
+	if (handoff_leaving)
+		return 1;
+	if (sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGHUP) == 1 || sigismember(&set, SIGINT) == 1))
+		handoff_leaving = 1;
+	return handoff_leaving;
+}
+
 /* The script the watcher saw (seen) still runs: 1, with the lock. */
 static int
 handoff_still(unsigned long seen)
 {
 	if (pthread_mutex_trylock(&handoff_lock) != 0)
 		return 0;	/* the handler is back */
-	if (handoff_seq == seen && !handoff_leaving)
+	if (handoff_seq == seen && !handoff_told())
 		return 1;
 	handoff_lock_give();
 	return 0;
@@ -185,7 +203,7 @@ handoff_watch(void *arg)
 			handoff_lock_give();
 			continue;
 		}
-		if (handoff_seq != seen || handoff_leaving) {
+		if (handoff_seq != seen || handoff_told()) {
 			seen = handoff_seq;
 			handoff_lock_give();
 			continue;
@@ -330,8 +348,9 @@ handoff_rights(struct msghdr *msg)
 }
 
 /*
- * An idle handler: 1 and pc filled with a connection another handler
- * passed, its first line read; 0 when a sibling took it first.
+ * An idle handler, or one leaving: 1 and pc filled with a connection
+ * another handler passed, its first line read; 0 when there is none (a
+ * sibling took it first).
  */
 int
 handoff_recv(struct pending_conn *pc)
@@ -347,6 +366,8 @@ handoff_recv(struct pending_conn *pc)
 	ssize_t			 n;
 	int			 fd;
 
+	if (!handoff_on)
+		return 0;
 	iov[0].iov_base = &hh;
 	iov[0].iov_len = sizeof(hh);
 	iov[1].iov_base = in;

@@ -429,6 +429,15 @@ pending_take(int ready, struct pending_conn *pc)
 	return pend_expire(pc);
 }
 
+/* Entry i's line was read: the script's next, without an event. */
+static void
+pend_ready(int i)
+{
+	pend_unwatch(i);
+	pend[i].p_ready = 1;
+	pend_nready++;
+}
+
 /*
  * The watcher (server/handoff.c), while the script runs: the held
  * connections whose first line has come go to an idle handler, with what
@@ -458,18 +467,24 @@ pending_handoff(void)
 			pend_remove(i);
 			continue;
 		}
-		pend[i].p_ready = 1;
-		pend_nready++;
+		pend_ready(i);
 	}
 }
 
-/* A handler leaving closes the connections that have said nothing yet. */
+/*
+ * A handler leaving closes the connections that have said nothing yet;
+ * what has come on one (a kept connection's next request, sent while the
+ * script ran) is read first, and served.
+ */
 void
 pending_dropidle(void)
 {
 	int	 i = 0;
 
 	while (i < npend) {
+		if (pend[i].p_len == 0 && !pend_tls && pend_read(&pend[i]) &&
+		    pend[i].p_len > 0)
+			pend_ready(i);
 		if (pend[i].p_len > 0) {
 			i++;
 			continue;
