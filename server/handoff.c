@@ -34,7 +34,9 @@
  * uncontended mutex per script, and a wake-up every HANDOFF_MS while
  * scripts run; scripts shorter than that never move anything, and a
  * request on a kept connection whose handler is idle is served there, as
- * before.  Nothing moves under TLS (OpenSSL's state lives in the handler),
+ * before.  It starts only once the handler holds a connection as a script
+ * starts, so a handler whose clients all send their request at once and
+ * are not kept (Connection: close) stays single-threaded.  Nothing moves under TLS (OpenSSL's state lives in the handler),
  * with --greeting or --proxy-protocol (nothing is held), or from a handler
  * that is leaving.
  *
@@ -66,7 +68,9 @@ struct handoff_hdr {
 };
 
 static int		 handoff_fds[2] = { -1, -1 };	/* send, receive */
-static int		 handoff_on;		/* the watcher runs */
+static int		 handoff_ok;		/* this handler passes and takes */
+static int		 handoff_on;		/* its watcher runs */
+static int		 handoff_nothread;	/* it could not start */
 static pthread_mutex_t	 handoff_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Under handoff_lock: */
 static unsigned long	 handoff_seq;		/* scripts started */
@@ -114,7 +118,7 @@ handoff_keep(int *keep)
 int
 handoff_fd(void)
 {
-	return handoff_on ? handoff_fds[1] : -1;
+	return handoff_ok ? handoff_fds[1] : -1;
 }
 
 static void
@@ -214,20 +218,30 @@ handoff_watch(void *arg)
 }
 
 /*
- * A handler that holds connections and does not run a script as soon as
- * one connects (off: TLS, --greeting, --proxy-protocol) starts its
- * watcher, with the lock: the handler holds it but while a script runs.
+ * A handler passes and takes connections unless it holds none (off: TLS,
+ * --greeting, --proxy-protocol).
  */
 void
 handoff_start(int off)
+{
+	handoff_ok = !off && handoff_fds[0] != -1;
+}
+
+/*
+ * The watcher starts with the first script run while the handler holds
+ * connections: one that never holds any (every client sends its request
+ * with the connection, and none is kept) stays a single thread, whose
+ * malloc needs no atomic operations.  It starts with the lock, which the
+ * handler holds but while a script runs.
+ */
+static void
+handoff_spawn(void)
 {
 	pthread_attr_t	 attr;
 	pthread_t	 t;
 	sigset_t	 all, old;
 	int		 e;
 
-	if (off || handoff_fds[0] == -1)
-		return;
 	handoff_lock_take();
 	/* Signals are the handler's: the watcher takes none. */
 	sigfillset(&all);
@@ -245,14 +259,19 @@ handoff_start(int off)
 	(void)pthread_attr_destroy(&attr);
 	if ((e = pthread_sigmask(SIG_SETMASK, &old, NULL)) != 0)
 		fatalx("pthread_sigmask: %s", strerror(e));
-	if (!handoff_on)
+	if (!handoff_on) {
+		handoff_nothread = 1;
 		handoff_lock_give();
+	}
 }
 
 /* A script starts: the watcher may take the held connections. */
 void
 handoff_busy(void)
 {
+	if (!handoff_on && handoff_ok && !handoff_nothread &&
+	    pending_count() > 0)
+		handoff_spawn();
 	if (!handoff_on)
 		return;
 	handoff_seq++;
@@ -366,7 +385,7 @@ handoff_recv(struct pending_conn *pc)
 	ssize_t			 n;
 	int			 fd;
 
-	if (!handoff_on)
+	if (!handoff_ok)
 		return 0;
 	iov[0].iov_base = &hh;
 	iov[0].iov_len = sizeof(hh);
