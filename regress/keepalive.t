@@ -71,7 +71,7 @@ cat > "$T/pass.lua" <<LUA
 local req = client.line()
 if not req then return end
 local pid = io.open("/proc/self/stat"):read("*n")
-local name = req:match("^wait (%\S+)")
+local name = req:match("^wait (%S+)")
 if name then
   local f = io.open("$T/busy-" .. name, "w") f:write(pid) f:close()
   for _ = 1, 3000 do
