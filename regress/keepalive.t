@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 28
+plan 31
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -120,6 +120,30 @@ read -t 10 -r got <&$a
 is "$got" "four $y" "A stays with the handler that took it"
 exec {a}>&-
 stop "$srv" "the server that passed a connection stops on TERM"
+
+# The same for a new client whose first line was not complete when its
+# handler got busy: with one handler (y) busy, the other (x) takes the
+# client, then a script that waits; y is let go, and the line ends.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 "$T/pass.lua"
+exec {w1}<>"/dev/tcp/127.0.0.1/$port"
+printf 'wait b\n' >&$w1
+wait_for 10 "[ -s \"$T/busy-b\" ]"
+exec {c}<>"/dev/tcp/127.0.0.1/$port"
+printf 'hel' >&$c
+exec {w2}<>"/dev/tcp/127.0.0.1/$port"
+printf 'wait d\n' >&$w2
+wait_for 10 "[ -s \"$T/busy-d\" ]"
+x=$(cat "$T/busy-d") y=$(cat "$T/busy-b")
+touch "$T/go-b"
+read -t 10 -r got <&$w1
+printf 'lo\n' >&$c
+read -t 10 -r got <&$c
+is "$got" "hello $y" "a new client's line, ended while its handler is busy: answered by the idle one"
+ok "while the other ($x) still waits" '[ "$x" != "$y" ] && [ ! -e "$T/go-d" ]'
+touch "$T/go-d"
+exec {c}>&- {w1}>&- {w2}>&-
+stop "$srv" "that server stops on TERM"
 
 # TERM while a handler runs a long script: a request that then comes on
 # a connection it keeps is not passed to a handler that is leaving, nor
