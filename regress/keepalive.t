@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 31
+plan 36
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -188,6 +188,25 @@ start_slua -H 1 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
 is "$(curl -sk -m 10 --http0.9 "https://127.0.0.1:$port/")" "false" \
     "under TLS, client.keepalive() is false and the connection closes"
 stop "$srv" "the TLS server stops on TERM"
+# Under TLS nothing is passed: with one handler waiting, a client is the
+# other's, and closes after its answer.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" "$T/pass.lua"
+# (-quiet reads on past the end of its input: the connection stays open.)
+printf 'wait t\n' > "$T/wait-t"
+timeout 30 openssl s_client -quiet -connect "127.0.0.1:$port" \
+    < "$T/wait-t" > "$T/tls-t" 2>/dev/null &
+tpid=$!
+ok "a TLS client waits at one handler" 'wait_for 10 "[ -s \"$T/busy-t\" ]"'
+got=$(printf 'one\n' | timeout 10 openssl s_client -quiet \
+    -connect "127.0.0.1:$port" 2>/dev/null)
+like "$got" "^one [0-9]+$" "another TLS client is answered, and its connection closes"
+ok "by the other handler" '[ "${got##* }" != "$(cat "$T/busy-t")" ]'
+touch "$T/go-t"
+wait "$tpid"
+is "$(cat "$T/tls-t")" "wait t $(cat "$T/busy-t")" \
+    "the waiting TLS client has its answer once let go"
+stop "$srv" "that TLS server stops on TERM"
 start_slua -H 1 --greeting 'print(client.keepalive())'
 is "$(timeout 10 nc -w 5 127.0.0.1 "$port" < /dev/null)" "false" \
     "with --greeting, client.keepalive() is false"
