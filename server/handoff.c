@@ -37,12 +37,14 @@
  * before.  It starts only once the handler holds a connection as a script
  * starts, so a handler whose clients all send their request at once and
  * are not kept (Connection: close) stays single-threaded.  Measured here
- * (regress/bench/handoff.sh, 2 vCPUs shared and loaded, medians of 7
- * runs in turn with the binary before it): keep-alive -H 4 wrk -c64
- * 27.5k req/s against 27.1k, Connection: close 10.3k against 10.5k, both
- * within the noise; each watcher woke about 130 times a second under
- * that load (the handler itself about 3,500), and valgrind counted 1%
- * more instructions a keep-alive request, 0.2% more a closed one.
+ * (regress/bench/handoff.sh, 2 vCPUs shared with others, load average 2
+ * to 13, runs in turn with the binary before it, medians): keep-alive
+ * -H 4 wrk -c64, 21 runs each, 27.5k req/s and 37 us of CPU a request
+ * against 26.9k and 35 us; Connection: close, 12 runs, 9.1k and 66 us
+ * against 8.6k and 67 us: all within the noise, which is 10% and more.
+ * Each watcher woke about 130 times a second under -c64 (its handler
+ * about 3,500) and passed nothing, and valgrind counted 1% more
+ * instructions a keep-alive request, 0.2% more a closed one.
  * A request passed while the watcher already watches is answered in
  * about 0.5 ms; one that comes as a script starts, in 10 to 22 ms.
  * Nothing moves under TLS (OpenSSL's state lives in the handler), with
