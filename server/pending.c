@@ -14,6 +14,10 @@
  * accepted.  The script then runs all the same (it may answer "408" or
  * say nothing), and its first read returns what came, or "timeout" at
  * once.
+ *
+ * While the handler runs a long script, its watcher thread owns this set
+ * and passes the connections whose line comes to an idle handler
+ * (server/handoff.c); the handler owns it the rest of the time.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
