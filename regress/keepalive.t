@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 36
+plan 40
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -167,6 +167,28 @@ wait_for 15 "! alive $srv"
 wait "$srv"
 rc=$?
 ok "then slua exits 0" '[ $rc = 0 ]'
+
+# A reload (HUP) while a handler runs a long script: a request that comes
+# on a connection it keeps is served by a new handler meanwhile.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 "$T/pass.lua"
+exec {a}<>"/dev/tcp/127.0.0.1/$port"
+printf 'one\n' >&$a
+read -t 10 -r got <&$a
+x=${got##* }
+name=$(busy_at "$x")
+old=$(procs "$srv" handler)
+fresh() { procs "$srv" handler | grep -cvxF -e "$old"; }
+kill -HUP "$srv"
+ok "reloading: two new handlers serve" 'wait_for 15 "[ \$(fresh) = 2 ]"'
+printf 'six\n' >&$a
+read -t 10 -r got <&$a
+like "$got" "^six [0-9]+$" "A's request is answered"
+ok "by a new handler, while the old one ($x) still waits" \
+    '[ -n "$got" ] && ! printf "%s\n" "$old" | grep -qx "${got##* }" && [ ! -e "$T/go-$name" ]'
+touch "$T/go-$name"
+exec {a}>&-
+stop "$srv" "the reloaded server stops on TERM"
 
 # More ready connections than the handlers' shared socket holds, while
 # every handler is busy: those that cannot be passed stay with their

@@ -49,8 +49,11 @@
  * about 0.5 ms; one that comes as a script starts, in 10 to 22 ms.
  * Nothing moves under TLS (OpenSSL's state lives in the handler), with
  * --greeting or --proxy-protocol (nothing is held), or from a handler
- * told to leave (its TERM is blocked until the script ends: the watcher
- * sees it pending), which serves what it holds.
+ * that is leaving, which serves what it holds.  A TERM that comes while
+ * a script runs waits, blocked, for it to end: until then the watcher
+ * passes as before, to the new generation's handlers on a reload; on a
+ * stop, those that have not left take it, or the handler itself before
+ * it leaves (it empties the socket then), so nothing passed is lost.
  *
  * A descriptor in flight counts against the sender's RLIMIT_NOFILE
  * (ETOOMANYREFS), and the socket holds so many bytes: a connection that
@@ -151,31 +154,13 @@ handoff_lock_give(void)
 		fatalx("pthread_mutex_unlock: %s", strerror(e));
 }
 
-/*
- * With the lock: the handler is told to leave, and the signal waits for
- * its script to end (it is blocked meanwhile).  Its siblings are told
- * too, and may take no more: what is ready stays here, to be served.
- */
-static int
-handoff_told(void)
-{
-	sigset_t	 set;
-
-	if (handoff_leaving)
-		return 1;
-	if (sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
-	    sigismember(&set, SIGHUP) == 1 || sigismember(&set, SIGINT) == 1))
-		handoff_leaving = 1;
-	return handoff_leaving;
-}
-
 /* The script the watcher saw (seen) still runs: 1, with the lock. */
 static int
 handoff_still(unsigned long seen)
 {
 	if (pthread_mutex_trylock(&handoff_lock) != 0)
 		return 0;	/* the handler is back */
-	if (handoff_seq == seen && !handoff_told())
+	if (handoff_seq == seen && !handoff_leaving)
 		return 1;
 	handoff_lock_give();
 	return 0;
@@ -219,7 +204,7 @@ handoff_watch(void *arg)
 			handoff_lock_give();
 			continue;
 		}
-		if (handoff_seq != seen || handoff_told()) {
+		if (handoff_seq != seen || handoff_leaving) {
 			seen = handoff_seq;
 			handoff_lock_give();
 			continue;
