@@ -57,6 +57,19 @@ mutant max-requests server/handler.c "tcp.t" \
 	"--max-requests is ignored: a handler never exits after n connections" \
 	's/\Qmax = he->he_cf->cf_max_requests;\E/max = 0;/'
 
+mutant handoff-never server/handoff.c "keepalive.t" \
+	"a ready held connection never leaves its busy handler" \
+	's/\Qif (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1)\E/if (0)/'
+
+mutant handoff-bytes server/handoff.c "keepalive.t" \
+	"a passed connection goes without the bytes read of it" \
+	's/\Qhh.hh_len = len;\E/hh.hh_len = 0;/' \
+	's/\Qmsg.msg_iovlen = len > 0 ? 2 : 1;\E/msg.msg_iovlen = 1;/'
+
+mutant handoff-stays server/pending.c "keepalive.t" \
+	"a ready connection that cannot be passed is forgotten, not served" \
+	's/\Qpend_ready(i);\E\n\t\}\n\}/(void)shutdown(pend[i].p_fd, SHUT_RDWR);\n\t}\n}/'
+
 mutant emfile-log server/handler.c "limits.t" \
 	"under EMFILE every accept pause is logged, not at most once a second" \
 	's/\Qclock_ms(&last, &now) >= 1000\E/1/'

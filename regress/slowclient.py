@@ -14,6 +14,14 @@
       N connections each make one request and then stay open, idle; after
       SECS seconds prints how many got their answer and how many the
       server has closed.
+  slowclient.py busy PORT DIR N
+      for a handler script that answers a line with itself and its pid,
+      and waits for DIR/go-NAME on "wait NAME" (DIR/busy-NAME says who
+      waits): N connections each make a request and are kept; two more
+      make every handler (of -H 2) busy; the N send a request each, and
+      once the server has read them all (or after 10 s) the two are let
+      go; prints how many of the N had their second answer,
+      and how many of those from another handler than the first.
   slowclient.py hello PORT EVERY
       a TLS ClientHello, one byte every EVERY seconds; prints the seconds
       until the server closed the connection.
@@ -153,6 +161,79 @@ def idle(port, n, secs):
                      sum(not c["open"] for c in conns)))
 
 
+def lines(s, n, limit):
+    """n lines from s, or fewer once limit (monotonic) has passed."""
+    got = b""
+    while got.count(b"\n") < n and time.monotonic() < limit:
+        s.settimeout(max(0.01, limit - time.monotonic()))
+        try:
+            d = s.recv(4096)
+        except (socket.timeout, OSError):
+            break
+        if not d:
+            break
+        got += d
+    return got.decode(errors="replace").splitlines()
+
+
+def waitfile(path, secs):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            with open(path) as f:
+                if f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def unread(port):
+    """Connections to port with bytes the server has not read."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                w = line.split()
+                if int(w[1].split(":")[1], 16) == port and w[3] == "01":
+                    n += int(w[4].split(":")[1], 16) > 0
+    return n
+
+
+def busy(port, d, n):
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=10)
+             for _ in range(n)]
+    first = []
+    for s in conns:
+        s.sendall(b"pid\n")
+        got = lines(s, 1, time.monotonic() + 10)
+        first.append(got[0].split()[-1] if got else "?")
+    waits = []
+    for name in ("b", "c"):
+        w = socket.create_connection(("127.0.0.1", port), timeout=10)
+        w.sendall(b"wait " + name.encode() + b"\n")
+        waitfile("%s/busy-%s" % (d, name), 10)
+        waits.append(w)
+    for s in conns:
+        s.sendall(b"again\n")
+    # The handlers have read every request (moved it, or kept it): no
+    # connection to the port has bytes waiting.
+    end = time.monotonic() + 10
+    while time.monotonic() < end and unread(port) > 0:
+        time.sleep(0.02)
+    for name in ("b", "c"):
+        open("%s/go-%s" % (d, name), "w").close()
+    limit = time.monotonic() + 30
+    answered = moved = 0
+    for s, pid in zip(conns, first):
+        got = lines(s, 1, limit)
+        if got and got[0].startswith("again "):
+            answered += 1
+            moved += got[0].split()[-1] != pid
+    print("%d %d" % (answered, moved))
+
+
 def main():
     if sys.argv[1] == "trickle":
         trickle(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]),
@@ -161,6 +242,8 @@ def main():
         keepalive(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "idle":
         idle(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "busy":
+        busy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     elif sys.argv[1] == "hello":
         hello(int(sys.argv[2]), float(sys.argv[3]))
     else:

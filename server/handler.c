@@ -25,6 +25,7 @@
 
 #include "client.h"
 #include "config.h"
+#include "handoff.h"
 #include "isolate.h"
 #include "log.h"
 #include "pending.h"
@@ -175,7 +176,9 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
  * What a handler waits on, in an epoll set of its own: the listeners
  * (with listen set), each with EPOLLEXCLUSIVE, so that a new client
  * wakes one idle handler rather than every one of them, which would each
- * find the queue empty again; the broker's pidfd; the held connections.
+ * find the queue empty again; the connections busy handlers pass
+ * (server/handoff.c), the same way; the broker's pidfd; the held
+ * connections.
  */
 static int
 handler_waitset(const struct listener *l, int brokerfd, int listen)
@@ -192,6 +195,11 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, l->l_fds[i], &ev) == -1)
 			fatal("epoll_ctl");
 	}
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = handoff_fd();
+	if (listen && ev.data.fd != -1 &&
+	    epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
+		fatal("epoll_ctl");
 	ev.events = EPOLLIN;
 	ev.data.fd = brokerfd;
 	if (brokerfd != -1 && epoll_ctl(ep, EPOLL_CTL_ADD, brokerfd, &ev) == -1)
@@ -249,7 +257,11 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	struct epoll_event	 ev[LISTEN_MAX + 2];
 	static int		 turn;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
+	int			 passed = 0;
 
+	/* Leaving: what a busy sibling passed before it was told to. */
+	if (!listen && handoff_recv(pc))
+		return pc->pc_fd;
 	held = pending_count();
 	ms = pending_waitms();
 	if (spare && held == 0)
@@ -284,12 +296,18 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 		}
 		if (ev[i].data.fd == pending_epfd())
 			heldready = 1;
+		else if (ev[i].data.fd == handoff_fd())
+			passed = 1;
 	}
+	/* A connection a busy handler passed has waited already. */
+	if (passed && handoff_recv(pc))
+		return pc->pc_fd;
 	/* New clients and held ones in turn: neither waits behind the other. */
 	if ((turn = !turn) && pending_take(heldready, pc))
 		return pc->pc_fd;
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.fd == pending_epfd())
+		if (ev[i].data.fd == pending_epfd() ||
+		    ev[i].data.fd == handoff_fd())
 			continue;
 		/* Shut by the supervisor, which is stopping: go, even
 		   before its TERM is here. */
@@ -445,7 +463,9 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	lua_pop(L, 1);
 	work_reset(L);
 
+	handoff_busy();
 	status = handler_run(L, he->he_cf, peer);
+	handoff_idle();
 	work_finish(L);
 
 	if (status == 0 && client_kept() && !handler_quit) {
@@ -490,6 +510,8 @@ handler_main(struct handler_env *he)
 	pending_init(he->he_cf, he->he_tls != NULL);
 	pending_listen(he->he_listen->l_fds, he->he_listen->l_n,
 	    he->he_cf->cf_greeting);
+	handoff_start(he->he_tls != NULL || he->he_cf->cf_greeting ||
+	    he->he_cf->cf_proxy_protocol);
 	handler_ep = handler_waitset(he->he_listen, brokerfd, 1);
 	handler_epquiet = handler_waitset(he->he_listen, brokerfd, 0);
 
@@ -498,12 +520,17 @@ handler_main(struct handler_env *he)
 	for (;;) {
 		serving = !handler_quit && (max == 0 || handler_served < max) &&
 		    !work_brokerdead();
-		if (!serving)
+		if (!serving) {
+			handoff_stop();
 			pending_dropidle();
-		if (!serving && pending_count() == 0)
-			break;
-		fd = handler_accept(brokerfd, he->he_spare,
-		    serving, he->he_cf, &waitmask, &pc);
+		}
+		if (!serving && pending_count() == 0) {
+			if (!handoff_recv(&pc))
+				break;
+			fd = pc.pc_fd;
+		} else
+			fd = handler_accept(brokerfd, he->he_spare,
+			    serving, he->he_cf, &waitmask, &pc);
 		timeout_status_run();
 		if (fd == -1)
 			continue;

@@ -14,6 +14,10 @@
  * accepted.  The script then runs all the same (it may answer "408" or
  * say nothing), and its first read returns what came, or "timeout" at
  * once.
+ *
+ * While the handler runs a long script, its watcher thread owns this set
+ * and passes the connections whose line comes to an idle handler
+ * (server/handoff.c); the handler owns it the rest of the time.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -28,11 +32,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "handoff.h"
 #include "log.h"
 #include "pending.h"
 #include "util.h"
 
-#define PENDING_BUF	16384	/* read of a first line, at most */
 #define PENDING_SPARE	64	/* descriptors kept for the script */
 
 struct pend {
@@ -44,6 +48,8 @@ struct pend {
 	int		 p_parked;	/* kept after a request: idle, it is
 					   closed, not handed over */
 	int		 p_watched;	/* in pend_ep */
+	int		 p_ready;	/* its line came, it could not be
+					   handed over: the script's next */
 };
 
 static long long	pend_left(const struct pend *, const struct timespec *);
@@ -53,6 +59,7 @@ static int		 npend;
 static int		 pend_ep = -1;	/* epoll: the held ones with input */
 static int		*pend_index;	/* descriptor: its entry, or -1 */
 static int		 pend_nfd;
+static int		 pend_nready;	/* entries with p_ready */
 static int		 pend_hasdue;
 static struct timespec	 pend_due;	/* a wait may be over: look */
 static int		 pend_max;
@@ -163,6 +170,8 @@ pend_remove(int i)
 {
 	if (pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
 		pend_index[pend[i].p_fd] = -1;
+	if (pend[i].p_ready)
+		pend_nready--;
 	pend[i] = pend[--npend];
 	if (i < npend && pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
 		pend_index[pend[i].p_fd] = i;
@@ -338,6 +347,8 @@ pending_waitms(void)
 	struct timespec	 now;
 	long long	 ms;
 
+	if (pend_nready > 0)
+		return 0;
 	if (npend == 0 || !pend_hasdue)
 		return -1;
 	clock_now(&now);
@@ -402,6 +413,11 @@ pending_take(int ready, struct pending_conn *pc)
 	struct epoll_event	 ev[32];
 	int			 i, k, n;
 
+	for (i = 0; pend_nready > 0 && i < npend; i++)
+		if (pend[i].p_ready) {
+			pend_hand(i, 0, pc);
+			return 1;
+		}
 	if (ready && npend > 0 &&
 	    (n = epoll_wait(pend_ep, ev, 32, 0)) > 0) {
 		for (k = 0; k < n; k++) {
@@ -417,13 +433,62 @@ pending_take(int ready, struct pending_conn *pc)
 	return pend_expire(pc);
 }
 
-/* A handler leaving closes the connections that have said nothing yet. */
+/* Entry i's line was read: the script's next, without an event. */
+static void
+pend_ready(int i)
+{
+	pend_unwatch(i);
+	pend[i].p_ready = 1;
+	pend_nready++;
+}
+
+/*
+ * The watcher (server/handoff.c), while the script runs: the held
+ * connections whose first line has come go to an idle handler, with what
+ * was read of them; one that cannot go, or has only closed, stays ready
+ * for this handler.  Unwatched first: the descriptor lives on in flight,
+ * and with it its place in pend_ep.
+ */
+void
+pending_handoff(void)
+{
+	struct epoll_event	 ev[32];
+	int			 i, k, n;
+
+	if (npend == 0 || (n = epoll_wait(pend_ep, ev, 32, 0)) <= 0)
+		return;
+	for (k = 0; k < n; k++) {
+		if (ev[k].data.fd < 0 || ev[k].data.fd >= pend_nfd ||
+		    (i = pend_index[ev[k].data.fd]) < 0)
+			continue;
+		if (!pend_read(&pend[i]))
+			continue;
+		pend_unwatch(i);
+		if (pend[i].p_len > 0 && handoff_send(pend[i].p_fd,
+		    &pend[i].p_start, pend[i].p_buf, pend[i].p_len) == 0) {
+			(void)close(pend[i].p_fd);
+			free(pend[i].p_buf);
+			pend_remove(i);
+			continue;
+		}
+		pend_ready(i);
+	}
+}
+
+/*
+ * A handler leaving closes the connections that have said nothing yet;
+ * what has come on one (a kept connection's next request, sent while the
+ * script ran) is read first, and served.
+ */
 void
 pending_dropidle(void)
 {
 	int	 i = 0;
 
 	while (i < npend) {
+		if (pend[i].p_len == 0 && !pend_tls && pend_read(&pend[i]) &&
+		    pend[i].p_len > 0)
+			pend_ready(i);
 		if (pend[i].p_len > 0) {
 			i++;
 			continue;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define PENDING_MAX	4096	/* connections held by one handler, at most */
+#define PENDING_BUF	16384	/* read of a first line, at most */
 
 struct config;
 
@@ -40,6 +41,7 @@ int	pending_fd(void);
 int	pending_epfd(void);
 int	pending_waitms(void);
 int	pending_take(int, struct pending_conn *);
+void	pending_handoff(void);
 void	pending_dropidle(void);
 void	pending_free(struct pending_conn *);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -82,7 +83,7 @@ sup_start(struct supervisor *s, const struct config *cli,
 	if ((cf->cf_daemon == 1 || cli->cf_pidfile != NULL) &&
 	    pf_open(&s->s_pidfile, cf->cf_pidfile) == -1)
 		return -1;
-	if (listen_open(&s->s_listen, cf) == -1)
+	if (listen_open(&s->s_listen, cf) == -1 || handoff_open() == -1)
 		return -1;
 	if (cf->cf_status != NULL && status_open(&s->s_status,
 	    cf->cf_status, &s->s_listen) == -1)

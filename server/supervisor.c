@@ -39,6 +39,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "gen.h"
+#include "handoff.h"
 #include "log.h"
 #include "server.h"
 #include "slualib.h"
@@ -68,7 +69,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	struct handler_env	 he;
 	struct slot		*sl = &g->g_slots[slot];
 	pid_t			 pid, parent = getpid();
-	int			 keep[LISTEN_MAX + 3], n, i;
+	int			 keep[LISTEN_MAX + 5], n, i;
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
@@ -92,6 +93,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 		keep[n++] = g->g_startfd[1];
 	if (stats_fd != -1)
 		keep[n++] = stats_fd;
+	n += handoff_keep(keep + n);
 	fd_keep(keep, n);
 	memset(&he, 0, sizeof(he));
 	he.he_cf = &g->g_cf;
@@ -563,6 +565,7 @@ sup_free(struct supervisor *s)
 		gen_free(g);
 	}
 	listen_close(&s->s_listen);
+	handoff_close();
 	status_close(s->s_status);
 	s->s_status = NULL;
 	pf_remove(&s->s_pidfile);
