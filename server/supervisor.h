@@ -1,6 +1,6 @@
 /*
- * The supervisor's state, shared by its loop (server/supervisor.c) and its
- * start (server/start.c).
+ * The supervisor's state, shared by its loop (server/supervisor.c), its
+ * start (server/start.c) and its reload (server/reload.c).
  */
 #ifndef SLUA_SUPERVISOR_H
 #define SLUA_SUPERVISOR_H
@@ -46,5 +46,10 @@ int	sup_start(struct supervisor *, const struct config *,
 void	sup_starting(struct supervisor *, int);
 void	sup_startfail(struct supervisor *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+void	sup_collect(struct supervisor *);
+
+/* server/reload.c */
+void	sup_reload(struct supervisor *);
+void	sup_verdict(struct supervisor *);
 
 #endif
