@@ -142,20 +142,7 @@ gen_trial(struct gen *g)
 int
 gen_verdict(struct gen *g, char *buf, size_t len)
 {
-	ssize_t	 n;
-
-	if ((n = read(g->g_readyfd, buf, len - 1)) == -1 && errno == EAGAIN)
-		return -1;
-	(void)close(g->g_readyfd);
-	g->g_readyfd = -1;
-	if (n < 0)
-		n = 0;
-	buf[n] = '\0';
-	if (strcmp(buf, "ready") == 0)
-		return 1;
-	if (n == 0)
-		(void)strlcpy(buf, "its broker died", len);
-	return 0;
+	return broker_verdict(&g->g_readyfd, buf, len);
 }
 
 int

@@ -108,6 +108,31 @@ broker_tell(struct broker *b, const char *what)
 	b->b_readyfd = -1;
 }
 
+/*
+ * The other end of broker_tell(), for whoever started a broker with a
+ * readyfd: 1 when its workers start, 0 when they cannot (why, in buf),
+ * -1 when it has not said yet.  Once it has said, *fd is closed and -1.
+ */
+int
+broker_verdict(int *fd, char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	if ((n = read(*fd, buf, len - 1)) == -1 &&
+	    (errno == EAGAIN || errno == EINTR))
+		return -1;
+	(void)close(*fd);
+	*fd = -1;
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	if (strcmp(buf, "ready") == 0)
+		return 1;
+	if (n == 0)
+		(void)strlcpy(buf, "its broker died", len);
+	return 0;
+}
+
 /* Send j's answer or error to the handler that submitted it. */
 void
 broker_reply(struct broker *b, struct job *j, int type, int flags,

@@ -110,6 +110,7 @@ struct broker {
 
 pid_t	broker_start(struct config *, const struct script *, int *, int, int);
 void	broker_tell(struct broker *, const char *);
+int	broker_verdict(int *, char *, size_t);
 void	broker_reply(struct broker *, struct job *, int, int, const char *,
 	    size_t);
 void	broker_answer(struct broker *, struct job *, int, int,

@@ -118,21 +118,7 @@ hgen_start(struct hgen *g, int trial)
 int
 hgen_verdict(struct hgen *g, char *buf, size_t len)
 {
-	ssize_t	 n;
-
-	if ((n = read(g->hg_readyfd, buf, len - 1)) == -1 &&
-	    (errno == EAGAIN || errno == EINTR))
-		return -1;
-	(void)close(g->hg_readyfd);
-	g->hg_readyfd = -1;
-	if (n < 0)
-		n = 0;
-	buf[n] = '\0';
-	if (strcmp(buf, "ready") == 0)
-		return 1;
-	if (n == 0)
-		(void)strlcpy(buf, "its broker died", len);
-	return 0;
+	return broker_verdict(&g->hg_readyfd, buf, len);
 }
 
 /*
