@@ -219,9 +219,12 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 static int
 handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 {
-	int	 fd;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	int			 fd;
 
-	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+	/* The address too: a client served at once needs no getpeername. */
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) == -1) {
 		/* Out of descriptors: pause rather than spin on accept. */
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -237,9 +240,11 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
 		clock_now(&pc->pc_start);
-		return fd;
-	}
-	return pending_accepted(fd, pc) ? fd : -1;
+	} else if (!pending_accepted(fd, pc))
+		return -1;
+	pc->pc_ss = ss;
+	pc->pc_havepeer = 1;
+	return fd;
 }
 
 /*
@@ -415,6 +420,9 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	if (pc->pc_proxied) {
 		ss = pc->pc_ss;
 		(void)strlcpy(peer, pc->pc_peer, sizeof(peer));
+	} else if (pc->pc_havepeer) {
+		ss = pc->pc_ss;
+		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	} else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
 	else

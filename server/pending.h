@@ -25,6 +25,7 @@ struct pending_conn {
 	int		 pc_expired;	/* its wait ran out, not its line */
 	char		*pc_buf;	/* what was read of it (not TLS) */
 	size_t		 pc_len;
+	int		 pc_havepeer;	/* pc_ss is the client's, from accept */
 	int		 pc_proxied;	/* a PROXY header said who: */
 	struct sockaddr_storage pc_ss;	/* the client, */
 	char		 pc_peer[64];	/* the same as text, */
