@@ -259,7 +259,7 @@ submit 200
 check "HUP to a script whose workers cannot start: jobs meanwhile answered by the old one" 0 \
     "answered 200, failed 0, wrong 0, left nil
 v2 200"
-wait_for 20 'grep -q "reload failed" "$T/log"'
+wait_for 20 'grep -q "reload failed: worker cannot start" "$T/log"'
 is "$(hostlog | tail -2)" "slua: host: generation 3: waiting for a worker to start
 slua: host: reload failed: worker cannot start: $T/w.lua:1: nope; still running generation 2" \
     "its workers cannot start: logged, the running generation kept"
