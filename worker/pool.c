@@ -92,6 +92,7 @@ pool_spawn(struct broker *b)
 		return -1;
 	}
 	if (pid == 0) {
+		free(w);		/* the broker's record of the child */
 		/* A kill for a deadline ends what the job started too. */
 		proc_ownedgroup();
 		pool_childfds(b, sv[1]);
