@@ -227,6 +227,25 @@ adopt() {
 	_sids="$_sids $(ps -o sid= -p "$1")"
 }
 
+# The shared queue's files: a real redis-server on $rport, a free
+# loopback port.  need_redis N WHAT: without redis-server and redis-cli,
+# the file's N points are skipped and it ends here.
+need_redis() {	# n what
+	command -v redis-server > /dev/null &&
+	    command -v redis-cli > /dev/null && return 0
+	for _i in $(seq "$1"); do skip "$2 $_i" "no redis-server"; done
+	done_testing
+	exit
+}
+rcli() { timeout 5 redis-cli -p "$rport" "$@"; }
+# Without persistence unless the arguments, which come last, say so.
+redis_up() {	# [redis-server options]
+	serve rds redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no "$@"
+	wait_for 10 '[ "$(rcli ping 2>/dev/null)" = PONG ]' ||
+	    diag "redis-server did not start"
+}
+
 wait_port() {
 	wait_for 5 "(exec 4<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
 }

@@ -6,30 +6,19 @@
 . "$(dirname "$0")/lib.sh"
 plan 40
 
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
-then
-	for i in $(seq 40); do skip "shared queue $i" "no redis-server"; done
-	done_testing
-	exit
-fi
+need_redis 40 "shared queue"
 
 rport=$(free_port)
 URL=redis://127.0.0.1:$rport
-rcli() { timeout 5 redis-cli -p "$rport" "$@"; }
 # Persistence only where a test is about it: then every write is on disk
 # before Redis acknowledges it.
 redis_start() {	# [aof]
 	if [ "${1:-}" = aof ]; then
 		mkdir -p "$T/aof"
-		serve rds redis-server --port "$rport" --bind 127.0.0.1 \
-		    --save '' --appendonly yes --appendfsync always \
-		    --dir "$T/aof" --daemonize no
+		redis_up --appendonly yes --appendfsync always --dir "$T/aof"
 	else
-		serve rds redis-server --port "$rport" --bind 127.0.0.1 \
-		    --save '' --appendonly no --daemonize no
+		redis_up
 	fi
-	wait_for 10 '[ "$(rcli ping 2>/dev/null)" = PONG ]' ||
-	    diag "redis-server did not start"
 }
 
 # A handler that submits n jobs and checks every answer's bytes: job i is

@@ -4,20 +4,11 @@
 . "$(dirname "$0")/lib.sh"
 plan 15
 
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
-then
-	for i in $(seq 15); do skip "shared queue in batches $i" "no redis-server"; done
-	done_testing
-	exit
-fi
+need_redis 15 "shared queue in batches"
 
 rport=$(free_port)
 URL=redis://127.0.0.1:$rport
-rcli() { timeout 5 redis-cli -p "$rport" "$@"; }
-serve rds redis-server --port "$rport" --bind 127.0.0.1 --save '' \
-    --appendonly no --daemonize no
-wait_for 10 '[ "$(rcli ping 2>/dev/null)" = PONG ]' ||
-    diag "redis-server did not start"
+redis_up
 # calls of a command since the last CONFIG RESETSTAT
 calls() {
 	rcli info commandstats | tr -d '\r' |

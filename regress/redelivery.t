@@ -8,21 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 plan 4
 
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
-then
-	for i in $(seq 4); do skip "redelivery $i" "no redis-server"; done
-	done_testing
-	exit
-fi
+need_redis 4 "redelivery"
 
 rport=$(free_port)
 pport=$(free_port)
 while [ "$pport" = "$rport" ]; do pport=$(free_port); done
-rcli() { timeout 5 redis-cli -p "$rport" "$@"; }
-serve rds redis-server --port "$rport" --bind 127.0.0.1 --save '' \
-    --appendonly no --daemonize no
-wait_for 10 '[ "$(rcli ping 2>/dev/null)" = PONG ]' ||
-    diag "redis-server did not start"
+redis_up
 relay() {
 	serve px socat "TCP-LISTEN:$pport,bind=127.0.0.1,reuseaddr,fork" \
 	    "TCP:127.0.0.1:$rport"

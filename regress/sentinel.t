@@ -8,12 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 20
 
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
-then
-	for i in $(seq 20); do skip "sentinel $i" "no redis-server"; done
-	done_testing
-	exit
-fi
+need_redis 20 "sentinel"
 
 # Ports that differ from each other.
 used=""

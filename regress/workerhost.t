@@ -9,22 +9,13 @@
 . "$(dirname "$0")/lib.sh"
 plan 41
 
-if ! command -v redis-server > /dev/null || ! command -v redis-cli > /dev/null
-then
-	for i in $(seq 41); do skip "worker host $i" "no redis-server"; done
-	done_testing
-	exit
-fi
+need_redis 41 "worker host"
 
 TOP="$REGRESS/.."
 init="$TOP/rc.d/slua.init"
 rport=$(free_port)
 URL=redis://127.0.0.1:$rport
-rcli() { timeout 5 redis-cli -p "$rport" "$@"; }
-serve rds redis-server --port "$rport" --bind 127.0.0.1 --save '' \
-    --appendonly no --daemonize no
-wait_for 10 '[ "$(rcli ping 2>/dev/null)" = PONG ]' ||
-    diag "redis-server did not start"
+redis_up
 
 warn=""
 [ "$(id -u)" = 0 ] && warn="slua: running as root: consider -u"
