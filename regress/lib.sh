@@ -227,6 +227,30 @@ adopt() {
 	_sids="$_sids $(ps -o sid= -p "$1")"
 }
 
+# The daemon's files (slua -d): a run that detaches by design, bounded,
+# not for run; its out, err and rc as run leaves them.
+detach() {
+	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
+	rc=$?
+}
+# The file holds exactly a pid and a newline, of a live process.
+pidok() {	# file
+	[ -s "$1" ] && printf '%s\n' "$(cat "$1")" | cmp -s - "$1" &&
+	    alive "$(cat "$1")"
+}
+# Processes running the binary under test.
+ours() {
+	find /proc/[0-9]*/exe -maxdepth 0 -lname "$(readlink -f "$SLUA")" \
+	    2>/dev/null | cut -d/ -f3
+}
+# After a start that should have failed: nothing of it may be left, and
+# what a regression left is killed, so that the next test starts clean.
+none_left() {
+	wait_for 5 '[ -z "$(ours)" ]' && return 0
+	kill -KILL $(ours) 2>/dev/null
+	return 1
+}
+
 # The shared queue's files: a real redis-server on $rport, a free
 # loopback port.  need_redis N WHAT: without redis-server and redis-cli,
 # the file's N points are skipped and it ends here.

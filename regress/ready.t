@@ -12,26 +12,9 @@ warn=""
 [ "$(id -u)" = 0 ] && warn="slua: running as root: consider -u"
 pre=${warn:+$warn
 }	# before another line
-bin=$(readlink -f "$SLUA")
 luajit=0
 "$SLUA" -V | grep -q LuaJIT && luajit=1
 
-# slua -d detaches by design: bounded, not for run (see service.t).
-detach() {
-	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
-	rc=$?
-}
-# Processes running the binary under test.
-ours() {
-	find /proc/[0-9]*/exe -maxdepth 0 -lname "$bin" 2>/dev/null | cut -d/ -f3
-}
-# After a start that should have failed: nothing of it may be left, and
-# what a regression left must not hold the port for the next test.
-none_left() {
-	wait_for 5 '[ -z "$(ours)" ]' && return 0
-	kill -KILL $(ours) 2>/dev/null
-	return 1
-}
 # Where each of a daemon's processes has its standard error.
 stderrs() {	# pid
 	for _p in "$1" $(pgrep -P "$1") $(procs "$1" worker); do
@@ -39,11 +22,6 @@ stderrs() {	# pid
 	done | sort | uniq -c | sed 's/^ *//'
 }
 accepts() { (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# The file holds exactly the pid and a newline.
-pidok() {	# file
-	[ -s "$1" ] && printf '%s\n' "$(cat "$1")" | cmp -s - "$1" &&
-	    alive "$(cat "$1")"
-}
 ask() { echo "$1" | nc -N -w 10 127.0.0.1 "$port"; }
 stop_daemon() {	# pid
 	[ -n "$1" ] || return 0

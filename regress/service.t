@@ -14,12 +14,8 @@ warn=""
 [ $root = 1 ] && warn="slua: running as root: consider -u"
 
 # slua -d (and the init script's start, which runs it) detaches by design:
-# not for run, which counts what a command leaves running as a failure.
-# Bounded; leaves $rc, $T/out and $T/err as run does.
-detach() {
-	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
-	rc=$?
-}
+# detach (regress/lib.sh) runs it, not run, which counts what a command
+# leaves running as a failure.
 descendants() {
 	for _c in $(pgrep -P "$1"); do echo "$_c"; descendants "$_c"; done
 }

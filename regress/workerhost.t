@@ -22,30 +22,9 @@ warn=""
 pre=${warn:+$warn
 }	# before another line
 
-# slua -d detaches by design: bounded, not for run.
-detach() {
-	timeout -k 2 20 "$@" > "$T/out" 2> "$T/err" 3>&-
-	rc=$?
-}
-pidok() {	# file: exactly the pid and a newline, of a live process
-	[ -s "$1" ] && printf '%s\n' "$(cat "$1")" | cmp -s - "$1" &&
-	    alive "$(cat "$1")"
-}
 title() { tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | head -1; }
 count() { procs "$1" "$2" | wc -l; }
 lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
-bin=$(readlink -f "$SLUA")
-# Processes running the binary under test.
-ours() {
-	find /proc/[0-9]*/exe -maxdepth 0 -lname "$bin" 2>/dev/null | cut -d/ -f3
-}
-# Nothing of ours is left; what a regression left is killed, so that the
-# next test starts clean.
-none_left() {
-	wait_for 5 '[ -z "$(ours)" ]' && return 0
-	kill -KILL $(ours) 2>/dev/null
-	return 1
-}
 hostlog() { grep '^slua: host: ' "$T/log" | grep -v 'running as root'; }
 
 # The worker answers "VERSION:job"; the version is the script's, so a
