@@ -73,41 +73,8 @@ submit() {	# n: through the shared queue, bounded
 	run -t 60 "$SLUA" --queue "$URL" "$T/sub.lua" -- "$1"
 }
 
-# A syslog of our own, as in service.t: a listener on a socket in $T,
-# bind-mounted on /dev/log in a private mount namespace where the daemon
-# runs.
-syslog=0
-inns=()
-if [ "$(id -u)" = 0 ]; then
-	serve logd perl -MIO::Socket::UNIX -MSocket -e '
-		my ($path, $file) = @ARGV;
-		my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
-		    or die "$path: $!";
-		open(my $out, ">>", $file) or die "$file: $!";
-		$out->autoflush(1);
-		my $m;
-		print $out "$m\n" while defined $s->recv($m, 65536);
-	' "$T/log.sock" "$T/syslog"
-	wait_for 5 '[ -S "$T/log.sock" ]'
-	mkdir "$T/dev"
-	for f in null zero random urandom log; do : > "$T/dev/$f"; done
-	cat > "$T/inns.sh" <<'SH'
-d=$1; shift
-for f in null zero random urandom; do
-	mount --bind "/dev/$f" "$d/dev/$f" || exit 99
-done
-mount --bind "$d/log.sock" "$d/dev/log" && mount --rbind "$d/dev" /dev || exit 99
-exec "$@"
-SH
-	inns=(unshare -m --propagation private sh "$T/inns.sh" "$T")
-	timeout 10 "${inns[@]}" sh -c '[ -S /dev/log ] && [ -c /dev/null ]' &&
-	    syslog=1
-fi
-[ $syslog = 1 ] || inns=()
-logged() {	# pid: the lines it sent to syslog, without their timestamps
-	sed -n -E "s/^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} (slua\\[$1\\]: )/\\1\\2/p" \
-	    "$T/syslog" 2>/dev/null
-}
+# A syslog of our own (regress/lib.sh).
+own_syslog
 
 # ---------------------------------------------------------------------------
 # -d: the parent exits once a worker has reached work.accept().
