@@ -402,6 +402,21 @@ pend_expire(struct pending_conn *pc)
 }
 
 /*
+ * The entry an event of pend_ep is for, once its first line is read (or
+ * it closed): its index, or -1 when it has none or is not ready yet.
+ */
+static int
+pend_readable(const struct epoll_event *ev)
+{
+	int	 i;
+
+	if (ev->data.fd < 0 || ev->data.fd >= pend_nfd ||
+	    (i = pend_index[ev->data.fd]) < 0 || !pend_read(&pend[i]))
+		return -1;
+	return i;
+}
+
+/*
  * After a poll, ready set when pending_fd() had input: 1 and pc filled
  * for a connection the script should run now (it sent its line, or its
  * wait is over), else 0.  Epoll reports a connection that stays ready
@@ -421,10 +436,7 @@ pending_take(int ready, struct pending_conn *pc)
 	if (ready && npend > 0 &&
 	    (n = epoll_wait(pend_ep, ev, 32, 0)) > 0) {
 		for (k = 0; k < n; k++) {
-			if (ev[k].data.fd < 0 || ev[k].data.fd >= pend_nfd ||
-			    (i = pend_index[ev[k].data.fd]) < 0)
-				continue;
-			if (!pend_read(&pend[i]))
+			if ((i = pend_readable(&ev[k])) == -1)
 				continue;
 			pend_hand(i, 0, pc);
 			return 1;
@@ -458,10 +470,7 @@ pending_handoff(void)
 	if (npend == 0 || (n = epoll_wait(pend_ep, ev, 32, 0)) <= 0)
 		return;
 	for (k = 0; k < n; k++) {
-		if (ev[k].data.fd < 0 || ev[k].data.fd >= pend_nfd ||
-		    (i = pend_index[ev[k].data.fd]) < 0)
-			continue;
-		if (!pend_read(&pend[i]))
+		if ((i = pend_readable(&ev[k])) == -1)
 			continue;
 		pend_unwatch(i);
 		if (pend[i].p_len > 0 && handoff_send(pend[i].p_fd,
