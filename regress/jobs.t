@@ -81,10 +81,14 @@ is "$(sed 1d "$T/out" | cut -f1 | awk '$1 % 50 != 0' | wc -l)" 0 \
 # answering, the script returning.  Each worker answers three jobs, then
 # leaves, so about 70 workers leave in 200 jobs.
 for leave in 'os.exit(0)' 'error("after")' 'return'; do
+	rm -f "$T/runs"
 	run -t 60 "$SLUA" -W 2 "$T/ledger.lua" \
-	    "for k = 1, 3 do local j = work.accept() work.answer(j .. '!') end $leave" -- 200
-	is "$rc|$(cat "$T/out")" "0|answered 200, failed 0, wrong 0, left nil" \
-	    "workers that answer and then $leave: every answer arrives"
+	    "for k = 1, 3 do local j = work.accept()
+	      local f = io.open('$T/runs', 'a') f:write(j, '\\n') f:close()
+	      work.answer(j .. '!') end $leave" -- 200
+	is "$rc|$(cat "$T/out")|$(sort "$T/runs" | uniq | wc -l) $(wc -l < "$T/runs")" \
+	    "0|answered 200, failed 0, wrong 0, left nil|200 200" \
+	    "workers that answer and then $leave: every answer arrives, each job ran once"
 done
 
 # A worker that cannot reach work.accept(): each job fails promptly, with
