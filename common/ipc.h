@@ -76,6 +76,16 @@ enum ipc_type {
 #define IPC_F_DIRECT	0x0020	/* IPC_JOB to a worker: answer it straight
 				   to its handler's slot */
 
+/*
+ * IPC_DONE on the socket every worker of a broker shares (lua/work_direct.c):
+ * which worker sent it, and when the answer left, by CLOCK_MONOTONIC.
+ */
+struct ipc_done {
+	uint32_t	d_worker;	/* its pid */
+	uint32_t	d_nsec;
+	uint64_t	d_sec;
+};
+
 struct ipc_stats {
 	uint32_t	s_backlog;	/* jobs waiting for a worker */
 	uint32_t	s_idle;		/* idle workers */

@@ -12,7 +12,7 @@
 
 void	work_handler_init(int, int, uint32_t, size_t);
 void	work_worker_init(int, size_t, int, int);
-void	work_direct_init(int *, int);
+void	work_direct_init(int *, int, int);
 void	work_drain(lua_State *);
 void	work_finish(lua_State *);
 void	work_reset(lua_State *);

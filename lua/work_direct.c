@@ -10,6 +10,10 @@
  * broker counts the job answered only then (worker/broker.c).
  *
  * The DONE is queued only once the answer is in the handler's socket.
+ * When nothing else waits to go to the broker before it, it goes at once
+ * on a socket all the workers share, which the broker reads when it
+ * wakes for something else (worker/dispatch.c): a job then wakes the
+ * broker once.
  * Answers are batched here, for one slot at a time; before anything else
  * is queued for the broker, and before the broker's queue is flushed, the
  * batch is sent (work_direct_settle).  If the handler's socket cannot
@@ -32,6 +36,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ipc.h"
 #include "slualib.h"
@@ -40,18 +46,60 @@
 static struct {
 	int		*d_fds;		/* the slots' sockets, by slot */
 	int		 d_nfds;
+	int		 d_done;	/* the workers' DONE socket, or -1 */
+	uint32_t	 d_pid;
 	uint32_t	 d_slot;	/* the batch's */
 	size_t		 d_len;		/* bytes batched */
 	int		 d_n;		/* answers batched */
 	char		 d_buf[IPC_DGRAM];
 } wd;
 
-/* fds[slot] is the broker's end of that handler slot; fds is kept. */
+/*
+ * fds[slot] is the broker's end of that handler slot; fds is kept.  done
+ * is the workers' shared DONE socket, or -1.
+ */
 void
-work_direct_init(int *fds, int n)
+work_direct_init(int *fds, int n, int done)
 {
 	wd.d_fds = fds;
 	wd.d_nfds = n;
+	wd.d_done = done;
+	wd.d_pid = (uint32_t)getpid();
+}
+
+/*
+ * The lone answer batched has gone: say so on the shared socket.  Only
+ * when nothing queued for the broker must reach it first.
+ */
+static int
+work_direct_done(void)
+{
+	struct {
+		struct ipc_hdr	 h;
+		struct ipc_done	 d;
+	} rec;
+	struct timespec	 now;
+	ssize_t		 n;
+
+	if (wd.d_done == -1 || wk.w_out.o_count > 0 ||
+	    clock_gettime(CLOCK_MONOTONIC, &now) == -1)
+		return -1;
+	memcpy(&rec.h, wd.d_buf, sizeof(rec.h));
+	rec.h.h_type = IPC_DONE;
+	rec.h.h_flags = 0;
+	rec.h.h_len = sizeof(rec.d);
+	rec.d.d_worker = wd.d_pid;
+	rec.d.d_sec = (uint64_t)now.tv_sec;
+	rec.d.d_nsec = (uint32_t)now.tv_nsec;
+	do
+		n = send(wd.d_done, &rec, sizeof(rec), MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(rec))
+		return -1;
+	wd.d_len = 0;
+	wd.d_n = 0;
+	return 0;
 }
 
 /* Could this answer of len bytes, to job h, go direct? */
@@ -105,6 +153,8 @@ work_direct_settle(void)
 		n = send(wd.d_fds[wd.d_slot], wd.d_buf, wd.d_len,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
+	if (n == (ssize_t)wd.d_len && work_direct_done() == 0)
+		return;
 	work_direct_tobroker(n == (ssize_t)wd.d_len);
 }
 

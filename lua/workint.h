@@ -62,6 +62,10 @@ struct work {
 	struct idring	 w_ready;	/* answered, in arrival order */
 	size_t		 w_pending;	/* submitted, not yet answered */
 	size_t		 w_uncollected;
+	int		 w_tables;	/* registry refs below are made */
+	int		 w_answers;	/* id -> string or false */
+	int		 w_errors;	/* id -> message */
+	int		 w_pendingt;	/* id -> true */
 
 	/* workers */
 	STAILQ_HEAD(, wjob) w_jobs;

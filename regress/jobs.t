@@ -1,7 +1,7 @@
 # Every job ends exactly once, within its deadline, whatever a worker does:
 # exits, crashes, is killed, stops, never starts, forwards forever.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 44
 
 # Under AddressSanitizer everything is slower, and the leak check at exit
 # changes an os.exit status: bounds and expectations say so.
@@ -81,10 +81,14 @@ is "$(sed 1d "$T/out" | cut -f1 | awk '$1 % 50 != 0' | wc -l)" 0 \
 # answering, the script returning.  Each worker answers three jobs, then
 # leaves, so about 70 workers leave in 200 jobs.
 for leave in 'os.exit(0)' 'error("after")' 'return'; do
+	rm -f "$T/runs"
 	run -t 60 "$SLUA" -W 2 "$T/ledger.lua" \
-	    "for k = 1, 3 do local j = work.accept() work.answer(j .. '!') end $leave" -- 200
-	is "$rc|$(cat "$T/out")" "0|answered 200, failed 0, wrong 0, left nil" \
-	    "workers that answer and then $leave: every answer arrives"
+	    "for k = 1, 3 do local j = work.accept()
+	      local f = io.open('$T/runs', 'a') f:write(j, '\\n') f:close()
+	      work.answer(j .. '!') end $leave" -- 200
+	is "$rc|$(cat "$T/out")|$(sort "$T/runs" | uniq | wc -l) $(wc -l < "$T/runs")" \
+	    "0|answered 200, failed 0, wrong 0, left nil|200 200" \
+	    "workers that answer and then $leave: every answer arrives, each job ran once"
 done
 
 # A worker that cannot reach work.accept(): each job fails promptly, with
@@ -270,5 +274,20 @@ kill -HUP "$srv"
 wait_for 10 'grep -q "generation 3 started" "$T/log"'
 is "$(echo | nc -w 5 -q 2 127.0.0.1 "$port")" "v3 x" "once fixed, a reload takes over"
 stop "$srv" "the server stops on TERM after the reloads"
+
+# What a connection submitted and left uncollected is not the next one's.
+port=$(free_port)
+echo 'while true do work.answer(work.accept()) end' > "$T/w.lua"
+start_slua -H 1 -W 1 'local l = client.line()
+if l == "leave" then print(work.submit("x"))
+elseif l == "any" then print(work.collectany())
+elseif l == "both" then work.submit("y") print(work.collect())
+else print(work.collect(tonumber(l))) end' "$T/w.lua"
+ask() { echo "$1" | nc -w 5 -q 2 127.0.0.1 "$port" | tr '\t' ' '; }
+is "$(ask leave)" "1" "a connection leaves its job uncollected"
+is "$(ask 1)" "nil no job 1 is outstanding" "the next connection cannot collect it"
+is "$(ask any)" "nil" "nor take it with collectany"
+is "$(ask both)" "y" "and its own job is answered"
+stop "$srv" "the server stops on TERM after the connections"
 
 done_testing

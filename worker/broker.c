@@ -46,7 +46,7 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 {
 	struct broker	 b;
 	pid_t		 parent = getpid(), pid;
-	int		 i, n, *keep;
+	int		 i, n, *keep, sv[2];
 
 	if ((pid = fork()) != 0)
 		return pid;
@@ -91,6 +91,10 @@ broker_start(struct config *cf, const struct script *sc, int *fds, int nfds,
 	TAILQ_INIT(&b.b_quarantine);
 	if (ipc_batch_init(&b.b_batch) == -1)
 		fatal("broker");
+	if (ipc_socketpair(sv) == -1)
+		fatal("socketpair");
+	b.b_donefd = sv[0];
+	b.b_donewr = sv[1];
 	if (cf->cf_queue != NULL)
 		b.b_shared = queue_open(&b);
 	broker_main(&b);
@@ -359,10 +363,11 @@ broker_poll(struct broker *b)
 	static struct bworker	**who;
 	static size_t		 cap;
 	struct bworker		*w;
-	size_t			 n, i, need, nq;
-	int			 s;
+	size_t			 n, i, need, nq, di;
+	long long		 lazy;
+	int			 s, ms, want = broker_wantdone(b, &lazy);
 
-	need = 1 + b->b_nslots + b->b_nworkers + QUEUE_NCONN;
+	need = 2 + b->b_nslots + b->b_nworkers + QUEUE_NCONN;
 	if (need > cap) {
 		free(pfd);
 		free(who);
@@ -390,19 +395,27 @@ broker_poll(struct broker *b)
 			pfd[n].events |= POLLOUT;
 		who[n++] = w;
 	}
+	di = n++;
+	pfd[di].fd = want ? b->b_donefd : -1;
+	pfd[di].events = POLLIN;
 	nq = n;
 	if (b->b_shared != NULL)
 		n += queue_pollfds(b->b_shared, pfd + n);
 
-	if (poll(pfd, n, broker_timeout(b)) == -1) {
+	ms = broker_timeout(b);
+	if (lazy != -1 && (ms == -1 || lazy < ms))
+		ms = (int)lazy;
+	if (poll(pfd, n, ms) == -1) {
 		if (errno == EINTR)
 			return;
 		fatal("poll");
 	}
+	if (!want || pfd[di].revents != 0)
+		broker_readdone(b);
 	for (i = 1; i < 1 + (size_t)b->b_nslots; i++)
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 			broker_readslot(b, i - 1);
-	for (; i < nq; i++)
+	for (; i < di; i++)
 		if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 			broker_readworker(b, who[i], 0);
 	if (b->b_shared != NULL)

@@ -56,6 +56,14 @@ struct peer {
 	struct ipc_out		 p_out;
 };
 
+/* A DONE read before the messages its worker sent ahead of it. */
+struct early {
+	STAILQ_ENTRY(early)	 e_entry;
+	struct ipc_hdr		 e_hdr;
+	struct timespec		 e_at;
+};
+STAILQ_HEAD(earlyq, early);
+
 struct bworker {
 	TAILQ_ENTRY(bworker)	 w_entry;	/* b_workers */
 	TAILQ_ENTRY(bworker)	 w_idle;	/* b_idle, while idle */
@@ -76,6 +84,8 @@ struct bworker {
 	int			 w_killed;	/* killed for its job's deadline */
 	int			 w_alone;	/* runs a quarantined job */
 	struct timespec		 w_started;
+	struct earlyq		 w_early;	/* in the order they came */
+	int			 w_nearly;
 };
 TAILQ_HEAD(bworkerq, bworker);
 
@@ -106,6 +116,11 @@ struct broker {
 						   or why not, once; or -1 */
 	char			 b_starterr[1024]; /* the last one's why */
 	struct queue		*b_shared;	/* --queue, or NULL */
+	int			 b_donefd;	/* workers' IPC_DONE, shared */
+	int			 b_donewr;	/* ... the end workers send on */
+	int			 b_indone;	/* reading it now */
+	struct timespec		 b_lazy;	/* ... until then, DONEs may
+						   wait for the next job */
 };
 
 pid_t	broker_start(struct config *, const struct script *, int *, int, int);
@@ -120,6 +135,9 @@ void	broker_stats(struct broker *, struct ipc_out *, const struct ipc_hdr *);
 /* worker/dispatch.c */
 void	broker_dispatch(struct broker *);
 void	broker_readworker(struct broker *, struct bworker *, int);
+void	broker_readdone(struct broker *);
+void	broker_forgetearly(struct bworker *);
+int	broker_wantdone(struct broker *, long long *);
 
 /* worker/job.c */
 struct job *job_new(const struct ipc_hdr *, const struct ipc_msg *);
@@ -128,7 +146,8 @@ void	job_enqueue(struct broker *, struct job *, int);
 void	job_quarantine(struct broker *, struct job *);
 void	job_fail(struct broker *, struct job *, const char *);
 void	job_failall(struct broker *);
-void	job_started(struct broker *, struct bworker *);
+void	job_started(struct broker *, struct bworker *,
+	    const struct timespec *);
 void	job_expire(struct broker *);
 long long job_nextkill(struct broker *);
 void	job_forward(struct broker *, struct job *, const struct ipc_msg *);

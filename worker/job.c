@@ -10,14 +10,15 @@
  *		 that runs a quarantined job).  Not started.
  *	running	 the first job its worker holds: the worker is taken to
  *		 have started it when it was given to it idle, or when the
- *		 answer before it came.  With --job-timeout T its run ends
+ *		 answer before it left (a DONE says when, worker/dispatch.c).  With --job-timeout T its run ends
  *		 by its deadline, start + T, or the deadline of the forward
  *		 chain it belongs to, whichever is first; grace seconds (and
  *		 a little) past it the broker kills the worker and fails the
  *		 job "job timed out", whatever the worker is doing.
  *	answered the worker's answer or error went to the submitter:
  *		 through the broker, or straight from the worker, which
- *		 then says IPC_DONE (lua/work_direct.c).
+ *		 then says IPC_DONE (lua/work_direct.c), which the broker may
+ *		 read a little later (worker/dispatch.c).
  *	failed	 the broker's error went to the submitter: "job timed out",
  *		 "job failed: 2 workers died running it (...)", "worker
  *		 cannot start: ...", "job forwarded more than N times".
@@ -150,11 +151,14 @@ job_failall(struct broker *b)
 
 /* w's first job starts now: its clock runs. */
 void
-job_started(struct broker *b, struct bworker *w)
+job_started(struct broker *b, struct bworker *w, const struct timespec *at)
 {
 	struct job	*j = TAILQ_FIRST(&w->w_jobs);
 
-	clock_now(&w->w_since);
+	if (at != NULL)
+		w->w_since = *at;
+	else
+		clock_now(&w->w_since);
 	j->j_state = JOB_RUNNING;
 	if (b->b_cf->cf_job_timeout > 0) {
 		j->j_deadline = w->w_since;
@@ -202,13 +206,20 @@ job_expire(struct broker *b)
 	struct bworker	*w;
 	struct job	*j;
 	struct timespec	 now;
+	int		 read = 0;
 
 	if (b->b_cf->cf_job_timeout <= 0)
 		return;
 	clock_now(&now);
+ again:
 	TAILQ_FOREACH(w, &b->b_workers, w_entry) {
 		if (job_killin(b, w, &now) != 0)
 			continue;
+		/* It may have answered, its DONE not read yet. */
+		if (!read++) {
+			broker_readdone(b);
+			goto again;
+		}
 		j = TAILQ_FIRST(&w->w_jobs);
 		log_warnx("worker %d: job %llu past its deadline: killed",
 		    (int)w->w_pid, (unsigned long long)j->j_hdr.h_id);

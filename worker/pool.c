@@ -45,10 +45,10 @@ pool_idle(struct broker *b, struct bworker *w)
 static void
 pool_childfds(struct broker *b, int fd)
 {
-	int	*slots, *keep, i, n = 1;
+	int	*slots, *keep, i, n = 1, done;
 
 	slots = reallocarray(NULL, b->b_nslots + 1, sizeof(*slots));
-	keep = reallocarray(NULL, b->b_nslots + 1, sizeof(*keep));
+	keep = reallocarray(NULL, b->b_nslots + 2, sizeof(*keep));
 	if (slots == NULL || keep == NULL)
 		fatal("worker");
 	/*
@@ -60,12 +60,16 @@ pool_childfds(struct broker *b, int fd)
 		if (slots[i] != -1)
 			keep[n++] = slots[i];
 	}
+	/* Without it, every DONE goes the broker's way, in order. */
+	done = fcntl(b->b_donewr, F_DUPFD_CLOEXEC, 4);
+	if (done != -1)
+		keep[n++] = done;
 	if (dup2(fd, 3) == -1)
 		fatal("dup2");
 	keep[0] = 3;
 	fd_keep(keep, n);			/* sorts keep */
 	free(keep);
-	work_direct_init(slots, b->b_nslots);	/* slots is its now */
+	work_direct_init(slots, b->b_nslots, done);	/* slots is its now */
 }
 
 static int
@@ -102,6 +106,7 @@ pool_spawn(struct broker *b)
 	(void)setpgid(pid, pid);	/* whichever of us is first */
 	w->w_pid = pid;
 	TAILQ_INIT(&w->w_jobs);
+	STAILQ_INIT(&w->w_early);
 	w->w_peer.p_fd = sv[0];
 	if (ipc_in_init(&w->w_peer.p_in, sv[0], b->b_cf->cf_max_job_size) ==
 	    -1)
@@ -238,7 +243,8 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	struct timespec	 now;
 	char		 how[64];
 
-	/* Its last answer may still be in the socket. */
+	/* Its last answers may still be in the sockets, DONEs first. */
+	broker_readdone(b);
 	broker_readworker(b, w, 1);
 
 	if (WIFSIGNALED(status))
@@ -279,6 +285,7 @@ pool_died(struct broker *b, struct bworker *w, int status)
 	} else if (clock_ms(&w->w_started, &now) >= POOL_YOUNG_MS)
 		b->b_backoff = 0;
 
+	broker_forgetearly(w);
 	ipc_in_clear(&w->w_peer.p_in);
 	ipc_out_clear(&w->w_peer.p_out);
 	(void)close(w->w_peer.p_fd);
