@@ -143,6 +143,7 @@ int	queue_check(const char *, char *, size_t);
 struct queue *queue_open(struct broker *);
 int	queue_pollfds(struct queue *, struct pollfd *);
 void	queue_events(struct queue *, const struct pollfd *, int);
+void	queue_write(struct queue *);
 void	queue_connect(struct queue *);
 void	queue_attach(struct qconn *, redisAsyncContext *);
 void	queue_drop(struct queue *);

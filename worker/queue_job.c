@@ -527,6 +527,7 @@ queue_tick(struct broker *b)
 	}
 	queue_look(q, &now);
 	queue_flush(q);
+	queue_write(q);
 }
 
 /* ms until queue_tick() has work without a socket's word, or -1. */

@@ -429,6 +429,25 @@ queue_pollfds(struct queue *q, struct pollfd *pfd)
 	return n;
 }
 
+/*
+ * What the turn asked of Redis leaves now, not after a poll() that would
+ * only say the socket takes it: a poll() a turn fewer.  Only on a
+ * connection that is up: until then writability is how a connect ends.
+ */
+void
+queue_write(struct queue *q)
+{
+	struct qconn	*qc;
+	int		 i;
+
+	for (i = 0; i < QUEUE_NCONN; i++) {
+		qc = &q->q_conn[i];
+		if (qc->qc_ac != NULL && qc->qc_wr &&
+		    (qc->qc_ac->c.flags & REDIS_CONNECTED))
+			redisAsyncHandleWrite(qc->qc_ac);
+	}
+}
+
 void
 queue_events(struct queue *q, const struct pollfd *pfd, int n)
 {
