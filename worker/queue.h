@@ -99,6 +99,8 @@ struct queue {
 	char			*q_user, *q_pass;
 	int			 q_db;
 	struct qsentinel	*q_sentinel;	/* NULL: the URL names Redis */
+	char			*q_fmt;		/* a command, formatted */
+	size_t			 q_fmtcap;
 	/* the keys */
 	char			 q_jobs[80];	/* NAME:jobs */
 	char			 q_dead[80];	/* NAME:dead */
@@ -160,8 +162,8 @@ void	queue_sentinel_ask(struct queue *, int);
 void	queue_sentinel_lost(struct queue *, int);
 long long queue_sentinel_retryin(struct queue *);
 void	queue_sentinel_hello(struct queue *, redisAsyncContext *);
-int	queue_sentinel_cmd(struct qconn *, redisCallbackFn *, void *, int,
-	    const char **, const size_t *);
+int	queue_sentinel_cmd(struct qconn *, redisCallbackFn *, void *,
+	    const char *, size_t);
 
 /* worker/queue_submit.c */
 void	queue_submit(struct broker *, const struct ipc_hdr *,

@@ -375,18 +375,73 @@ queue_up(struct queue *q, int role)
 	return q->q_conn[role].qc_up;
 }
 
+/* n in decimal at p, then CR LF; returns the end. */
+static char *
+queue_decimal(char *p, size_t n)
+{
+	char	 t[24];
+	int	 i = 0;
+
+	do
+		t[i++] = '0' + n % 10;
+	while ((n /= 10) != 0);
+	while (i > 0)
+		*p++ = t[--i];
+	*p++ = '\r';
+	*p++ = '\n';
+	return p;
+}
+
+/*
+ * The command in Redis's protocol, in q's buffer, which stays for the
+ * next: hiredis's own formatting goes through a printf-like call a
+ * word, and the submitter formats a command a job.
+ */
+static size_t
+queue_format(struct queue *q, int argc, const char **argv,
+    const size_t *len)
+{
+	size_t	 need = 24, l;
+	char	*p;
+	int	 i;
+
+	for (i = 0; i < argc; i++)
+		need += (len != NULL ? len[i] : strlen(argv[i])) + 26;
+	if (need > q->q_fmtcap) {
+		free(q->q_fmt);
+		if ((q->q_fmt = malloc(need)) == NULL)
+			fatal("queue");
+		q->q_fmtcap = need;
+	}
+	p = q->q_fmt;
+	*p++ = '*';
+	p = queue_decimal(p, argc);
+	for (i = 0; i < argc; i++) {
+		l = len != NULL ? len[i] : strlen(argv[i]);
+		*p++ = '$';
+		p = queue_decimal(p, l);
+		memcpy(p, argv[i], l);
+		p += l;
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	return p - q->q_fmt;
+}
+
 /* A command on a connection that is up; -1 when it is not. */
 int
 queue_cmd(struct queue *q, int role, redisCallbackFn *fn, void *priv,
     int argc, const char **argv, const size_t *len)
 {
 	struct qconn	*qc = &q->q_conn[role];
+	size_t		 n;
 
 	if (!qc->qc_up)
 		return -1;
+	n = queue_format(q, argc, argv, len);
 	if (q->q_sentinel != NULL)
-		return queue_sentinel_cmd(qc, fn, priv, argc, argv, len);
-	if (redisAsyncCommandArgv(qc->qc_ac, fn, priv, argc, argv, len) !=
+		return queue_sentinel_cmd(qc, fn, priv, q->q_fmt, n);
+	if (redisAsyncFormattedCommand(qc->qc_ac, fn, priv, q->q_fmt, n) !=
 	    REDIS_OK)
 		return -1;
 	return 0;
