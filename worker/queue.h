@@ -33,9 +33,20 @@ struct stats_broker;
 #define QUEUE_DEAD_MSG	"job failed: delivered twice without an " \
 			"answer (its hosts died or stopped)"
 
+/* Where a connection's replies are made (worker/queue_reply.c). */
+struct qarena {
+	char			*ra_base;	/* the block kept */
+	size_t			 ra_size;
+	char			*ra_cur;	/* the next object */
+	size_t			 ra_left;	/* ... and room after it */
+	size_t			 ra_used;	/* by the reply being read */
+	struct qrblock		*ra_more;	/* blocks past the first */
+};
+
 /* One connection to Redis and what the broker's poll() waits for on it. */
 struct qconn {
 	redisAsyncContext	*qc_ac;		/* NULL: down */
+	struct qarena		 qc_arena;
 	struct queue		*qc_q;
 	int			 qc_role;	/* QC_* */
 	int			 qc_off;	/* not needed here */
@@ -155,6 +166,9 @@ int	queue_cmd(struct queue *, int, redisCallbackFn *, void *, int,
 long long queue_retryin(struct queue *);
 const struct redisReply *queue_field(const struct redisReply *,
 	    const char *);
+
+/* worker/queue_reply.c */
+void	queue_arena_use(struct qarena *, redisAsyncContext *);
 
 /* worker/queue_sentinel.c */
 int	queue_sentinel_parse(struct queue *, const char *, char *, size_t);

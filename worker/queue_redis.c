@@ -241,6 +241,7 @@ queue_attach(struct qconn *qc, redisAsyncContext *ac)
 	ac->ev.addWrite = qc_addwrite;
 	ac->ev.delWrite = qc_delwrite;
 	ac->ev.cleanup = qc_cleanup;
+	queue_arena_use(&qc->qc_arena, ac);
 	qc->qc_ac = ac;
 	qc->qc_wr = 1;		/* the connect completes on writability */
 }
