@@ -58,15 +58,29 @@ struct qconn {
 };
 enum { QC_CMD, QC_JOBS, QC_REPLY, QC_SENTINEL };
 
+/*
+ * Fast jobs travel several to an entry of the jobs stream: about
+ * QUEUE_HOLD_NS of work at the run time the answering hosts last told
+ * (1 to QUEUE_PACKJOBS jobs; one until a host has told), so that Redis's
+ * cost, which goes by entries, is shared while a host is never given
+ * more than a worker's hold at once.
+ */
+#define QUEUE_HOLD_NS		2000000LL	/* work held per worker */
+#define QUEUE_PACKJOBS		32		/* jobs an entry, at most */
+#define QUEUE_PACKMAX		(1024 * 1024)	/* bytes an entry, but one
+						   job's */
+
 /* A job this broker submitted, until its answer comes or it fails. */
 struct qsub {
 	LIST_ENTRY(qsub)	 s_hash;	/* q_subs, by s_seq */
 	TAILQ_ENTRY(qsub)	 s_entry;	/* q_order, by deadline */
+	TAILQ_ENTRY(qsub)	 s_send;	/* q_tosend, while s_tosend */
 	uint64_t		 s_seq;
 	struct ipc_hdr		 s_hdr;		/* the handler's */
 	struct timespec		 s_deadline;
 	int			 s_acked;	/* Redis has it */
 	int			 s_sent;	/* XADD out, no reply yet */
+	int			 s_tosend;	/* waits for the next XADD */
 	char			*s_data;	/* until acked */
 	size_t			 s_len;
 };
@@ -74,24 +88,41 @@ LIST_HEAD(qsubl, qsub);
 #define QUEUE_HASH	4096		/* q_subs buckets */
 TAILQ_HEAD(qsubq, qsub);
 
+/*
+ * An entry of the jobs stream this broker was given, until Redis has its
+ * acknowledgement (worker/queue_entry.c): that goes only once every job
+ * of the entry has its answer in Redis, or in the same MULTI/EXEC.
+ */
+struct rentry {
+	TAILQ_ENTRY(rentry)	 e_link;	/* q_entries */
+	TAILQ_ENTRY(rentry)	 e_acklink;	/* q_acks, while e_ackq */
+	char			 e_id[48];
+	int			 e_jobs;	/* its jobs here, not yet done */
+	int			 e_unsure;	/* its answers not yet in Redis */
+	int			 e_inbatch;	/* ... in the batch being made */
+	int			 e_acking;	/* its XACK is on its way */
+	int			 e_ackq;	/* waits for an XACK of its own */
+	int			 e_lost;	/* a job ended unanswered: the
+						   entry waits for a claim */
+	char			 e_reply[];	/* the submitter's stream */
+};
+TAILQ_HEAD(rentryq, rentry);
+
 /* What a job read from the stream carries, besides its bytes. */
 struct rjob {
-	TAILQ_ENTRY(rjob)	 r_entry;	/* q_held */
 	struct queue		*r_q;
-	char			 r_id[48];	/* the stream entry */
+	struct rentry		*r_e;		/* its entry */
+	int			 r_answered;
 	char			 r_seq[24];	/* the submitter's number */
-	char			 r_reply[];	/* the submitter's stream */
 };
-TAILQ_HEAD(rjobq, rjob);
 
 /* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, EXEC. */
 struct qans {
 	TAILQ_ENTRY(qans)	 a_entry;	/* q_answers, until sent */
-	char			 a_id[48];
+	struct rentry		*a_e;		/* the job's entry */
 	char			 a_seq[24];
 	char			 a_kind[2];
 	int			 a_sent;	/* QANS_*, as its batch goes */
-	char			*a_reply;
 	char			*a_data;
 	size_t			 a_len;
 	char			*a_job;		/* dead letter: the job, or */
@@ -123,13 +154,21 @@ struct queue {
 	/* submitting */
 	struct qsubl		 q_subs[QUEUE_HASH];
 	struct qsubq		 q_order;
+	struct qsubq		 q_tosend;
+	long long		 q_jobns;	/* a job's run time, as told */
+	char			*q_pack;	/* an entry's jobs, packed */
+	size_t			 q_packcap;
 	int			 q_nsubs;
 	int			 q_unacked;
 	uint64_t		 q_seq;
 	struct timespec		 q_expiry;	/* next deadline check */
 	/* working */
-	struct rjobq		 q_held;
-	int			 q_nheld;
+	struct rentryq		 q_entries;	/* given here, not yet acked */
+	struct rentryq		 q_acks;	/* to ack, answers in Redis */
+	int			 q_nacks;
+	int			 q_nacking;	/* XACKs on their way */
+	int			 q_nheld;	/* their jobs not yet done */
+	int			 q_perentry;	/* jobs an entry read, x16 */
 	int			 q_drained;	/* q_nheld when none waited */
 	uint64_t		 q_localid;	/* remote jobs' h_id here */
 	struct qansq		 q_answers;	/* waiting for a connection */
@@ -187,16 +226,24 @@ void	queue_submitter(struct queue *, const struct timespec *);
 int	queue_full(struct broker *);
 
 /* worker/queue_answer.c */
-struct qans *queue_ansnew(const char *, const char *, const char *, int,
-	    const char *, size_t);
+struct qans *queue_ansnew(struct rentry *, const char *, int, const char *,
+	    size_t);
 void	queue_ansqueue(struct queue *, struct qans *);
 void	queue_flush(struct queue *);
 void	queue_answer(struct broker *, struct job *, int, int,
 	    const struct ipc_msg *);
 
+/* worker/queue_entry.c */
+void	queue_take(struct queue *, const struct redisReply *, long long);
+int	queue_holds(struct queue *, const struct redisReply *);
+void	queue_rjobfree(struct rjob *);
+void	queue_entrycheck(struct queue *, struct rentry *);
+void	queue_entryacked(struct queue *, struct rentry *);
+void	queue_entryunacked(struct queue *, struct rentry *);
+const char *queue_number(const char *, const char *, uint64_t *, int);
+
 /* worker/queue_job.c */
 void	queue_hello(struct queue *, int);
-void	queue_rjobfree(struct rjob *);
 void	queue_tick(struct broker *);
 long long queue_timeout(struct broker *);
 int	queue_busy(struct broker *);

@@ -572,7 +572,9 @@ queue_open(struct broker *b)
 	for (i = 0; i < QUEUE_HASH; i++)
 		LIST_INIT(&q->q_subs[i]);
 	TAILQ_INIT(&q->q_order);
-	TAILQ_INIT(&q->q_held);
+	TAILQ_INIT(&q->q_tosend);
+	TAILQ_INIT(&q->q_entries);
+	TAILQ_INIT(&q->q_acks);
 	TAILQ_INIT(&q->q_answers);
 	/* No figures for --status until Redis gives them. */
 	q->q_depth = q->q_length = q->q_pending = q->q_deadlen = -1;
