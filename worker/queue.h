@@ -81,12 +81,22 @@ struct qsub {
 	int			 s_acked;	/* Redis has it */
 	int			 s_sent;	/* XADD out, no reply yet */
 	int			 s_tosend;	/* waits for the next XADD */
-	char			*s_data;	/* until acked */
+	char			*s_data;	/* until acked, or s_small */
 	size_t			 s_len;
+	char			 s_small[];	/* a small job, kept in one */
 };
+#define QUEUE_SMALLJOB		512	/* bytes a qsub holds itself */
 LIST_HEAD(qsubl, qsub);
 #define QUEUE_HASH	4096		/* q_subs buckets */
 TAILQ_HEAD(qsubq, qsub);
+
+/* What a job read from the stream carries, besides its bytes. */
+struct rjob {
+	struct queue		*r_q;
+	struct rentry		*r_e;		/* its entry */
+	uint64_t		 r_seq;		/* the submitter's number */
+	int			 r_answered;
+};
 
 /*
  * An entry of the jobs stream this broker was given, until Redis has its
@@ -97,6 +107,7 @@ struct rentry {
 	TAILQ_ENTRY(rentry)	 e_link;	/* q_entries */
 	TAILQ_ENTRY(rentry)	 e_acklink;	/* q_acks, while e_ackq */
 	char			 e_id[48];
+	char			*e_reply;	/* the submitter's stream */
 	int			 e_jobs;	/* its jobs here, not yet done */
 	int			 e_unsure;	/* its answers not yet in Redis */
 	int			 e_inbatch;	/* ... in the batch being made */
@@ -104,29 +115,21 @@ struct rentry {
 	int			 e_ackq;	/* waits for an XACK of its own */
 	int			 e_lost;	/* a job ended unanswered: the
 						   entry waits for a claim */
-	char			 e_reply[];	/* the submitter's stream */
+	struct rjob		 e_rj[];	/* its jobs; then e_reply */
 };
 TAILQ_HEAD(rentryq, rentry);
-
-/* What a job read from the stream carries, besides its bytes. */
-struct rjob {
-	struct queue		*r_q;
-	struct rentry		*r_e;		/* its entry */
-	int			 r_answered;
-	char			 r_seq[24];	/* the submitter's number */
-};
 
 /* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, EXEC. */
 struct qans {
 	TAILQ_ENTRY(qans)	 a_entry;	/* q_answers, until sent */
 	struct rentry		*a_e;		/* the job's entry */
-	char			 a_seq[24];
-	char			 a_kind[2];
+	uint64_t		 a_seq;
+	int			 a_kind;
 	int			 a_sent;	/* QANS_*, as its batch goes */
-	char			*a_data;
-	size_t			 a_len;
 	char			*a_job;		/* dead letter: the job, or */
 	size_t			 a_joblen;	/* NULL */
+	size_t			 a_len;
+	char			 a_data[];
 };
 TAILQ_HEAD(qansq, qans);
 enum { QANS_NEW, QANS_NOW, QANS_SENT };
@@ -167,6 +170,8 @@ struct queue {
 	struct rentryq		 q_acks;	/* to ack, answers in Redis */
 	int			 q_nacks;
 	int			 q_nacking;	/* XACKs on their way */
+	char			*q_ansbuf;	/* a reply entry's answers */
+	size_t			 q_ansbufcap;
 	int			 q_nheld;	/* their jobs not yet done */
 	int			 q_perentry;	/* jobs an entry read, x16 */
 	int			 q_drained;	/* q_nheld when none waited */
@@ -226,7 +231,7 @@ void	queue_submitter(struct queue *, const struct timespec *);
 int	queue_full(struct broker *);
 
 /* worker/queue_answer.c */
-struct qans *queue_ansnew(struct rentry *, const char *, int, const char *,
+struct qans *queue_ansnew(struct rentry *, uint64_t, int, const char *,
 	    size_t);
 void	queue_ansqueue(struct queue *, struct qans *);
 void	queue_flush(struct queue *);

@@ -46,7 +46,6 @@ qbatch_free(struct queue *q, struct qbatch *ab)
 		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
 		q->q_nanswers--;
 		e = a->a_e;
-		free(a->a_data);
 		free(a->a_job);
 		free(a);
 		e->e_unsure--;
@@ -103,22 +102,6 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	qbatch_free(q, ab);
 }
 
-/* XADD of a dead letter's job to NAME:dead. */
-static void
-qans_dead(struct queue *q, const struct qans *a)
-{
-	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
-			    QUEUE_DEAD_MAXLEN, "*", "s", a->a_seq, "r",
-			    a->a_e->e_reply, "d", a->a_job };
-	size_t		 len[12];
-	int		 i;
-
-	for (i = 0; i < 11; i++)
-		len[i] = strlen(argv[i]);
-	len[11] = a->a_joblen;
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
-}
-
 /* v in decimal at p; returns the end. */
 static char *
 qans_decimal(char *p, uint64_t v)
@@ -134,25 +117,37 @@ qans_decimal(char *p, uint64_t v)
 	return p;
 }
 
+/* XADD of a dead letter's job to NAME:dead. */
+static void
+qans_dead(struct queue *q, const struct qans *a)
+{
+	char		 seq[24];
+	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
+			    QUEUE_DEAD_MAXLEN, "*", "s", seq, "r",
+			    a->a_e->e_reply, "d", a->a_job };
+	size_t		 len[12];
+	int		 i;
+
+	*qans_decimal(seq, a->a_seq) = '\0';
+	for (i = 0; i < 11; i++)
+		len[i] = strlen(argv[i]);
+	len[11] = a->a_joblen;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+}
+
 /* An answer's record in a reply entry: "SEQ KIND LEN\n" and its bytes. */
 static size_t
 qans_reclen(const struct qans *a)
 {
-	char	 num[24];
-
-	return strlen(a->a_seq) + 3 + (qans_decimal(num, a->a_len) - num) +
-	    1 + a->a_len;
+	return 20 + 3 + 20 + 1 + a->a_len;	/* at most */
 }
 
 static char *
 qans_record(char *p, const struct qans *a)
 {
-	size_t	 n = strlen(a->a_seq);
-
-	memcpy(p, a->a_seq, n);
-	p += n;
+	p = qans_decimal(p, a->a_seq);
 	*p++ = ' ';
-	*p++ = a->a_kind[0];
+	*p++ = a->a_kind;
 	*p++ = ' ';
 	p = qans_decimal(p, a->a_len);
 	*p++ = '\n';
@@ -197,8 +192,13 @@ qbatch_reply(struct queue *q, struct qans *first)
 		a->a_sent = QANS_NOW;
 		size += n;
 	}
-	if ((buf = p = malloc(size)) == NULL)
-		fatal("answers");
+	if (size > q->q_ansbufcap) {
+		free(q->q_ansbuf);
+		if ((q->q_ansbuf = malloc(size)) == NULL)
+			fatal("answers");
+		q->q_ansbufcap = size;
+	}
+	buf = p = q->q_ansbuf;
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NOW)
 			continue;
@@ -214,7 +214,6 @@ qbatch_reply(struct queue *q, struct qans *first)
 	for (i = 0; i < argc; i++)
 		len[i] = i == 7 ? (size_t)(p - buf) : strlen(argv[i]);
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, argc, argv, len);
-	free(buf);
 }
 
 /* Each reply stream's answers, its expiry, and dead letters' jobs. */
@@ -329,21 +328,20 @@ queue_flush(struct queue *q)
 
 /* An answer to job seq of entry e, until Redis has it. */
 struct qans *
-queue_ansnew(struct rentry *e, const char *seq, int kind, const char *data,
+queue_ansnew(struct rentry *e, uint64_t seq, int kind, const char *data,
     size_t len)
 {
 	struct qans	*a;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->a_data = malloc(len ? len : 1)) == NULL) {
+	if ((a = malloc(sizeof(*a) + len)) == NULL) {
 		log_warn("answer");
-		free(a);
 		return NULL;
 	}
+	memset(a, 0, sizeof(*a));
 	a->a_e = e;
 	e->e_unsure++;
-	(void)strlcpy(a->a_seq, seq, sizeof(a->a_seq));
-	a->a_kind[0] = kind;
+	a->a_seq = seq;
+	a->a_kind = kind;
 	if (data != NULL)
 		memcpy(a->a_data, data, len);
 	a->a_len = len;

@@ -25,17 +25,20 @@
 #include "log.h"
 #include "queue.h"
 
+/* An entry of n jobs, in one allocation with their records. */
 static struct rentry *
-qentry_new(struct queue *q, const char *id, const char *reply)
+qentry_new(struct queue *q, const char *id, const char *reply, int n)
 {
 	struct rentry	*e;
 	size_t		 rlen = strlen(reply);
 
-	if ((e = calloc(1, sizeof(*e) + rlen + 1)) == NULL) {
+	if ((e = calloc(1, sizeof(*e) + n * sizeof(e->e_rj[0]) + rlen +
+	    1)) == NULL) {
 		log_warn("job");
 		return NULL;
 	}
 	(void)strlcpy(e->e_id, id, sizeof(e->e_id));
+	e->e_reply = (char *)&e->e_rj[n];
 	memcpy(e->e_reply, reply, rlen + 1);
 	TAILQ_INSERT_TAIL(&q->q_entries, e, e_link);
 	return e;
@@ -92,7 +95,6 @@ queue_rjobfree(struct rjob *rj)
 	e->e_jobs--;
 	if (!rj->r_answered)
 		e->e_lost = 1;
-	free(rj);
 	queue_entrycheck(q, e);
 }
 
@@ -138,24 +140,18 @@ qentry_count(const redisReply *v)
 	return n > 0 ? n : -1;
 }
 
-/* A job of entry e becomes a local job. */
+/* Job i of entry e becomes a local job. */
 static void
-qentry_job(struct queue *q, struct rentry *e, uint64_t seq,
+qentry_job(struct queue *q, struct rentry *e, int i, uint64_t seq,
     const char *data, size_t len)
 {
 	struct broker	*b = q->q_b;
 	struct ipc_hdr	 h;
 	struct ipc_msg	 m;
-	struct rjob	*rj;
+	struct rjob	*rj = &e->e_rj[i];
 	struct job	*j;
 
-	if ((rj = calloc(1, sizeof(*rj))) == NULL) {
-		log_warn("job");
-		e->e_lost = 1;
-		return;
-	}
-	(void)snprintf(rj->r_seq, sizeof(rj->r_seq), "%llu",
-	    (unsigned long long)seq);
+	rj->r_seq = seq;
 	rj->r_q = q;
 	rj->r_e = e;
 	memset(&h, 0, sizeof(h));
@@ -167,7 +163,6 @@ qentry_job(struct queue *q, struct rentry *e, uint64_t seq,
 	m.m_len = len;
 	m.m_fd = -1;
 	if ((j = job_new(&h, &m)) == NULL) {
-		free(rj);
 		e->e_lost = 1;
 		return;
 	}
@@ -183,10 +178,8 @@ qentry_dead(struct queue *q, struct rentry *e, uint64_t seq,
     const char *data, size_t len)
 {
 	struct qans	*a;
-	char		 s[24];
 
-	(void)snprintf(s, sizeof(s), "%llu", (unsigned long long)seq);
-	if ((a = queue_ansnew(e, s, 'e', QUEUE_DEAD_MSG,
+	if ((a = queue_ansnew(e, seq, 'e', QUEUE_DEAD_MSG,
 	    strlen(QUEUE_DEAD_MSG))) == NULL) {
 		e->e_lost = 1;
 		return;
@@ -199,13 +192,13 @@ qentry_dead(struct queue *q, struct rentry *e, uint64_t seq,
 }
 
 static void
-qentry_one(struct queue *q, struct rentry *e, uint64_t seq,
+qentry_one(struct queue *q, struct rentry *e, int i, uint64_t seq,
     const char *data, size_t len, long long deliveries)
 {
 	if (deliveries >= 2)
 		qentry_dead(q, e, seq, data, len);
 	else
-		qentry_job(q, e, seq, data, len);
+		qentry_job(q, e, i, seq, data, len);
 }
 
 /*
@@ -219,7 +212,7 @@ queue_take(struct queue *q, const redisReply *en, long long deliveries)
 	const char		*id, *p, *end, *d;
 	struct rentry		*e;
 	uint64_t		 s, len;
-	int			 n = 1;
+	int			 n = 1, i = 0;
 
 	if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
 	    en->element[0]->type != REDIS_REPLY_STRING ||
@@ -244,17 +237,17 @@ queue_take(struct queue *q, const redisReply *en, long long deliveries)
 		log_warnx("queue: entry %s is no job", id);
 		return;
 	}
-	if ((e = qentry_new(q, id, reply->str)) == NULL)
+	if ((e = qentry_new(q, id, reply->str, n)) == NULL)
 		return;
 	if (deliveries >= 2)
 		log_warnx("queue: %s %s delivered twice without an answer: "
 		    "to %s", n > 1 ? "jobs of" : "job", id, q->q_dead);
 	if (jobs == NULL)
-		qentry_one(q, e, s, data->str, data->len, deliveries);
+		qentry_one(q, e, 0, s, data->str, data->len, deliveries);
 	else
-		for (p = jobs->str, end = p + jobs->len; p < end; )
+		for (p = jobs->str, end = p + jobs->len; p < end; i++)
 			if ((p = qentry_record(p, end, &s, &d, &len)) != NULL)
-				qentry_one(q, e, s, d, len, deliveries);
+				qentry_one(q, e, i, s, d, len, deliveries);
 	/* Perhaps none could be made: then it is done with already. */
 	queue_entrycheck(q, e);
 	q->q_perentry = q->q_perentry == 0 ? n * 16 :

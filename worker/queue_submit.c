@@ -58,7 +58,8 @@ qsub_free(struct queue *q, struct qsub *s)
 	q->q_nsubs--;
 	if (!s->s_acked)
 		q->q_unacked--;
-	free(s->s_data);
+	if (s->s_data != s->s_small)
+		free(s->s_data);
 	free(s);
 }
 
@@ -117,7 +118,7 @@ qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 		q->q_unacked--;
 		/* A failover may lose it: worker/queue_sentinel.c sends it
 		   again. */
-		if (q->q_sentinel != NULL)
+		if (q->q_sentinel != NULL || s->s_data == s->s_small)
 			continue;
 		free(s->s_data);
 		s->s_data = NULL;
@@ -150,15 +151,15 @@ qsub_decimal(char *p, uint64_t v)
 	return p;
 }
 
-/* The jobs of x packed in q_pack, each "SEQ LEN\n" and its bytes. */
+/* The jobs sv packed in q_pack, each "SEQ LEN\n" and its bytes. */
 static size_t
-qsub_pack(struct queue *q, struct qxadd *x, size_t size)
+qsub_pack(struct queue *q, struct qsub **sv, int n, size_t size)
 {
 	struct qsub	*s;
 	char		*p;
 	int		 i;
 
-	size += x->x_n * 48;
+	size += n * 48;
 	if (size > q->q_packcap) {
 		free(q->q_pack);
 		if ((q->q_pack = malloc(size)) == NULL)
@@ -166,8 +167,8 @@ qsub_pack(struct queue *q, struct qxadd *x, size_t size)
 		q->q_packcap = size;
 	}
 	p = q->q_pack;
-	for (i = 0; i < x->x_n; i++) {
-		s = qsub_find(q, x->x_seq[i]);
+	for (i = 0; i < n; i++) {
+		s = sv[i];
 		p = qsub_decimal(p, s->s_seq);
 		*p++ = ' ';
 		p = qsub_decimal(p, s->s_len);
@@ -192,7 +193,7 @@ qsub_send(struct queue *q)
 			    NULL, NULL, NULL, NULL };
 	size_t		 len[9], size;
 	struct qxadd	*x;
-	struct qsub	*s;
+	struct qsub	*s, *sv[QUEUE_PACKJOBS];
 	int		 i, max = qsub_perentry(q), argc;
 
 	while ((s = TAILQ_FIRST(&q->q_tosend)) != NULL && queue_up(q, QC_CMD)) {
@@ -207,6 +208,7 @@ qsub_send(struct queue *q)
 			TAILQ_REMOVE(&q->q_tosend, s, s_send);
 			s->s_tosend = 0;
 			s->s_sent = 1;
+			sv[x->x_n] = s;
 			x->x_seq[x->x_n++] = s->s_seq;
 			size += s->s_len;
 		} while (x->x_n < max && (s = TAILQ_FIRST(&q->q_tosend)) !=
@@ -214,8 +216,8 @@ qsub_send(struct queue *q)
 		for (i = 0; i < 5; i++)
 			len[i] = strlen(argv[i]);
 		if (x->x_n == 1) {
-			s = qsub_find(q, x->x_seq[0]);
-			(void)snprintf(seq, sizeof(seq), "%" PRIu64, s->s_seq);
+			s = sv[0];
+			*qsub_decimal(seq, s->s_seq) = '\0';
 			argv[5] = "s";
 			argv[6] = seq;
 			argv[7] = "d";
@@ -225,7 +227,7 @@ qsub_send(struct queue *q)
 			len[8] = s->s_len;
 			argc = 9;
 		} else {
-			len[6] = qsub_pack(q, x, size);
+			len[6] = qsub_pack(q, sv, x->x_n, size);
 			argv[5] = "j";
 			argv[6] = q->q_pack;
 			len[5] = 1;
@@ -253,9 +255,11 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	struct config	*cf = b->b_cf;
 	struct qsub	*s;
 	const void	*p = m->m_data;
+	size_t		 small = m->m_len <= QUEUE_SMALLJOB ? m->m_len : 0;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->s_data = malloc(m->m_len ? m->m_len : 1)) == NULL) {
+	if ((s = calloc(1, sizeof(*s) + small)) == NULL ||
+	    (s->s_data = small > 0 || m->m_len == 0 ? s->s_small :
+	    malloc(m->m_len)) == NULL) {
 		log_warn("job");
 		free(s);
 		if (m->m_fd != -1)
