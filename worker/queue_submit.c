@@ -17,7 +17,6 @@
  * failed; the failures decided here (queue unavailable, Redis refusing
  * the job, a dead letter) count here.
  */
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
