@@ -33,9 +33,20 @@ struct stats_broker;
 #define QUEUE_DEAD_MSG	"job failed: delivered twice without an " \
 			"answer (its hosts died or stopped)"
 
+/* Where a connection's replies are made (worker/queue_reply.c). */
+struct qarena {
+	char			*ra_base;	/* the block kept */
+	size_t			 ra_size;
+	char			*ra_cur;	/* the next object */
+	size_t			 ra_left;	/* ... and room after it */
+	size_t			 ra_used;	/* by the reply being read */
+	struct qrblock		*ra_more;	/* blocks past the first */
+};
+
 /* One connection to Redis and what the broker's poll() waits for on it. */
 struct qconn {
 	redisAsyncContext	*qc_ac;		/* NULL: down */
+	struct qarena		 qc_arena;
 	struct queue		*qc_q;
 	int			 qc_role;	/* QC_* */
 	int			 qc_off;	/* not needed here */
@@ -47,44 +58,78 @@ struct qconn {
 };
 enum { QC_CMD, QC_JOBS, QC_REPLY, QC_SENTINEL };
 
+/*
+ * Fast jobs travel several to an entry of the jobs stream: about
+ * QUEUE_HOLD_NS of work at the run time the answering hosts last told
+ * (1 to QUEUE_PACKJOBS jobs; one until a host has told), so that Redis's
+ * cost, which goes by entries, is shared while a host is never given
+ * more than a worker's hold at once.
+ */
+#define QUEUE_HOLD_NS		2000000LL	/* work held per worker */
+#define QUEUE_PACKJOBS		32		/* jobs an entry, at most */
+#define QUEUE_PACKMAX		(1024 * 1024)	/* bytes an entry, but one
+						   job's */
+
 /* A job this broker submitted, until its answer comes or it fails. */
 struct qsub {
 	LIST_ENTRY(qsub)	 s_hash;	/* q_subs, by s_seq */
 	TAILQ_ENTRY(qsub)	 s_entry;	/* q_order, by deadline */
+	TAILQ_ENTRY(qsub)	 s_send;	/* q_tosend, while s_tosend */
 	uint64_t		 s_seq;
 	struct ipc_hdr		 s_hdr;		/* the handler's */
 	struct timespec		 s_deadline;
 	int			 s_acked;	/* Redis has it */
 	int			 s_sent;	/* XADD out, no reply yet */
-	char			*s_data;	/* until acked */
+	int			 s_tosend;	/* waits for the next XADD */
+	char			*s_data;	/* until acked, or s_small */
 	size_t			 s_len;
+	char			 s_small[];	/* a small job, kept in one */
 };
+#define QUEUE_SMALLJOB		512	/* bytes a qsub holds itself */
 LIST_HEAD(qsubl, qsub);
 #define QUEUE_HASH	4096		/* q_subs buckets */
 TAILQ_HEAD(qsubq, qsub);
 
 /* What a job read from the stream carries, besides its bytes. */
 struct rjob {
-	TAILQ_ENTRY(rjob)	 r_entry;	/* q_held */
 	struct queue		*r_q;
-	char			 r_id[48];	/* the stream entry */
-	char			 r_seq[24];	/* the submitter's number */
-	char			 r_reply[];	/* the submitter's stream */
+	struct rentry		*r_e;		/* its entry */
+	uint64_t		 r_seq;		/* the submitter's number */
+	int			 r_answered;
 };
-TAILQ_HEAD(rjobq, rjob);
+
+/*
+ * An entry of the jobs stream this broker was given, until Redis has its
+ * acknowledgement (worker/queue_entry.c): that goes only once every job
+ * of the entry has its answer in Redis, or in the same MULTI/EXEC.
+ */
+struct rentry {
+	TAILQ_ENTRY(rentry)	 e_link;	/* q_entries */
+	TAILQ_ENTRY(rentry)	 e_acklink;	/* q_acks, while e_ackq */
+	char			 e_id[48];
+	char			*e_reply;	/* the submitter's stream */
+	int			 e_jobs;	/* its jobs here, not yet done */
+	int			 e_unsure;	/* its answers not yet in Redis */
+	int			 e_inbatch;	/* ... in the batch being made */
+	int			 e_acking;	/* its XACK is on its way */
+	int			 e_ackq;	/* waits for an XACK of its own */
+	int			 e_lost;	/* a job ended unanswered: the
+						   entry waits for a claim */
+	struct rjob		 e_rj[];	/* its jobs; then e_reply */
+};
+TAILQ_HEAD(rentryq, rentry);
 
 /* An answer on its way into Redis: MULTI, XADD, EXPIRE, XACK, EXEC. */
 struct qans {
 	TAILQ_ENTRY(qans)	 a_entry;	/* q_answers, until sent */
-	char			 a_id[48];
-	char			 a_seq[24];
-	char			 a_kind[2];
+	struct rentry		*a_e;		/* the job's entry */
+	uint64_t		 a_seq;
+	int			 a_kind;
 	int			 a_sent;	/* QANS_*, as its batch goes */
-	char			*a_reply;
-	char			*a_data;
-	size_t			 a_len;
 	char			*a_job;		/* dead letter: the job, or */
 	size_t			 a_joblen;	/* NULL */
+	size_t			 a_len;
+	char			 a_data[];
 };
 TAILQ_HEAD(qansq, qans);
 enum { QANS_NEW, QANS_NOW, QANS_SENT };
@@ -99,6 +144,8 @@ struct queue {
 	char			*q_user, *q_pass;
 	int			 q_db;
 	struct qsentinel	*q_sentinel;	/* NULL: the URL names Redis */
+	char			*q_fmt;		/* a command, formatted */
+	size_t			 q_fmtcap;
 	/* the keys */
 	char			 q_jobs[80];	/* NAME:jobs */
 	char			 q_dead[80];	/* NAME:dead */
@@ -110,13 +157,23 @@ struct queue {
 	/* submitting */
 	struct qsubl		 q_subs[QUEUE_HASH];
 	struct qsubq		 q_order;
+	struct qsubq		 q_tosend;
+	long long		 q_jobns;	/* a job's run time, as told */
+	char			*q_pack;	/* an entry's jobs, packed */
+	size_t			 q_packcap;
 	int			 q_nsubs;
 	int			 q_unacked;
 	uint64_t		 q_seq;
 	struct timespec		 q_expiry;	/* next deadline check */
 	/* working */
-	struct rjobq		 q_held;
-	int			 q_nheld;
+	struct rentryq		 q_entries;	/* given here, not yet acked */
+	struct rentryq		 q_acks;	/* to ack, answers in Redis */
+	int			 q_nacks;
+	int			 q_nacking;	/* XACKs on their way */
+	char			*q_ansbuf;	/* a reply entry's answers */
+	size_t			 q_ansbufcap;
+	int			 q_nheld;	/* their jobs not yet done */
+	int			 q_perentry;	/* jobs an entry read, x16 */
 	int			 q_drained;	/* q_nheld when none waited */
 	uint64_t		 q_localid;	/* remote jobs' h_id here */
 	struct qansq		 q_answers;	/* waiting for a connection */
@@ -143,6 +200,7 @@ int	queue_check(const char *, char *, size_t);
 struct queue *queue_open(struct broker *);
 int	queue_pollfds(struct queue *, struct pollfd *);
 void	queue_events(struct queue *, const struct pollfd *, int);
+void	queue_write(struct queue *);
 void	queue_connect(struct queue *);
 void	queue_attach(struct qconn *, redisAsyncContext *);
 void	queue_drop(struct queue *);
@@ -153,14 +211,17 @@ long long queue_retryin(struct queue *);
 const struct redisReply *queue_field(const struct redisReply *,
 	    const char *);
 
+/* worker/queue_reply.c */
+void	queue_arena_use(struct qarena *, redisAsyncContext *);
+
 /* worker/queue_sentinel.c */
 int	queue_sentinel_parse(struct queue *, const char *, char *, size_t);
 void	queue_sentinel_ask(struct queue *, int);
 void	queue_sentinel_lost(struct queue *, int);
 long long queue_sentinel_retryin(struct queue *);
 void	queue_sentinel_hello(struct queue *, redisAsyncContext *);
-int	queue_sentinel_cmd(struct qconn *, redisCallbackFn *, void *, int,
-	    const char **, const size_t *);
+int	queue_sentinel_cmd(struct qconn *, redisCallbackFn *, void *,
+	    const char *, size_t);
 
 /* worker/queue_submit.c */
 void	queue_submit(struct broker *, const struct ipc_hdr *,
@@ -170,16 +231,24 @@ void	queue_submitter(struct queue *, const struct timespec *);
 int	queue_full(struct broker *);
 
 /* worker/queue_answer.c */
-struct qans *queue_ansnew(const char *, const char *, const char *, int,
-	    const char *, size_t);
+struct qans *queue_ansnew(struct rentry *, uint64_t, int, const char *,
+	    size_t);
 void	queue_ansqueue(struct queue *, struct qans *);
 void	queue_flush(struct queue *);
 void	queue_answer(struct broker *, struct job *, int, int,
 	    const struct ipc_msg *);
 
+/* worker/queue_entry.c */
+void	queue_take(struct queue *, const struct redisReply *, long long);
+int	queue_holds(struct queue *, const struct redisReply *);
+void	queue_rjobfree(struct rjob *);
+void	queue_entrycheck(struct queue *, struct rentry *);
+void	queue_entryacked(struct queue *, struct rentry *);
+void	queue_entryunacked(struct queue *, struct rentry *);
+const char *queue_number(const char *, const char *, uint64_t *, int);
+
 /* worker/queue_job.c */
 void	queue_hello(struct queue *, int);
-void	queue_rjobfree(struct rjob *);
 void	queue_tick(struct broker *);
 long long queue_timeout(struct broker *);
 int	queue_busy(struct broker *);

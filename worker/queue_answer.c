@@ -1,10 +1,11 @@
 /*
  * Answers to jobs of the shared queue, on their way into Redis: those of
- * a turn of the broker's loop go together, in one MULTI/EXEC with one
- * XACK of all their entries, so there is never an acknowledgement
- * without its answer; those to one submitter are one entry of its reply
- * stream, in one field.  A batch Redis does not take (connection lost, an
- * error) goes back to the head of the line and waits for the connection.
+ * a turn of the broker's loop go together, in one MULTI/EXEC, with one
+ * XACK of the entries they end (worker/queue_entry.c says which), so
+ * there is never an acknowledgement without its answers; those to one
+ * submitter are one entry of its reply stream, in one field.  A batch
+ * Redis does not take (connection lost, an error) goes back to the head
+ * of the line and waits for the connection.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,40 +25,56 @@
 #define QUEUE_REPLY_TTL		"3600"	/* a dead submitter's answers */
 #define QUEUE_REPLY_MAXLEN	"100000"
 #define QUEUE_DEAD_MAXLEN	"10000"
-#define QUEUE_PACKMAX		(1024 * 1024)	/* answers' bytes an entry */
 
-/* Answers written together, in one MULTI/EXEC. */
+/* Answers written together, in one MULTI/EXEC, and the entries acked. */
 struct qbatch {
 	struct qansq	 ab_list;
 	int		 ab_n;
+	struct rentry	**ab_acks;
+	int		 ab_nacks;
 };
 
+/* Redis has the batch: its answers are in, its entries acknowledged. */
 static void
 qbatch_free(struct queue *q, struct qbatch *ab)
 {
 	struct qans	*a;
+	struct rentry	*e;
+	int		 i;
 
 	while ((a = TAILQ_FIRST(&ab->ab_list)) != NULL) {
 		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
 		q->q_nanswers--;
-		free(a->a_reply);
-		free(a->a_data);
+		e = a->a_e;
 		free(a->a_job);
 		free(a);
+		e->e_unsure--;
+		queue_entrycheck(q, e);
 	}
+	for (i = 0; i < ab->ab_nacks; i++) {
+		q->q_nacking--;
+		queue_entryacked(q, ab->ab_acks[i]);
+	}
+	free(ab->ab_acks);
 	free(ab);
 }
 
-/* The batch's answers go back to the head of the line. */
+/* The batch's answers go back to the head of the line; its acks wait. */
 static void
 qbatch_again(struct queue *q, struct qbatch *ab)
 {
 	struct qans	*a;
+	int		 i;
 
 	while ((a = TAILQ_LAST(&ab->ab_list, qansq)) != NULL) {
 		TAILQ_REMOVE(&ab->ab_list, a, a_entry);
 		TAILQ_INSERT_HEAD(&q->q_answers, a, a_entry);
 	}
+	for (i = 0; i < ab->ab_nacks; i++) {
+		q->q_nacking--;
+		queue_entryunacked(q, ab->ab_acks[i]);
+	}
+	free(ab->ab_acks);
 	free(ab);
 }
 
@@ -85,22 +102,6 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	qbatch_free(q, ab);
 }
 
-/* XADD of a dead letter's job to NAME:dead. */
-static void
-qans_dead(struct queue *q, const struct qans *a)
-{
-	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
-			    QUEUE_DEAD_MAXLEN, "*", "s", a->a_seq, "r",
-			    a->a_reply, "d", a->a_job };
-	size_t		 len[12];
-	int		 i;
-
-	for (i = 0; i < 11; i++)
-		len[i] = strlen(argv[i]);
-	len[11] = a->a_joblen;
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
-}
-
 /* v in decimal at p; returns the end. */
 static char *
 qans_decimal(char *p, uint64_t v)
@@ -116,25 +117,37 @@ qans_decimal(char *p, uint64_t v)
 	return p;
 }
 
+/* XADD of a dead letter's job to NAME:dead. */
+static void
+qans_dead(struct queue *q, const struct qans *a)
+{
+	char		 seq[24];
+	const char	*argv[12] = { "XADD", q->q_dead, "MAXLEN", "~",
+			    QUEUE_DEAD_MAXLEN, "*", "s", seq, "r",
+			    a->a_e->e_reply, "d", a->a_job };
+	size_t		 len[12];
+	int		 i;
+
+	*qans_decimal(seq, a->a_seq) = '\0';
+	for (i = 0; i < 11; i++)
+		len[i] = strlen(argv[i]);
+	len[11] = a->a_joblen;
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, 12, argv, len);
+}
+
 /* An answer's record in a reply entry: "SEQ KIND LEN\n" and its bytes. */
 static size_t
 qans_reclen(const struct qans *a)
 {
-	char	 num[24];
-
-	return strlen(a->a_seq) + 3 + (qans_decimal(num, a->a_len) - num) +
-	    1 + a->a_len;
+	return 20 + 3 + 20 + 1 + a->a_len;	/* at most */
 }
 
 static char *
 qans_record(char *p, const struct qans *a)
 {
-	size_t	 n = strlen(a->a_seq);
-
-	memcpy(p, a->a_seq, n);
-	p += n;
+	p = qans_decimal(p, a->a_seq);
 	*p++ = ' ';
-	*p++ = a->a_kind[0];
+	*p++ = a->a_kind;
 	*p++ = ' ';
 	p = qans_decimal(p, a->a_len);
 	*p++ = '\n';
@@ -142,28 +155,36 @@ qans_record(char *p, const struct qans *a)
 	return p + a->a_len;
 }
 
+static int
+qans_samereply(const struct qans *a, const struct qans *b)
+{
+	return a->a_e == b->a_e || strcmp(a->a_e->e_reply,
+	    b->a_e->e_reply) == 0;
+}
+
 /*
  * The batch's answers to first's reply stream not yet written, first
  * among them, in one entry (up to QUEUE_PACKMAX bytes, or first alone):
  * its field a holds the record of each, as worker/queue_submit.c reads
- * them.  One entry and one field, not an entry or fields an answer:
- * Redis's cost, to add and to read, goes by entries and fields, hardly
- * by bytes.
+ * them, and its field t this broker's average run time a job, in ns,
+ * which tells the submitter how many jobs to put in an entry.  One entry
+ * and one field, not an entry or fields an answer: Redis's cost, to add
+ * and to read, goes by entries and fields, hardly by bytes.
  */
 static void
 qbatch_reply(struct queue *q, struct qans *first)
 {
-	const char	*argv[8] = { "XADD", first->a_reply, "MAXLEN", "~",
-			    QUEUE_REPLY_MAXLEN, "*", "a", NULL };
-	size_t		 len[8];
+	const char	*argv[10] = { "XADD", first->a_e->e_reply, "MAXLEN",
+			    "~", QUEUE_REPLY_MAXLEN, "*", "a", NULL, "t",
+			    NULL };
+	size_t		 len[10];
 	struct qans	*a;
 	size_t		 size = 0, n;
-	char		*buf, *p;
-	int		 i;
+	char		*buf, *p, ns[24];
+	int		 i, argc = 8;
 
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
-		if (a->a_sent != QANS_NEW ||
-		    strcmp(a->a_reply, first->a_reply) != 0)
+		if (a->a_sent != QANS_NEW || !qans_samereply(a, first))
 			continue;
 		n = qans_reclen(a);
 		if (size > 0 && size + n > QUEUE_PACKMAX)
@@ -171,8 +192,13 @@ qbatch_reply(struct queue *q, struct qans *first)
 		a->a_sent = QANS_NOW;
 		size += n;
 	}
-	if ((buf = p = malloc(size)) == NULL)
-		fatal("answers");
+	if (size > q->q_ansbufcap) {
+		free(q->q_ansbuf);
+		if ((q->q_ansbuf = malloc(size)) == NULL)
+			fatal("answers");
+		q->q_ansbufcap = size;
+	}
+	buf = p = q->q_ansbuf;
 	for (a = first; a != NULL; a = TAILQ_NEXT(a, a_entry)) {
 		if (a->a_sent != QANS_NOW)
 			continue;
@@ -180,11 +206,14 @@ qbatch_reply(struct queue *q, struct qans *first)
 		p = qans_record(p, a);
 	}
 	argv[7] = buf;
-	for (i = 0; i < 7; i++)
-		len[i] = strlen(argv[i]);
-	len[7] = p - buf;
-	(void)queue_cmd(q, QC_CMD, NULL, NULL, 8, argv, len);
-	free(buf);
+	if (q->q_b->b_jobns > 0) {
+		*qans_decimal(ns, q->q_b->b_jobns) = '\0';
+		argv[9] = ns;
+		argc = 10;
+	}
+	for (i = 0; i < argc; i++)
+		len[i] = i == 7 ? (size_t)(p - buf) : strlen(argv[i]);
+	(void)queue_cmd(q, QC_CMD, NULL, NULL, argc, argv, len);
 }
 
 /* Each reply stream's answers, its expiry, and dead letters' jobs. */
@@ -202,35 +231,71 @@ qbatch_replies(struct queue *q, struct qbatch *ab)
 		if (a->a_sent == QANS_SENT)
 			continue;
 		qbatch_reply(q, a);
-		expire[1] = a->a_reply;
+		expire[1] = a->a_e->e_reply;
 		(void)queue_cmd(q, QC_CMD, NULL, NULL, 3, expire, NULL);
 	}
 }
 
-/* XACK of the batch's entries. */
+/* Entry e is acknowledged in batch ab. */
+static void
+qbatch_acks(struct queue *q, struct qbatch *ab, struct rentry *e)
+{
+	e->e_acking = 1;
+	q->q_nacking++;
+	ab->ab_acks[ab->ab_nacks++] = e;
+}
+
+/*
+ * The entries the batch acknowledges: those whose every job is done and
+ * whose answers not yet in Redis are all in the batch; and those whose
+ * answers went in before, waiting for an XACK of their own.
+ */
 static void
 qbatch_ack(struct queue *q, struct qbatch *ab)
 {
 	const char	**argv;
 	struct qans	*a;
-	int		 n = 0;
+	struct rentry	*e;
+	int		 i, n = 0;
 
-	if ((argv = reallocarray(NULL, ab->ab_n + 3, sizeof(*argv))) ==
+	if ((ab->ab_acks = reallocarray(NULL, ab->ab_n + QUEUE_ANSBATCH,
+	    sizeof(*ab->ab_acks))) == NULL)
+		fatal("answers");
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
+		a->a_e->e_inbatch++;
+	TAILQ_FOREACH(a, &ab->ab_list, a_entry) {
+		e = a->a_e;
+		if (e->e_inbatch == e->e_unsure && e->e_jobs == 0 &&
+		    !e->e_lost && !e->e_acking)
+			qbatch_acks(q, ab, e);
+		e->e_inbatch = 0;
+	}
+	while (ab->ab_nacks < ab->ab_n + QUEUE_ANSBATCH &&
+	    (e = TAILQ_FIRST(&q->q_acks)) != NULL) {
+		TAILQ_REMOVE(&q->q_acks, e, e_acklink);
+		e->e_ackq = 0;
+		q->q_nacks--;
+		qbatch_acks(q, ab, e);
+	}
+	if (ab->ab_nacks == 0)
+		return;
+	if ((argv = reallocarray(NULL, ab->ab_nacks + 3, sizeof(*argv))) ==
 	    NULL)
 		fatal("answers");
 	argv[n++] = "XACK";
 	argv[n++] = q->q_jobs;
 	argv[n++] = q->q_group;
-	TAILQ_FOREACH(a, &ab->ab_list, a_entry)
-		argv[n++] = a->a_id;
+	for (i = 0; i < ab->ab_nacks; i++)
+		argv[n++] = ab->ab_acks[i]->e_id;
 	(void)queue_cmd(q, QC_CMD, NULL, NULL, n, argv, NULL);
 	free(argv);
 }
 
 /*
- * The answers waiting, QUEUE_ANSBATCH at a time: MULTI, the answers to
- * each reply stream in one entry and its expiry (and a dead letter's job
- * to NAME:dead), one XACK of all their jobs, EXEC.
+ * The answers waiting, QUEUE_ANSBATCH at a time, and the entries waiting
+ * for their acknowledgement: MULTI, the answers to each reply stream in
+ * one entry and its expiry (and a dead letter's job to NAME:dead), one
+ * XACK of the entries, EXEC.
  */
 void
 queue_flush(struct queue *q)
@@ -239,7 +304,8 @@ queue_flush(struct queue *q)
 	struct qbatch	*ab;
 	struct qans	*a;
 
-	while (!TAILQ_EMPTY(&q->q_answers) && queue_up(q, QC_CMD)) {
+	while ((!TAILQ_EMPTY(&q->q_answers) || !TAILQ_EMPTY(&q->q_acks)) &&
+	    queue_up(q, QC_CMD)) {
 		if ((ab = calloc(1, sizeof(*ab))) == NULL)
 			fatal("answers");
 		TAILQ_INIT(&ab->ab_list);
@@ -260,24 +326,22 @@ queue_flush(struct queue *q)
 	}
 }
 
+/* An answer to job seq of entry e, until Redis has it. */
 struct qans *
-queue_ansnew(const char *id, const char *seq, const char *reply, int kind,
-    const char *data, size_t len)
+queue_ansnew(struct rentry *e, uint64_t seq, int kind, const char *data,
+    size_t len)
 {
 	struct qans	*a;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->a_reply = strdup(reply)) == NULL ||
-	    (a->a_data = malloc(len ? len : 1)) == NULL) {
+	if ((a = malloc(sizeof(*a) + len)) == NULL) {
 		log_warn("answer");
-		if (a != NULL)
-			free(a->a_reply);
-		free(a);
 		return NULL;
 	}
-	(void)strlcpy(a->a_id, id, sizeof(a->a_id));
-	(void)strlcpy(a->a_seq, seq, sizeof(a->a_seq));
-	a->a_kind[0] = kind;
+	memset(a, 0, sizeof(*a));
+	a->a_e = e;
+	e->e_unsure++;
+	a->a_seq = seq;
+	a->a_kind = kind;
 	if (data != NULL)
 		memcpy(a->a_data, data, len);
 	a->a_len = len;
@@ -308,16 +372,19 @@ queue_answer(struct broker *b, struct job *j, int type, int flags,
 		kind = 'e';
 	}
 	if (p == NULL)
-		a = queue_ansnew(rj->r_id, rj->r_seq, rj->r_reply, 'e',
-		    "not enough memory", 17);
+		a = queue_ansnew(rj->r_e, rj->r_seq, 'e', "not enough memory",
+		    17);
 	else
-		a = queue_ansnew(rj->r_id, rj->r_seq, rj->r_reply, kind, p,
-		    m->m_len);
+		a = queue_ansnew(rj->r_e, rj->r_seq, kind, p, m->m_len);
 	if (m->m_fd != -1) {
 		if (p != NULL)
 			ipc_memfd_unmap(p, m->m_len);
 		(void)close(m->m_fd);
 	}
-	if (a != NULL)
-		queue_ansqueue(b->b_shared, a);
+	/* Without it, the entry is never acknowledged here: see
+	   worker/queue_entry.c. */
+	if (a == NULL)
+		return;
+	rj->r_answered = 1;
+	queue_ansqueue(b->b_shared, a);
 }

@@ -8,11 +8,12 @@
  *	NAME:dead	jobs delivered twice without an answer
  *
  * Broker with workers: it reads as many entries as its workers can take
- * (XREADGROUP, COUNT), runs them as local jobs (worker/job.c: retry once,
- * a job that kills two workers fails), and writes each answer to the
- * submitter's reply stream with its XACK in one MULTI/EXEC: never an
- * ack without an answer.  An answer that cannot be written yet waits for
- * the connection.  Every quarter of the claim time it looks at the
+ * (XREADGROUP, COUNT), runs their jobs as local jobs (worker/job.c: retry
+ * once, a job that kills two workers fails), and writes each answer to
+ * the submitter's reply stream, acknowledging an entry once all its
+ * answers are in (worker/queue_entry.c): never an ack without an answer.
+ * An answer that cannot be written yet waits for the connection.  Every
+ * quarter of the claim time it looks at the
  * pending entries of other consumers idle longer than the claim time
  * (job-timeout + grace + 2 s, or 60 s): one delivered once is claimed
  * and run here; one delivered twice goes to NAME:dead and fails at its
@@ -37,101 +38,8 @@
 #include "util.h"
 
 #define QUEUE_PREFETCH		32	/* entries held per worker, at most */
-#define QUEUE_HOLD_NS		2000000LL	/* work held per worker */
 #define QUEUE_READMAX		512	/* entries a read takes */
 #define QUEUE_READBUF		(1024 * 1024)	/* kept for replies */
-
-void
-queue_rjobfree(struct rjob *rj)
-{
-	struct queue	*q = rj->r_q;
-
-	TAILQ_REMOVE(&q->q_held, rj, r_entry);
-	q->q_nheld--;
-	free(rj);
-}
-
-/* An entry read or claimed becomes a local job. */
-static void
-queue_take(struct queue *q, const redisReply *e, long long deliveries)
-{
-	struct broker		*b = q->q_b;
-	const redisReply	*reply, *seq, *data;
-	struct ipc_hdr		 h;
-	struct ipc_msg		 m;
-	struct rjob		*rj;
-	struct qans		*a;
-	struct job		*j;
-	size_t			 rlen;
-
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-	    e->element[0]->type != REDIS_REPLY_STRING ||
-	    e->element[1]->type != REDIS_REPLY_ARRAY)
-		return;		/* gone since: answered */
-	reply = queue_field(e->element[1], "r");
-	seq = queue_field(e->element[1], "s");
-	data = queue_field(e->element[1], "d");
-	if (reply == NULL || seq == NULL || data == NULL ||
-	    e->element[0]->len >= sizeof(rj->r_id) ||
-	    seq->len >= sizeof(rj->r_seq)) {
-		log_warnx("queue: entry %s is no job", e->element[0]->str);
-		return;
-	}
-	if (deliveries >= 2) {
-		log_warnx("queue: job %s delivered twice without an answer: "
-		    "to %s", e->element[0]->str, q->q_dead);
-		a = queue_ansnew(e->element[0]->str, seq->str, reply->str, 'e',
-		    QUEUE_DEAD_MSG, strlen(QUEUE_DEAD_MSG));
-		if (a == NULL)
-			return;
-		if ((a->a_job = malloc(data->len ? data->len : 1)) != NULL) {
-			memcpy(a->a_job, data->str, data->len);
-			a->a_joblen = data->len;
-		}
-		queue_ansqueue(q, a);
-		return;
-	}
-	rlen = strlen(reply->str);
-	if ((rj = malloc(sizeof(*rj) + rlen + 1)) == NULL) {
-		log_warn("job");
-		return;
-	}
-	(void)strlcpy(rj->r_id, e->element[0]->str, sizeof(rj->r_id));
-	(void)strlcpy(rj->r_seq, seq->str, sizeof(rj->r_seq));
-	memcpy(rj->r_reply, reply->str, rlen + 1);
-	rj->r_q = q;
-	memset(&h, 0, sizeof(h));
-	h.h_type = IPC_JOB;
-	h.h_slot = UINT32_MAX;		/* no handler of ours */
-	h.h_id = ++q->q_localid;
-	m.m_hdr = h;
-	m.m_data = data->str;
-	m.m_len = data->len;
-	m.m_fd = -1;
-	if ((j = job_new(&h, &m)) == NULL) {
-		free(rj);
-		return;
-	}
-	j->j_rq = rj;
-	TAILQ_INSERT_TAIL(&q->q_held, rj, r_entry);
-	q->q_nheld++;
-	job_enqueue(b, j, 0);
-}
-
-/* Entry e is one of the jobs held here. */
-static int
-queue_holds(struct queue *q, const redisReply *e)
-{
-	struct rjob	*rj;
-
-	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-	    e->element[0]->type != REDIS_REPLY_STRING)
-		return 0;
-	TAILQ_FOREACH(rj, &q->q_held, r_entry)
-		if (strcmp(rj->r_id, e->element[0]->str) == 0)
-			return 1;
-	return 0;
-}
 
 /*
  * Jobs read (priv NULL), or, after a reconnection (priv not NULL), the
@@ -385,7 +293,10 @@ queue_fetch(struct queue *q)
 	   jobs until they are claimed, a delivery lost each. */
 	if (b->b_broken || b->b_readyfd != -1 || (want = queue_want(q)) <= 0)
 		return;
-	(void)snprintf(count, sizeof(count), "%d", want);
+	/* Entries, some of several jobs: as many as hold that many. */
+	if (q->q_perentry > 16)
+		want = want * 16 / q->q_perentry;
+	(void)snprintf(count, sizeof(count), "%d", want > 0 ? want : 1);
 	argv[5] = count;
 	if (queue_starved(q)) {
 		memmove(&argv[8], &argv[6], 3 * sizeof(*argv));
@@ -527,6 +438,7 @@ queue_tick(struct broker *b)
 	}
 	queue_look(q, &now);
 	queue_flush(q);
+	queue_write(q);
 }
 
 /* ms until queue_tick() has work without a socket's word, or -1. */
@@ -554,5 +466,6 @@ queue_busy(struct broker *b)
 {
 	struct queue	*q = b->b_shared;
 
-	return q->q_nsubs + q->q_nanswers + q->q_conn[QC_JOBS].qc_reading;
+	return q->q_nsubs + q->q_nanswers + q->q_nacks + q->q_nacking +
+	    q->q_conn[QC_JOBS].qc_reading;
 }

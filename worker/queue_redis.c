@@ -241,6 +241,7 @@ queue_attach(struct qconn *qc, redisAsyncContext *ac)
 	ac->ev.addWrite = qc_addwrite;
 	ac->ev.delWrite = qc_delwrite;
 	ac->ev.cleanup = qc_cleanup;
+	queue_arena_use(&qc->qc_arena, ac);
 	qc->qc_ac = ac;
 	qc->qc_wr = 1;		/* the connect completes on writability */
 }
@@ -375,18 +376,73 @@ queue_up(struct queue *q, int role)
 	return q->q_conn[role].qc_up;
 }
 
+/* n in decimal at p, then CR LF; returns the end. */
+static char *
+queue_decimal(char *p, size_t n)
+{
+	char	 t[24];
+	int	 i = 0;
+
+	do
+		t[i++] = '0' + n % 10;
+	while ((n /= 10) != 0);
+	while (i > 0)
+		*p++ = t[--i];
+	*p++ = '\r';
+	*p++ = '\n';
+	return p;
+}
+
+/*
+ * The command in Redis's protocol, in q's buffer, which stays for the
+ * next: hiredis's own formatting goes through a printf-like call a
+ * word, and the submitter formats a command a job.
+ */
+static size_t
+queue_format(struct queue *q, int argc, const char **argv,
+    const size_t *len)
+{
+	size_t	 need = 24, l;
+	char	*p;
+	int	 i;
+
+	for (i = 0; i < argc; i++)
+		need += (len != NULL ? len[i] : strlen(argv[i])) + 26;
+	if (need > q->q_fmtcap) {
+		free(q->q_fmt);
+		if ((q->q_fmt = malloc(need)) == NULL)
+			fatal("queue");
+		q->q_fmtcap = need;
+	}
+	p = q->q_fmt;
+	*p++ = '*';
+	p = queue_decimal(p, argc);
+	for (i = 0; i < argc; i++) {
+		l = len != NULL ? len[i] : strlen(argv[i]);
+		*p++ = '$';
+		p = queue_decimal(p, l);
+		memcpy(p, argv[i], l);
+		p += l;
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	return p - q->q_fmt;
+}
+
 /* A command on a connection that is up; -1 when it is not. */
 int
 queue_cmd(struct queue *q, int role, redisCallbackFn *fn, void *priv,
     int argc, const char **argv, const size_t *len)
 {
 	struct qconn	*qc = &q->q_conn[role];
+	size_t		 n;
 
 	if (!qc->qc_up)
 		return -1;
+	n = queue_format(q, argc, argv, len);
 	if (q->q_sentinel != NULL)
-		return queue_sentinel_cmd(qc, fn, priv, argc, argv, len);
-	if (redisAsyncCommandArgv(qc->qc_ac, fn, priv, argc, argv, len) !=
+		return queue_sentinel_cmd(qc, fn, priv, q->q_fmt, n);
+	if (redisAsyncFormattedCommand(qc->qc_ac, fn, priv, q->q_fmt, n) !=
 	    REDIS_OK)
 		return -1;
 	return 0;
@@ -427,6 +483,25 @@ queue_pollfds(struct queue *q, struct pollfd *pfd)
 		n++;
 	}
 	return n;
+}
+
+/*
+ * What the turn asked of Redis leaves now, not after a poll() that would
+ * only say the socket takes it: a poll() a turn fewer.  Only on a
+ * connection that is up: until then writability is how a connect ends.
+ */
+void
+queue_write(struct queue *q)
+{
+	struct qconn	*qc;
+	int		 i;
+
+	for (i = 0; i < QUEUE_NCONN; i++) {
+		qc = &q->q_conn[i];
+		if (qc->qc_ac != NULL && qc->qc_wr &&
+		    (qc->qc_ac->c.flags & REDIS_CONNECTED))
+			redisAsyncHandleWrite(qc->qc_ac);
+	}
 }
 
 void
@@ -497,7 +572,9 @@ queue_open(struct broker *b)
 	for (i = 0; i < QUEUE_HASH; i++)
 		LIST_INIT(&q->q_subs[i]);
 	TAILQ_INIT(&q->q_order);
-	TAILQ_INIT(&q->q_held);
+	TAILQ_INIT(&q->q_tosend);
+	TAILQ_INIT(&q->q_entries);
+	TAILQ_INIT(&q->q_acks);
 	TAILQ_INIT(&q->q_answers);
 	/* No figures for --status until Redis gives them. */
 	q->q_depth = q->q_length = q->q_pending = q->q_deadlen = -1;

@@ -560,7 +560,7 @@ sentinel_checked(redisAsyncContext *ac, void *r, void *priv)
 
 int
 queue_sentinel_cmd(struct qconn *qc, redisCallbackFn *fn, void *priv,
-    int argc, const char **argv, const size_t *len)
+    const char *cmd, size_t len)
 {
 	struct qswrap	*w;
 
@@ -568,7 +568,7 @@ queue_sentinel_cmd(struct qconn *qc, redisCallbackFn *fn, void *priv,
 		return -1;
 	w->w_fn = fn;
 	w->w_priv = priv;
-	if (redisAsyncCommandArgv(qc->qc_ac, sentinel_checked, w, argc, argv,
+	if (redisAsyncFormattedCommand(qc->qc_ac, sentinel_checked, w, cmd,
 	    len) != REDIS_OK) {
 		free(w);
 		return -1;

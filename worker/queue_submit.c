@@ -17,7 +17,6 @@
  * failed; the failures decided here (queue unavailable, Redis refusing
  * the job, a dead letter) count here.
  */
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,12 +50,15 @@ qsub_find(struct queue *q, uint64_t seq)
 static void
 qsub_free(struct queue *q, struct qsub *s)
 {
+	if (s->s_tosend)
+		TAILQ_REMOVE(&q->q_tosend, s, s_send);
 	LIST_REMOVE(s, s_hash);
 	TAILQ_REMOVE(&q->q_order, s, s_entry);
 	q->q_nsubs--;
 	if (!s->s_acked)
 		q->q_unacked--;
-	free(s->s_data);
+	if (s->s_data != s->s_small)
+		free(s->s_data);
 	free(s);
 }
 
@@ -79,52 +81,168 @@ qsub_reply(struct broker *b, struct qsub *s, int type, int flags,
 	qsub_free(b->b_shared, s);
 }
 
+/* The jobs of an XADD, until Redis answers it. */
+struct qxadd {
+	int		 x_n;
+	uint64_t	 x_seq[];
+};
+
 static void
 qsub_xadded(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue	*q = ((struct qconn *)ac->data)->qc_q;
 	redisReply	*rp = r;
+	struct qxadd	*x = priv;
 	struct qsub	*s;
 	char		 msg[256];
+	int		 i;
 
-	if ((s = qsub_find(q, (uintptr_t)priv)) == NULL)
-		return;
-	s->s_sent = 0;
-	if (rp == NULL)
-		return;		/* connection lost: sent again */
-	if (rp->type == REDIS_REPLY_ERROR) {
+	if (rp != NULL && rp->type == REDIS_REPLY_ERROR) {
 		(void)snprintf(msg, sizeof(msg), "queue: %s", rp->str);
 		log_warnx("%s", msg);
-		stats_broker.b_failed[STATS_JF_QUEUE]++;
-		qsub_reply(q->q_b, s, IPC_ERROR, 0, msg, strlen(msg));
-		return;
+	} else if (rp != NULL)
+		q->q_addedsince++;
+	for (i = 0; i < x->x_n; i++) {
+		if ((s = qsub_find(q, x->x_seq[i])) == NULL)
+			continue;
+		s->s_sent = 0;
+		if (rp == NULL)
+			continue;	/* connection lost: sent again */
+		if (rp->type == REDIS_REPLY_ERROR) {
+			stats_broker.b_failed[STATS_JF_QUEUE]++;
+			qsub_reply(q->q_b, s, IPC_ERROR, 0, msg, strlen(msg));
+			continue;
+		}
+		s->s_acked = 1;
+		q->q_unacked--;
+		/* A failover may lose it: worker/queue_sentinel.c sends it
+		   again. */
+		if (q->q_sentinel != NULL || s->s_data == s->s_small)
+			continue;
+		free(s->s_data);
+		s->s_data = NULL;
 	}
-	s->s_acked = 1;
-	q->q_unacked--;
-	q->q_addedsince++;
-	/* A failover may lose it: worker/queue_sentinel.c sends it again. */
-	if (q->q_sentinel != NULL)
-		return;
-	free(s->s_data);
-	s->s_data = NULL;
+	free(x);
 }
 
+/* How many jobs an entry takes: see QUEUE_HOLD_NS. */
+static int
+qsub_perentry(struct queue *q)
+{
+	if (q->q_jobns <= 0 || q->q_jobns >= QUEUE_HOLD_NS / 2)
+		return 1;
+	return QUEUE_HOLD_NS / q->q_jobns >= QUEUE_PACKJOBS ?
+	    QUEUE_PACKJOBS : (int)(QUEUE_HOLD_NS / q->q_jobns);
+}
+
+/* v in decimal at p; returns the end. */
+static char *
+qsub_decimal(char *p, uint64_t v)
+{
+	char	 t[24];
+	int	 n = 0;
+
+	do
+		t[n++] = '0' + v % 10;
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+/* The jobs sv packed in q_pack, each "SEQ LEN\n" and its bytes. */
+static size_t
+qsub_pack(struct queue *q, struct qsub **sv, int n, size_t size)
+{
+	struct qsub	*s;
+	char		*p;
+	int		 i;
+
+	size += n * 48;
+	if (size > q->q_packcap) {
+		free(q->q_pack);
+		if ((q->q_pack = malloc(size)) == NULL)
+			fatal("queue");
+		q->q_packcap = size;
+	}
+	p = q->q_pack;
+	for (i = 0; i < n; i++) {
+		s = sv[i];
+		p = qsub_decimal(p, s->s_seq);
+		*p++ = ' ';
+		p = qsub_decimal(p, s->s_len);
+		*p++ = '\n';
+		memcpy(p, s->s_data, s->s_len);
+		p += s->s_len;
+	}
+	return p - q->q_pack;
+}
+
+/*
+ * The jobs waiting to go, first in first: as many to an entry as
+ * qsub_perentry() says, up to QUEUE_PACKMAX bytes (a larger job alone).
+ * An entry of one job has it in fields s and d, as a job added by hand
+ * would; one of several in field j.
+ */
 static void
-qsub_send(struct queue *q, struct qsub *s)
+qsub_send(struct queue *q)
 {
 	char		 seq[24];
 	const char	*argv[9] = { "XADD", q->q_jobs, "*", "r", q->q_reply,
-			    "s", seq, "d", s->s_data };
-	size_t		 len[9];
-	int		 i;
+			    NULL, NULL, NULL, NULL };
+	size_t		 len[9], size;
+	struct qxadd	*x;
+	struct qsub	*s, *sv[QUEUE_PACKJOBS];
+	int		 i, max = qsub_perentry(q), argc;
 
-	(void)snprintf(seq, sizeof(seq), "%" PRIu64, s->s_seq);
-	for (i = 0; i < 8; i++)
-		len[i] = strlen(argv[i]);
-	len[8] = s->s_len;
-	if (queue_cmd(q, QC_CMD, qsub_xadded, (void *)(uintptr_t)s->s_seq, 9,
-	    argv, len) == 0)
-		s->s_sent = 1;
+	while ((s = TAILQ_FIRST(&q->q_tosend)) != NULL && queue_up(q, QC_CMD)) {
+		if ((x = malloc(sizeof(*x) + max * sizeof(*x->x_seq))) ==
+		    NULL)
+			fatal("queue");
+		x->x_n = 0;
+		size = 0;
+		do {
+			if (x->x_n > 0 && size + s->s_len > QUEUE_PACKMAX)
+				break;
+			TAILQ_REMOVE(&q->q_tosend, s, s_send);
+			s->s_tosend = 0;
+			s->s_sent = 1;
+			sv[x->x_n] = s;
+			x->x_seq[x->x_n++] = s->s_seq;
+			size += s->s_len;
+		} while (x->x_n < max && (s = TAILQ_FIRST(&q->q_tosend)) !=
+		    NULL);
+		for (i = 0; i < 5; i++)
+			len[i] = strlen(argv[i]);
+		if (x->x_n == 1) {
+			s = sv[0];
+			*qsub_decimal(seq, s->s_seq) = '\0';
+			argv[5] = "s";
+			argv[6] = seq;
+			argv[7] = "d";
+			argv[8] = s->s_data;
+			len[5] = len[7] = 1;
+			len[6] = strlen(seq);
+			len[8] = s->s_len;
+			argc = 9;
+		} else {
+			len[6] = qsub_pack(q, sv, x->x_n, size);
+			argv[5] = "j";
+			argv[6] = q->q_pack;
+			len[5] = 1;
+			argc = 7;
+		}
+		if (queue_cmd(q, QC_CMD, qsub_xadded, x, argc, argv, len) ==
+		    -1) {
+			/* Down after all: again once it is up. */
+			for (i = 0; i < x->x_n; i++)
+				if ((s = qsub_find(q, x->x_seq[i])) != NULL)
+					s->s_sent = 0;
+			free(x);
+			queue_resend(q);
+			return;
+		}
+	}
 }
 
 /* A handler's job, to the shared queue. */
@@ -136,9 +254,11 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 	struct config	*cf = b->b_cf;
 	struct qsub	*s;
 	const void	*p = m->m_data;
+	size_t		 small = m->m_len <= QUEUE_SMALLJOB ? m->m_len : 0;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->s_data = malloc(m->m_len ? m->m_len : 1)) == NULL) {
+	if ((s = calloc(1, sizeof(*s) + small)) == NULL ||
+	    (s->s_data = small > 0 || m->m_len == 0 ? s->s_small :
+	    malloc(m->m_len)) == NULL) {
 		log_warn("job");
 		free(s);
 		if (m->m_fd != -1)
@@ -169,7 +289,8 @@ queue_submit(struct broker *b, const struct ipc_hdr *h,
 		qsub_reply(b, s, IPC_ERROR, 0, "not enough memory", 17);
 		return;
 	}
-	qsub_send(q, s);
+	s->s_tosend = 1;
+	TAILQ_INSERT_TAIL(&q->q_tosend, s, s_send);
 }
 
 /* One answer read: to its handler, once. */
@@ -195,19 +316,6 @@ queue_reply(struct queue *q, const char *id, uint64_t seq, int kind,
 	qsub_reply(q->q_b, s, type, flags, data, len);
 }
 
-/* A decimal number of p's up to end, then c; NULL if none. */
-static const char *
-queue_number(const char *p, const char *end, uint64_t *n, int c)
-{
-	const char	*start = p;
-
-	for (*n = 0; p < end && *p >= '0' && *p <= '9' && p - start < 19; p++)
-		*n = *n * 10 + (*p - '0');
-	if (p == start || p == end || *p != c)
-		return NULL;
-	return p + 1;
-}
-
 /*
  * The answers of an entry of the reply stream, in its field a: for each
  * "SEQ KIND LEN\n" and LEN bytes (worker/queue_answer.c writes a batch's
@@ -218,9 +326,15 @@ queue_entry(struct queue *q, const char *id, const redisReply *f)
 {
 	const redisReply	*v;
 	const char		*p, *next, *end;
-	uint64_t		 seq, len;
+	uint64_t		 seq, len, ns;
 	int			 kind;
 
+	/* The answering host's run time a job: how many go to an entry. */
+	if ((v = queue_field(f, "t")) != NULL &&
+	    queue_number(v->str, v->str + v->len + 1, &ns, '\0') != NULL &&
+	    ns > 0 && ns < 1000000000000ULL)
+		q->q_jobns = q->q_jobns == 0 ? (long long)ns :
+		    (7 * q->q_jobns + (long long)ns) / 8;
 	if ((v = queue_field(f, "a")) == NULL)
 		return;
 	for (p = v->str, end = v->str + v->len; p < end; p = next + len) {
@@ -321,24 +435,33 @@ queue_expire(struct queue *q, const struct timespec *now)
 	}
 }
 
-/* After a reconnection: jobs Redis has not acknowledged go again. */
+/*
+ * After a reconnection: jobs Redis has not acknowledged go again, before
+ * those submitted since.
+ */
 void
 queue_resend(struct queue *q)
 {
 	struct qsub	*s;
 
-	TAILQ_FOREACH(s, &q->q_order, s_entry)
-		if (!s->s_acked && !s->s_sent)
-			qsub_send(q, s);
+	TAILQ_FOREACH_REVERSE(s, &q->q_order, qsubq, s_entry)
+		if (!s->s_acked && !s->s_sent && !s->s_tosend) {
+			s->s_tosend = 1;
+			TAILQ_INSERT_HEAD(&q->q_tosend, s, s_send);
+		}
 }
 
-/* The submitter's turn: read answers, fail jobs past their deadline. */
+/*
+ * The submitter's turn: read answers, fail jobs past their deadline, add
+ * the jobs of the turn.
+ */
 void
 queue_submitter(struct queue *q, const struct timespec *now)
 {
 	queue_listen(q);
 	if (q->q_nsubs > 0)
 		queue_expire(q, now);
+	qsub_send(q);
 }
 
 /* Handlers' jobs Redis has not taken yet count against max-jobs. */
