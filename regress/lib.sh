@@ -96,9 +96,10 @@ _members() {
 # Wait for a session to empty; kill what is still there.  Prints what had
 # to be killed.
 _reap_session() {	# sid secs
-	if wait_for "$2" '[ -z "$(_members "$1")" ]'; then return 0; fi
-	_left=$(_members "$1" | tr '\n' ' ')
-	pkill -KILL -s "$1" 2>/dev/null
+	_rsid=$1	# wait_for's own $1 is its seconds
+	if wait_for "$2" '[ -z "$(_members "$_rsid")" ]'; then return 0; fi
+	_left=$(_members "$_rsid" | tr '\n' ' ')
+	pkill -KILL -s "$_rsid" 2>/dev/null
 	echo "$_left"
 }
 
