@@ -40,6 +40,9 @@
 #define HANDLER_CHUNK	"slua.handler.chunk"
 #define HANDLER_EMFILE_MS	100
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
+#define HANDLER_QUICK	32	/* turns without a wait, at most */
+#define HANDLER_GCKB	64	/* a connection's garbage stepped through
+				   after it, from this many KiB */
 
 static volatile sig_atomic_t	 handler_quit;
 static int			 handler_served;
@@ -146,22 +149,19 @@ handler_pause(void)
  * Behind a balancer (--proxy-protocol) the header comes first, before
  * TLS and the first line: read at once (the balancer sends it with the
  * connection), the connection goes straight to the script, since the
- * balancer is the one client and holds slow clients itself.
+ * balancer is the one client and holds slow clients itself.  ss is the
+ * balancer's address, which the header replaces.
  */
 static int
-handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
+handler_proxied(const struct config *cf, int fd,
+    const struct sockaddr_storage *ss, struct pending_conn *pc)
 {
-	socklen_t	 sslen = sizeof(pc->pc_ss);
-
 	memset(pc, 0, sizeof(*pc));
 	pc->pc_fd = fd;
 	clock_now(&pc->pc_start);
-	/* The balancer's address, which the header replaces. */
-	if (getpeername(fd, (struct sockaddr *)&pc->pc_ss, &sslen) == 0)
-		listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
-		    sizeof(pc->pc_peer));
-	else
-		pc->pc_ss.ss_family = AF_UNSPEC;
+	pc->pc_ss = *ss;
+	listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
+	    sizeof(pc->pc_peer));
 	if (proxy_accept(fd, cf->cf_timeout, &pc->pc_ss, pc->pc_peer,
 	    sizeof(pc->pc_peer), pc->pc_balancer,
 	    sizeof(pc->pc_balancer)) == -1) {
@@ -169,6 +169,7 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
 		return -1;
 	}
 	pc->pc_proxied = 1;
+	pc->pc_havepeer = 1;
 	return fd;
 }
 
@@ -211,11 +212,14 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 }
 
 /*
- * Accept on lfd: the descriptor for the script (pc filled), -1 when there
- * is none for it now (a sibling took the client, it left, or it is held
- * until it speaks), -2 when accept(2) failed for want of resources (the
- * handler paused).
+ * Accept on lfd: the descriptor for the script (pc filled), TAKE_NONE
+ * when the listener has no client for it now (a sibling took it, or it
+ * left), TAKE_HELD when the client is held until it speaks, TAKE_PAUSED
+ * when accept(2) failed for want of resources (the handler paused).
  */
+#define TAKE_NONE	(-1)
+#define TAKE_PAUSED	(-2)
+#define TAKE_HELD	(-3)
 static int
 handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 {
@@ -230,21 +234,47 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			handler_pause();
-			return -2;
+			return TAKE_PAUSED;
 		}
-		return -1;	/* EAGAIN: a sibling took it; others: it left */
+		return TAKE_NONE; /* EAGAIN: a sibling took it; others: it left */
 	}
 	if (cf->cf_proxy_protocol)
-		return handler_proxied(cf, fd, pc);
+		return handler_proxied(cf, fd, &ss, pc) == -1 ? TAKE_HELD : fd;
 	if (cf->cf_greeting) {
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
 		clock_now(&pc->pc_start);
-	} else if (!pending_accepted(fd, pc))
-		return -1;
-	pc->pc_ss = ss;
-	pc->pc_havepeer = 1;
-	return fd;
+		pc->pc_ss = ss;
+		pc->pc_havepeer = 1;
+		return fd;
+	}
+	return pending_accepted(fd, &ss, pc) ? fd : TAKE_HELD;
+}
+
+/*
+ * Without waiting, while there is more to do: the held connections
+ * whose events were taken already (server/pending.c), and the listener
+ * that had a client (*again), which may have more, in turn.  The
+ * descriptor for the script, or TAKE_NONE, or TAKE_PAUSED.
+ */
+static int
+handler_quick(int *again, int *turn, const struct config *cf,
+    struct pending_conn *pc)
+{
+	int	 fd;
+
+	if ((*turn = !*turn) && pending_take(0, pc))
+		return pc->pc_fd;
+	while (*again != -1) {
+		if ((fd = handler_take(*again, cf, pc)) >= 0 ||
+		    fd == TAKE_PAUSED)
+			return fd;
+		if (fd == TAKE_NONE)
+			*again = -1;
+	}
+	if (!*turn && pending_take(0, pc))
+		return pc->pc_fd;
+	return TAKE_NONE;
 }
 
 /*
@@ -254,19 +284,33 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
  * held (server/pending.c) until it has sent its first line, and the
  * handler meanwhile serves others.  A handler leaving (listen unset)
  * accepts no more, and serves what it holds.
+ *
+ * Under load there is more to do when a script ends: the handler takes
+ * it without a wait first (handler_quick), but waits (for nothing) every
+ * HANDLER_QUICK turns, when signals come in, and the connections busy
+ * siblings pass.
  */
 static int
 handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
     const sigset_t *waitmask, struct pending_conn *pc)
 {
 	struct epoll_event	 ev[LISTEN_MAX + 2];
-	static int		 turn;
+	static int		 turn, again = -1, quick;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
 	int			 passed = 0;
 
 	/* Leaving: what a busy sibling passed before it was told to. */
 	if (!listen && handoff_recv(pc))
 		return pc->pc_fd;
+	if (!listen || pending_full())
+		again = -1;
+	if ((again != -1 || pending_queued()) && quick++ < HANDLER_QUICK) {
+		if ((fd = handler_quick(&again, &turn, cf, pc)) >= 0)
+			return fd;
+		if (fd == TAKE_PAUSED)
+			return -1;
+	}
+	quick = 0;
 	held = pending_count();
 	ms = pending_waitms();
 	if (spare && held == 0)
@@ -320,10 +364,14 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 			handler_quit = 1;
 			return -1;
 		}
+		/* It may have more, for the next turn. */
+		again = ev[i].data.fd;
 		if ((fd = handler_take(ev[i].data.fd, cf, pc)) >= 0)
 			return fd;
-		if (fd == -2)
+		if (fd == TAKE_PAUSED)
 			return -1;
+		if (fd == TAKE_NONE)
+			again = -1;
 	}
 	if (!turn && pending_take(heldready, pc))
 		return pc->pc_fd;
@@ -345,19 +393,46 @@ handler_killed(void)
 	_exit(1);
 }
 
-/* Run the script for one connection. */
-static int
-handler_run(lua_State *L, const struct config *cf, const char *peer)
+/* The client's address as text, for the log and the status board. */
+static const char *
+handler_peer(struct pending_conn *pc)
 {
-	int	 status;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+
+	if (pc->pc_peer[0] != '\0')
+		return pc->pc_peer;
+	if (!pc->pc_havepeer && getpeername(pc->pc_fd,
+	    (struct sockaddr *)&ss, &sslen) == 0) {
+		pc->pc_ss = ss;
+		pc->pc_havepeer = 1;
+	}
+	if (pc->pc_havepeer)
+		listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
+		    sizeof(pc->pc_peer));
+	else
+		(void)strlcpy(pc->pc_peer, "?", sizeof(pc->pc_peer));
+	return pc->pc_peer;
+}
+
+/*
+ * Run the script for one connection.  Its garbage is collected by Lua's
+ * own pace, as it allocates; a connection that left much (more than
+ * HANDLER_GCKB) has it stepped through now, not in the next one.
+ */
+static int
+handler_run(lua_State *L, const struct config *cf, struct pending_conn *pc)
+{
+	int	 status, kb;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
 	isolate_enter(L);
 	lua_setfenv(L, -2);
 	if (cf->cf_handler_timeout > 0)
-		log_setlastwords("%s: handler timed out", peer);
+		log_setlastwords("%s: handler timed out", handler_peer(pc));
 	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
 	    "handler timed out", handler_killed);
+	kb = lua_gc(L, LUA_GCCOUNT, 0);
 	status = slua_pcall(L, 0, 0);
 	if (status != 0 && timeout_fired())
 		stats_handler.h_timedout++;
@@ -368,14 +443,15 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
 
-		log_warnx("%s: %s", peer, msg ? msg : "(error object)");
+		log_warnx("%s: %s", handler_peer(pc),
+		    msg ? msg : "(error object)");
 		lua_pop(L, 1);
 		/* Lua 5.1 does not collect when memory runs out: we do. */
 		lua_gc(L, LUA_GCCOLLECT, 0);
 		return status;
 	}
-	/* The connection's garbage goes now, not into the next one. */
-	lua_gc(L, LUA_GCSTEP, 0);
+	if ((kb = lua_gc(L, LUA_GCCOUNT, 0) - kb) > HANDLER_GCKB)
+		lua_gc(L, LUA_GCSTEP, kb);
 	return 0;
 }
 
@@ -409,27 +485,17 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 		.io_read = sock_read, .io_write = sock_write,
 		.io_ctx = &fd, .io_rfd = fd, .io_wfd = fd,
 	};
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	char			 peer[64] = "?", err[256];
+	char			 err[256];
 	SSL			*ssl = NULL;
 	const char		*left;
 	size_t			 leftlen;
-	int			 status, r;
+	int			 status, r, drained;
 
-	if (pc->pc_proxied) {
-		ss = pc->pc_ss;
-		(void)strlcpy(peer, pc->pc_peer, sizeof(peer));
-	} else if (pc->pc_havepeer) {
-		ss = pc->pc_ss;
-		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
-	} else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
-	else
-		ss.ss_family = AF_UNSPEC;
-	stats_conn_begin(peer);
+	/* The board names the client; no one else needs it yet. */
+	stats_conn_begin(stats_fd != -1 ? handler_peer(pc) : "");
 	if (he->he_tls != NULL && pc->pc_expired) {
-		log_warnx("%s: tls: handshake timeout", peer);
+		log_warnx("%s: tls: handshake timeout", handler_peer(pc));
+		pending_release(pc);
 		(void)close(fd);
 		stats_handler.h_tlsfail++;
 		stats_conn_end();
@@ -439,7 +505,8 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout,
 		    he->he_cf->cf_tls_timeout, err, sizeof(err));
 		if (ssl == NULL) {
-			log_warnx("%s: tls: %s", peer, err);
+			log_warnx("%s: tls: %s", handler_peer(pc), err);
+			pending_release(pc);
 			(void)close(fd);
 			stats_handler.h_tlsfail++;
 			stats_conn_end();
@@ -452,40 +519,37 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
 	    he->he_cf->cf_max_job_size);
 	client_deadline(&pc->pc_start, he->he_cf->cf_request_timeout);
-	if (client_preload(pc->pc_buf, pc->pc_len) == -1)
-		log_warn("%s", peer);
+	if (client_preload(pc->pc_buf, pc->pc_len, pc->pc_drained) == -1)
+		log_warn("%s", handler_peer(pc));
 	pending_free(pc);
 	if (pc->pc_expired)
 		client_expire();
 	client_keepable(ssl == NULL && !he->he_cf->cf_greeting &&
 	    !pc->pc_proxied);
-	client_setpeer(L, fd, &ss);
-	lua_getglobal(L, "client");
-	lua_pushboolean(L, ssl != NULL);
-	lua_setfield(L, -2, "tls");
-	if (pc->pc_proxied)
-		lua_pushstring(L, pc->pc_balancer);
-	else
-		lua_pushnil(L);
-	lua_setfield(L, -2, "proxy_ip");
-	lua_pop(L, 1);
+	client_setpeer(fd, pc->pc_havepeer ? &pc->pc_ss : NULL);
+	client_setconn(ssl != NULL, pc->pc_proxied ? pc->pc_balancer : NULL);
 	work_reset(L);
 
 	handoff_busy();
-	status = handler_run(L, he->he_cf, peer);
+	status = handler_run(L, he->he_cf, pc);
 	handoff_idle();
 	work_finish(L);
 
+	/* Under TLS, OpenSSL may have read ahead: a drained socket says
+	   nothing of what it holds. */
+	drained = ssl == NULL && client_drained();
 	if (status == 0 && client_kept() && !handler_quit) {
 		client_leftover(&left, &leftlen);
-		r = pending_park(fd, left, leftlen, pc);
+		r = pending_park(pc, left, leftlen, drained);
 		client_close();
 		if (r != -1)
 			return r;
 	} else
 		client_close();
+	pending_release(pc);
 	tls_close(ssl);
-	handler_drain(fd);
+	if (!drained)
+		handler_drain(fd);
 	(void)close(fd);
 	stats_conn_end();
 	return 0;

@@ -59,10 +59,12 @@
  * (ETOOMANYREFS), and the socket holds so many bytes: a connection that
  * cannot be sent stays, ready, for its own handler once the script ends.
  */
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -79,6 +81,7 @@
 /* What goes with the descriptor: the bytes read of it follow. */
 struct handoff_hdr {
 	struct timespec	 hh_start;	/* the request's deadline runs from */
+	struct sockaddr_storage hh_peer; /* the client (AF_UNSPEC: unknown) */
 	size_t		 hh_len;
 };
 
@@ -173,13 +176,15 @@ handoff_still(unsigned long seen)
 static void
 handoff_during(unsigned long seen)
 {
-	struct epoll_event	 ev;
+	struct pollfd	 pfd = { .fd = pending_epfd(), .events = POLLIN };
 
 	do {
 		pending_handoff();
 		handoff_lock_give();
-		/* Until a held connection has input, or a tick. */
-		(void)epoll_wait(pending_epfd(), &ev, 1, HANDOFF_MS);
+		/* Until a held connection has input, or a tick: poll(2)
+		   takes no event from the set, which is the handler's again
+		   if its script ends meanwhile. */
+		(void)poll(&pfd, 1, HANDOFF_MS);
 	} while (handoff_still(seen));
 }
 
@@ -305,13 +310,21 @@ handoff_stop(void)
 	handoff_leaving = 1;
 }
 
+/* Whether a handler may take a connection passed now. */
+int
+handoff_takers(void)
+{
+	return 1;
+}
+
 /*
- * The watcher, with the lock: pass fd, with the bytes read of it (buf),
- * to whichever idle handler takes it.  0, or -1 when it stays here.
+ * The watcher, with the lock: pass fd, from peer (or NULL), with the
+ * bytes read of it (buf), to whichever idle handler takes it.  0, or -1
+ * when it stays here.
  */
 int
-handoff_send(int fd, const struct timespec *start, const char *buf,
-    size_t len)
+handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
+    const char *buf, size_t len)
 {
 	struct handoff_hdr	 hh;
 	struct iovec		 iov[2];
@@ -324,6 +337,11 @@ handoff_send(int fd, const struct timespec *start, const char *buf,
 
 	memset(&hh, 0, sizeof(hh));
 	hh.hh_start = *start;
+	hh.hh_peer.ss_family = AF_UNSPEC;
+	if (peer != NULL && peer->sa_family == AF_INET)
+		memcpy(&hh.hh_peer, peer, sizeof(struct sockaddr_in));
+	else if (peer != NULL && peer->sa_family == AF_INET6)
+		memcpy(&hh.hh_peer, peer, sizeof(struct sockaddr_in6));
 	hh.hh_len = len;
 	iov[0].iov_base = &hh;
 	iov[0].iov_len = sizeof(hh);
@@ -412,6 +430,10 @@ handoff_recv(struct pending_conn *pc)
 	memset(pc, 0, sizeof(*pc));
 	pc->pc_fd = fd;
 	pc->pc_start = hh.hh_start;
+	if (hh.hh_peer.ss_family != AF_UNSPEC) {
+		pc->pc_ss = hh.hh_peer;
+		pc->pc_havepeer = 1;
+	}
 	if (hh.hh_len > 0) {
 		if ((pc->pc_buf = malloc(hh.hh_len)) == NULL) {
 			log_warn("handoff");

@@ -8,6 +8,7 @@
 #include <time.h>
 
 struct pending_conn;
+struct sockaddr;
 
 #define HANDOFF_MS	10	/* a script running this long has its
 				   ready held connections moved */
@@ -20,7 +21,9 @@ int	handoff_fd(void);
 void	handoff_busy(void);
 void	handoff_idle(void);
 void	handoff_stop(void);
+int	handoff_takers(void);
 int	handoff_recv(struct pending_conn *);
-int	handoff_send(int, const struct timespec *, const char *, size_t);
+int	handoff_send(int, const struct timespec *, const struct sockaddr *,
+	    const char *, size_t);
 
 #endif

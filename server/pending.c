@@ -18,8 +18,21 @@
  * While the handler runs a long script, its watcher thread owns this set
  * and passes the connections whose line comes to an idle handler
  * (server/handoff.c); the handler owns it the rest of the time.
+ *
+ * A held connection is in an epoll set of this file's (pend_ep) from the
+ * time it is first held until it closes, the scripts run for it
+ * included, edge-triggered: holding a kept connection again after its
+ * script costs no system call, and taking one costs its read.  An event
+ * puts its entry in a queue (pend_q), which the handler empties, one
+ * connection at a time, before it waits again; the read that finds a
+ * line hands the connection to the script.  An edge comes once per
+ * arrival, so nothing may be left unread behind it: a read that filled
+ * its buffer (or the script's last read, client.c) is followed by
+ * another before the connection is held again, and an event for the
+ * connection the script runs on is noted, not lost.
  */
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -38,8 +51,18 @@
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
+#define PEND_EVENTS	64	/* events taken from pend_ep at once */
+
+/* A peer's address, either family, in less room than a sockaddr_storage. */
+union pend_addr {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
 
 struct pend {
+	TAILQ_ENTRY(pend) p_entry;	/* in pend_held, or pend_spare */
+	TAILQ_ENTRY(pend) p_qentry;	/* in pend_q, when p_queued */
 	int		 p_fd;
 	struct timespec	 p_start;
 	struct timespec	 p_last;	/* accepted, or its last byte */
@@ -48,18 +71,29 @@ struct pend {
 	int		 p_parked;	/* kept after a request: idle, it is
 					   closed, not handed over */
 	int		 p_watched;	/* in pend_ep */
+	int		 p_queued;	/* in pend_q: an event came since its
+					   last read, or it is ready */
 	int		 p_ready;	/* its line came, it could not be
 					   handed over: the script's next */
+	int		 p_drained;	/* its last read emptied the socket */
+	int		 p_havepeer;
+	union pend_addr	 p_peer;
 };
+TAILQ_HEAD(pendlist, pend);
 
 static long long	pend_left(const struct pend *, const struct timespec *);
 
-static struct pend	 pend[PENDING_MAX];
+static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
+static struct pendlist	 pend_held = TAILQ_HEAD_INITIALIZER(pend_held);
+static struct pendlist	 pend_spare = TAILQ_HEAD_INITIALIZER(pend_spare);
+static struct pendlist	 pend_q = TAILQ_HEAD_INITIALIZER(pend_q);
 static int		 npend;
-static int		 pend_ep = -1;	/* epoll: the held ones with input */
-static int		*pend_index;	/* descriptor: its entry, or -1 */
+static int		 pend_ep = -1;	/* epoll: the held ones, and the
+					   script's when it was held */
+static int		*pend_index;	/* descriptor: its slot, or -1 */
 static int		 pend_nfd;
-static int		 pend_nready;	/* entries with p_ready */
+static int		 pend_curfd = -1;	/* the script's, in pend_ep */
+static int		 pend_curedge;	/* ... which had an event meanwhile */
 static int		 pend_hasdue;
 static struct timespec	 pend_due;	/* a wait may be over: look */
 static int		 pend_max;
@@ -73,6 +107,7 @@ pending_init(const struct config *cf, int tls)
 {
 	struct rlimit	 rl = { PENDING_MAX + 2 * PENDING_SPARE,
 			    PENDING_MAX + 2 * PENDING_SPARE };
+	int		 i;
 
 	pend_max = PENDING_MAX;
 	/* Held connections are descriptors: use what the hard limit allows. */
@@ -87,6 +122,8 @@ pending_init(const struct config *cf, int tls)
 			pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
 			    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
 	}
+	for (i = 0; i < pend_max; i++)
+		TAILQ_INSERT_TAIL(&pend_spare, &pend[i], p_entry);
 	/* Descriptors past this many are not held: the script has them. */
 	pend_nfd = rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1 << 16 ?
 	    (int)rl.rlim_cur : 1 << 16;
@@ -115,6 +152,13 @@ pending_full(void)
 	return npend >= pend_max;
 }
 
+/* Held connections had events not yet read: take them before waiting. */
+int
+pending_queued(void)
+{
+	return !TAILQ_EMPTY(&pend_q);
+}
+
 /*
  * Unless the server speaks first, the kernel wakes no handler for a
  * client until it has sent something (or for a second, after which it
@@ -130,6 +174,63 @@ pending_listen(const int *fds, int n, int greeting)
 		if (setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
 		    sizeof(secs)) == -1)
 			log_warn("TCP_DEFER_ACCEPT");
+}
+
+/* A new entry for fd, with the address ss (or none), or NULL: full. */
+static struct pend *
+pend_new(int fd, const struct sockaddr_storage *ss)
+{
+	struct pend	*p;
+
+	if (npend >= pend_max || (p = TAILQ_FIRST(&pend_spare)) == NULL)
+		return NULL;
+	TAILQ_REMOVE(&pend_spare, p, p_entry);
+	memset(p, 0, sizeof(*p));
+	p->p_fd = fd;
+	clock_now(&p->p_start);
+	p->p_last = p->p_start;
+	if (ss != NULL && ss->ss_family == AF_INET) {
+		memcpy(&p->p_peer.sin, ss, sizeof(p->p_peer.sin));
+		p->p_havepeer = 1;
+	} else if (ss != NULL && ss->ss_family == AF_INET6) {
+		memcpy(&p->p_peer.sin6, ss, sizeof(p->p_peer.sin6));
+		p->p_havepeer = 1;
+	}
+	TAILQ_INSERT_TAIL(&pend_held, p, p_entry);
+	if (fd >= 0 && fd < pend_nfd)
+		pend_index[fd] = p - pend;
+	npend++;
+	return p;
+}
+
+static void
+pend_enqueue(struct pend *p)
+{
+	if (p->p_queued)
+		return;
+	TAILQ_INSERT_TAIL(&pend_q, p, p_qentry);
+	p->p_queued = 1;
+}
+
+static void
+pend_dequeue(struct pend *p)
+{
+	if (!p->p_queued)
+		return;
+	TAILQ_REMOVE(&pend_q, p, p_qentry);
+	p->p_queued = 0;
+}
+
+/* Entry p out of the set. */
+static void
+pend_remove(struct pend *p)
+{
+	if (p->p_fd >= 0 && p->p_fd < pend_nfd)
+		pend_index[p->p_fd] = -1;
+	pend_dequeue(p);
+	TAILQ_REMOVE(&pend_held, p, p_entry);
+	TAILQ_INSERT_HEAD(&pend_spare, p, p_entry);
+	npend--;
 }
 
 /*
@@ -150,6 +251,7 @@ pend_read(struct pend *p)
 	}
 	/* Read on the stack: an idle connection's costs no heap. */
 	n = read(p->p_fd, in, pend_cap - p->p_len);
+	p->p_drained = n < (ssize_t)(pend_cap - p->p_len);
 	if (n == -1)
 		return errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR;
@@ -164,51 +266,40 @@ pend_read(struct pend *p)
 	return memchr(in, '\n', n) != NULL || p->p_len == pend_cap;
 }
 
-/* Entry i out of the set; the last takes its place. */
 static void
-pend_remove(int i)
+pend_unwatch(struct pend *p)
 {
-	if (pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
-		pend_index[pend[i].p_fd] = -1;
-	if (pend[i].p_ready)
-		pend_nready--;
-	pend[i] = pend[--npend];
-	if (i < npend && pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
-		pend_index[pend[i].p_fd] = i;
-}
-
-static void
-pend_unwatch(int i)
-{
-	if (pend[i].p_watched &&
-	    epoll_ctl(pend_ep, EPOLL_CTL_DEL, pend[i].p_fd, NULL) == -1)
+	if (p->p_watched &&
+	    epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1)
 		log_warn("epoll_ctl");
-	pend[i].p_watched = 0;
+	p->p_watched = 0;
 }
 
 /*
- * Entry i, just added, is held: watch it for input, and look at its wait
- * when it may be over.  0, or -1 when it cannot be held.
+ * Entry p, just added, is held: in pend_ep (which reports it at once if
+ * it has input already), and its wait looked at when it may be over.
+ * 0, or -1 when it cannot be held.
  */
 static int
-pend_hold(int i)
+pend_hold(struct pend *p)
 {
-	struct epoll_event	 ev = { .events = EPOLLIN };
+	struct epoll_event	 ev = { .events = EPOLLIN | EPOLLRDHUP |
+				    EPOLLET };
 	struct timespec		 due;
 	long long		 ms;
 
-	if (pend[i].p_fd >= pend_nfd)
+	if (p->p_fd >= pend_nfd)
 		return -1;
-	ev.data.fd = pend[i].p_fd;
-	if (epoll_ctl(pend_ep, EPOLL_CTL_ADD, pend[i].p_fd, &ev) == -1) {
+	ev.data.fd = p->p_fd;
+	if (!p->p_watched &&
+	    epoll_ctl(pend_ep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
 		log_warn("epoll_ctl");
 		return -1;
 	}
-	pend[i].p_watched = 1;
-	pend_index[pend[i].p_fd] = i;
-	if ((ms = pend_left(&pend[i], &pend[i].p_last)) < 0)
+	p->p_watched = 1;
+	if ((ms = pend_left(p, &p->p_last)) < 0)
 		return 0;
-	due = pend[i].p_last;
+	due = p->p_last;
 	due.tv_sec += ms / 1000;
 	due.tv_nsec += (ms % 1000) * 1000000L;
 	if (due.tv_nsec >= 1000000000L) {
@@ -221,95 +312,111 @@ pend_hold(int i)
 	return 0;
 }
 
-/* Hand entry i to the script, out of the set. */
+/*
+ * Hand entry p to the script, out of the set; a connection in pend_ep
+ * stays there, its events noted while the script runs.
+ */
 static void
-pend_hand(int i, int expired, struct pending_conn *pc)
+pend_hand(struct pend *p, int expired, struct pending_conn *pc)
 {
-	pend_unwatch(i);
 	memset(pc, 0, sizeof(*pc));
-	pc->pc_fd = pend[i].p_fd;
-	pc->pc_start = pend[i].p_start;
+	pc->pc_fd = p->p_fd;
+	pc->pc_start = p->p_start;
 	pc->pc_expired = expired;
-	pc->pc_buf = pend[i].p_buf;
-	pc->pc_len = pend[i].p_len;
-	pend_remove(i);
+	pc->pc_buf = p->p_buf;
+	pc->pc_len = p->p_len;
+	pc->pc_drained = p->p_drained;
+	pc->pc_watched = p->p_watched;
+	if (p->p_havepeer) {
+		memcpy(&pc->pc_ss, &p->p_peer, sizeof(p->p_peer));
+		pc->pc_havepeer = 1;
+	}
+	if (p->p_watched) {
+		pend_curfd = p->p_fd;
+		pend_curedge = 0;
+	}
+	pend_remove(p);
 }
 
 /*
- * A connection just accepted: 1 and pc filled when the script should run
- * now, 0 when it is held.
+ * A connection just accepted from ss: 1 and pc filled when the script
+ * should run now, 0 when it is held.
  */
 int
-pending_accepted(int fd, struct pending_conn *pc)
+pending_accepted(int fd, const struct sockaddr_storage *ss,
+    struct pending_conn *pc)
 {
 	struct pend	*p;
 
-	if (npend >= pend_max) {
+	if ((p = pend_new(fd, ss)) == NULL) {
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
 		clock_now(&pc->pc_start);
+		pc->pc_ss = *ss;
+		pc->pc_havepeer = 1;
 		return 1;
 	}
-	p = &pend[npend++];
-	memset(p, 0, sizeof(*p));
-	p->p_fd = fd;
-	clock_now(&p->p_start);
-	p->p_last = p->p_start;
-	if (!pend_read(p)) {
-		if (pend_hold(npend - 1) == 0)
-			return 0;
-	}
-	pend_hand(npend - 1, 0, pc);
+	if (!pend_read(p) && pend_hold(p) == 0)
+		return 0;
+	pend_hand(p, 0, pc);
 	return 1;
 }
 
 /*
- * A connection the script kept (client.keepalive()), with what it sent
- * beyond the request the script read: 1 and pc filled when the next
- * request is already here, 0 when it is held, -1 when it cannot be (the
- * set is full: the caller closes it).
+ * The connection in pc, which the script kept (client.keepalive()), with
+ * what it sent beyond the request the script read (buf), drained set
+ * when the script's last read emptied the socket: 1 and pc filled again
+ * when the next request is already here, 0 when it is held, -1 when it
+ * cannot be (the set is full: the caller closes it).  A connection
+ * drained, in pend_ep already and without an event since, is held with
+ * no system call: what comes next is an event.
  */
 int
-pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
+pending_park(struct pending_conn *pc, const char *buf, size_t len,
+    int drained)
 {
 	struct pend	*p;
+	int		 edge = 0;
 
-	if (npend >= pend_max)
+	if (pc->pc_fd == pend_curfd) {
+		edge = pend_curedge;
+		pend_curfd = -1;
+	}
+	if ((p = pend_new(pc->pc_fd, pc->pc_havepeer ? &pc->pc_ss :
+	    NULL)) == NULL)
 		return -1;
-	p = &pend[npend++];
-	memset(p, 0, sizeof(*p));
-	p->p_fd = fd;
 	p->p_parked = 1;
-	clock_now(&p->p_start);
-	p->p_last = p->p_start;
+	p->p_watched = pc->pc_watched;
+	p->p_drained = drained;
 	if (len > 0) {
 		if ((p->p_buf = malloc(len)) == NULL) {
-			npend--;
+			pend_remove(p);
 			return -1;
 		}
 		memcpy(p->p_buf, buf, len);
 		p->p_len = len;
 		if (memchr(buf, '\n', len) != NULL || len >= pend_cap) {
-			pend_hand(npend - 1, 0, pc);
+			pend_hand(p, 0, pc);
 			return 1;
 		}
 	}
-	if (!pend_read(p)) {
-		if (pend_hold(npend - 1) == 0)
-			return 0;
-		free(p->p_buf);
-		npend--;
-		return -1;
+	if ((edge || !drained) && pend_read(p)) {
+		pend_hand(p, 0, pc);
+		return 1;
 	}
-	pend_hand(npend - 1, 0, pc);
-	return 1;
+	if (pend_hold(p) == 0)
+		return 0;
+	free(p->p_buf);
+	pend_remove(p);
+	return -1;
 }
 
-/* The descriptor to poll for held connections with input, or -1. */
-int
-pending_fd(void)
+/* The script's connection, not kept, closes: no more events of it. */
+void
+pending_release(const struct pending_conn *pc)
 {
-	return npend > 0 ? pend_ep : -1;
+	if (pc->pc_fd == pend_curfd)
+		pend_curfd = -1;
 }
 
 /* The held connections' epoll set, for the handler's own. */
@@ -347,7 +454,7 @@ pending_waitms(void)
 	struct timespec	 now;
 	long long	 ms;
 
-	if (pend_nready > 0)
+	if (!TAILQ_EMPTY(&pend_q))
 		return 0;
 	if (npend == 0 || !pend_hasdue)
 		return -1;
@@ -358,6 +465,16 @@ pending_waitms(void)
 	return ms > 86400000 ? 86400000 : (int)ms;
 }
 
+/* Close a held connection. */
+static void
+pend_close(struct pend *p)
+{
+	pend_unwatch(p);
+	(void)close(p->p_fd);
+	free(p->p_buf);
+	pend_remove(p);
+}
+
 /*
  * The waits that are over, when one may be: 1 and pc filled for the first
  * (a kept connection that said nothing is closed instead), else 0; the
@@ -366,28 +483,25 @@ pending_waitms(void)
 static int
 pend_expire(struct pending_conn *pc)
 {
+	struct pend	*p, *np;
 	struct timespec	 now;
 	long long	 left, min = -1;
-	int		 i;
 
 	clock_now(&now);
 	if (!pend_hasdue || clock_ms(&now, &pend_due) > 0)
 		return 0;
-	for (i = 0; i < npend; i++) {
-		if ((left = pend_left(&pend[i], &now)) != 0) {
+	TAILQ_FOREACH_SAFE(p, &pend_held, p_entry, np) {
+		if ((left = pend_left(p, &now)) != 0) {
 			if (left > 0 && (min == -1 || left < min))
 				min = left;
 			continue;
 		}
-		if (pend[i].p_parked && pend[i].p_len == 0) {
+		if (p->p_parked && p->p_len == 0) {
 			/* A kept connection idle for --timeout: closed. */
-			pend_unwatch(i);
-			(void)close(pend[i].p_fd);
-			free(pend[i].p_buf);
-			pend_remove(i--);
+			pend_close(p);
 			continue;
 		}
-		pend_hand(i, 1, pc);
+		pend_hand(p, 1, pc);
 		return 1;	/* pend_due stays: look again at once */
 	}
 	pend_hasdue = min != -1;
@@ -402,85 +516,104 @@ pend_expire(struct pending_conn *pc)
 }
 
 /*
- * The entry an event of pend_ep is for, once its first line is read (or
- * it closed): its index, or -1 when it has none or is not ready yet.
+ * The events of pend_ep, waiting up to ms for one: each held connection
+ * they are for goes in the queue, to be read; one for the script's
+ * connection is noted.  How many came.
  */
 static int
-pend_readable(const struct epoll_event *ev)
+pend_events(int ms)
 {
-	int	 i;
+	struct epoll_event	 ev[PEND_EVENTS];
+	int			 i, k, n, fd;
 
-	if (ev->data.fd < 0 || ev->data.fd >= pend_nfd ||
-	    (i = pend_index[ev->data.fd]) < 0 || !pend_read(&pend[i]))
-		return -1;
-	return i;
+	if ((n = epoll_wait(pend_ep, ev, PEND_EVENTS, ms)) <= 0)
+		return 0;
+	for (k = 0; k < n; k++) {
+		fd = ev[k].data.fd;
+		if (fd == pend_curfd)
+			pend_curedge = 1;
+		else if (fd >= 0 && fd < pend_nfd && (i = pend_index[fd]) >= 0)
+			pend_enqueue(&pend[i]);
+	}
+	return n;
 }
 
 /*
- * After a poll, ready set when pending_fd() had input: 1 and pc filled
- * for a connection the script should run now (it sent its line, or its
- * wait is over), else 0.  Epoll reports a connection that stays ready
- * after those reported with it, so none waits for ever.
+ * The handler, ready set when pend_ep had events: 1 and pc filled for a
+ * connection the script should run now (its line came, or its wait is
+ * over), else 0.  The queue is filled only once it is empty, and the
+ * handler waits (on its listeners too) between two fillings: none waits
+ * for ever, neither a held connection nor a new client.
  */
 int
 pending_take(int ready, struct pending_conn *pc)
 {
-	struct epoll_event	 ev[32];
-	int			 i, k, n;
+	struct pend	*p;
 
-	for (i = 0; pend_nready > 0 && i < npend; i++)
-		if (pend[i].p_ready) {
-			pend_hand(i, 0, pc);
-			return 1;
-		}
-	if (ready && npend > 0 &&
-	    (n = epoll_wait(pend_ep, ev, 32, 0)) > 0) {
-		for (k = 0; k < n; k++) {
-			if ((i = pend_readable(&ev[k])) == -1)
-				continue;
-			pend_hand(i, 0, pc);
+	if (TAILQ_EMPTY(&pend_q) && ready && npend > 0)
+		(void)pend_events(0);
+	while ((p = TAILQ_FIRST(&pend_q)) != NULL) {
+		pend_dequeue(p);
+		if (p->p_ready || pend_read(p)) {
+			pend_hand(p, 0, pc);
 			return 1;
 		}
 	}
 	return pend_expire(pc);
 }
 
-/* Entry i's line was read: the script's next, without an event. */
+/* Entry p's line was read: the script's next, without an event. */
 static void
-pend_ready(int i)
+pend_ready(struct pend *p)
 {
-	pend_unwatch(i);
-	pend[i].p_ready = 1;
-	pend_nready++;
+	p->p_ready = 1;
+	pend_dequeue(p);
+	TAILQ_INSERT_HEAD(&pend_q, p, p_qentry);
+	p->p_queued = 1;
+}
+
+/*
+ * Entry p's line came while the script runs: to an idle handler, with
+ * what was read of it, or it stays, ready, for this one.  Out of pend_ep
+ * first: the descriptor lives on in flight, and with it its place there.
+ */
+static void
+pend_pass(struct pend *p)
+{
+	if (p->p_len > 0 && handoff_takers()) {
+		pend_unwatch(p);
+		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
+		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
+			(void)close(p->p_fd);
+			free(p->p_buf);
+			pend_remove(p);
+			return;
+		}
+	}
+	pend_ready(p);
 }
 
 /*
  * The watcher (server/handoff.c), while the script runs: the held
- * connections whose first line has come go to an idle handler, with what
- * was read of them; one that cannot go, or has only closed, stays ready
- * for this handler.  Unwatched first: the descriptor lives on in flight,
- * and with it its place in pend_ep.
+ * connections whose first line has come go to an idle handler; one that
+ * cannot go, or has only closed, stays ready for this handler.  Those the
+ * handler had events for and had not read yet are read first.
  */
 void
 pending_handoff(void)
 {
-	struct epoll_event	 ev[32];
-	int			 i, k, n;
+	struct pend	*p, *np;
 
-	if (npend == 0 || (n = epoll_wait(pend_ep, ev, 32, 0)) <= 0)
+	if (npend == 0)
 		return;
-	for (k = 0; k < n; k++) {
-		if ((i = pend_readable(&ev[k])) == -1)
+	(void)pend_events(0);
+	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
+		if (p->p_ready)
 			continue;
-		pend_unwatch(i);
-		if (pend[i].p_len > 0 && handoff_send(pend[i].p_fd,
-		    &pend[i].p_start, pend[i].p_buf, pend[i].p_len) == 0) {
-			(void)close(pend[i].p_fd);
-			free(pend[i].p_buf);
-			pend_remove(i);
-			continue;
-		}
-		pend_ready(i);
+		if (pend_read(p))
+			pend_pass(p);
+		else
+			pend_dequeue(p);
 	}
 }
 
@@ -492,20 +625,14 @@ pending_handoff(void)
 void
 pending_dropidle(void)
 {
-	int	 i = 0;
+	struct pend	*p, *np;
 
-	while (i < npend) {
-		if (pend[i].p_len == 0 && !pend_tls && pend_read(&pend[i]) &&
-		    pend[i].p_len > 0)
-			pend_ready(i);
-		if (pend[i].p_len > 0) {
-			i++;
-			continue;
-		}
-		pend_unwatch(i);
-		(void)close(pend[i].p_fd);
-		free(pend[i].p_buf);
-		pend_remove(i);
+	TAILQ_FOREACH_SAFE(p, &pend_held, p_entry, np) {
+		if (p->p_len == 0 && !pend_tls && pend_read(p) &&
+		    p->p_len > 0)
+			pend_ready(p);
+		if (p->p_len == 0)
+			pend_close(p);
 	}
 }
 

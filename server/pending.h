@@ -25,10 +25,12 @@ struct pending_conn {
 	int		 pc_expired;	/* its wait ran out, not its line */
 	char		*pc_buf;	/* what was read of it (not TLS) */
 	size_t		 pc_len;
-	int		 pc_havepeer;	/* pc_ss is the client's, from accept */
+	int		 pc_drained;	/* that read emptied the socket */
+	int		 pc_watched;	/* in the held set's epoll already */
+	int		 pc_havepeer;	/* pc_ss is the client's: */
 	int		 pc_proxied;	/* a PROXY header said who: */
 	struct sockaddr_storage pc_ss;	/* the client, */
-	char		 pc_peer[64];	/* the same as text, */
+	char		 pc_peer[64];	/* the same as text ("": not yet), */
 	char		 pc_balancer[64]; /* and the balancer's address */
 };
 
@@ -36,9 +38,11 @@ void	pending_init(const struct config *, int);
 void	pending_listen(const int *, int, int);
 int	pending_count(void);
 int	pending_full(void);
-int	pending_accepted(int, struct pending_conn *);
-int	pending_park(int, const char *, size_t, struct pending_conn *);
-int	pending_fd(void);
+int	pending_queued(void);
+int	pending_accepted(int, const struct sockaddr_storage *,
+	    struct pending_conn *);
+int	pending_park(struct pending_conn *, const char *, size_t, int);
+void	pending_release(const struct pending_conn *);
 int	pending_epfd(void);
 int	pending_waitms(void);
 int	pending_take(int, struct pending_conn *);
