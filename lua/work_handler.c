@@ -326,15 +326,30 @@ work_drain(lua_State *L)
 		work_wait(L);
 }
 
-/* A new connection starts with nothing outstanding. */
+/*
+ * A new connection starts with nothing outstanding.  Without a job
+ * submitted since the last reset, the state's tables and the rings are
+ * empty still: a connection after one that submitted none makes no
+ * tables.
+ */
 void
 work_reset(lua_State *L)
 {
 	static const char	*tables[] = {
 		WORK_ANSWERS, WORK_ERRORS, WORK_PENDING
 	};
+	static uint64_t		 since = UINT64_MAX;	/* w_nextid then */
 	size_t			 i;
+	int			 made;
 
+	if (wk.w_nextid == since) {
+		lua_getfield(L, LUA_REGISTRYINDEX, WORK_PENDING);
+		made = lua_istable(L, -1);
+		lua_pop(L, 1);
+		if (made)
+			return;
+	}
+	since = wk.w_nextid;
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		lua_newtable(L);
 		lua_setfield(L, LUA_REGISTRYINDEX, tables[i]);
