@@ -70,6 +70,10 @@ mutant handoff-stays server/pending.c "keepalive.t" \
 	"a ready connection that cannot be passed is forgotten, not served" \
 	's/\Qpend_ready(p);\E\n\}/(void)shutdown(p->p_fd, SHUT_RDWR);\n}/'
 
+mutant handoff-futile server/handoff.c "keepalive.t" \
+	"a busy handler passes its ready connections when no handler is idle" \
+	's/\Qatomic_load_explicit(handoff_idlers, memory_order_relaxed) > 0\E/1/'
+
 mutant emfile-log server/handler.c "limits.t" \
 	"under EMFILE every accept pause is logged, not at most once a second" \
 	's/\Qclock_ms(&last, &now) >= 1000\E/1/'

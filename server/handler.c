@@ -297,7 +297,7 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	struct epoll_event	 ev[LISTEN_MAX + 2];
 	static int		 turn, again = -1, quick;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
-	int			 passed = 0;
+	int			 passed = 0, taker;
 
 	/* Leaving: what a busy sibling passed before it was told to. */
 	if (!listen && handoff_recv(pc))
@@ -324,8 +324,14 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 		stats_handler_push(1);
 	if ((rms = stats_handler_wait()) > 0 && (ms < 0 || rms < ms))
 		ms = rms;
-	n = epoll_pwait(listen && !pending_full() ? handler_ep :
-	    handler_epquiet, ev, LISTEN_MAX + 2, ms, waitmask);
+	/* Idle, with the passed connections' socket in its set: a taker. */
+	taker = listen && !pending_full();
+	if (taker && ms != 0)
+		handoff_waiting(1);
+	n = epoll_pwait(taker ? handler_ep : handler_epquiet, ev,
+	    LISTEN_MAX + 2, ms, waitmask);
+	if (taker && ms != 0)
+		handoff_waiting(0);
 	if (n == -1) {
 		if (errno != EINTR)
 			log_warn("epoll_wait");

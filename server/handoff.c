@@ -59,6 +59,7 @@
  * (ETOOMANYREFS), and the socket holds so many bytes: a connection that
  * cannot be sent stays, ready, for its own handler once the script ends.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -67,6 +68,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +88,8 @@ struct handoff_hdr {
 };
 
 static int		 handoff_fds[2] = { -1, -1 };	/* send, receive */
+static atomic_int	*handoff_idlers;	/* handlers waiting to take one,
+						   in memory they all share */
 static int		 handoff_ok;		/* this handler passes and takes */
 static int		 handoff_on;		/* its watcher runs */
 static int		 handoff_nothread;	/* it could not start */
@@ -96,14 +100,30 @@ static int		 handoff_leaving;
 static int		 handoff_err;		/* why one stayed; 0: none */
 static int		 handoff_stayed;	/* how many, since said */
 
-/* The supervisor, before any handler: the socket they share. */
+/*
+ * The supervisor, before any handler: the socket they share, and how
+ * many of them wait, idle, to take what it carries.  That count is all
+ * they share in memory: a hint, which spares a busy handler passing
+ * connections that no handler would take before it is free itself (under
+ * load, when every handler is busy).  A handler killed while it waits
+ * leaves it one too high: passes are tried then, as without it.
+ */
 int
 handoff_open(void)
 {
+	void	*p;
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0, handoff_fds) == -1) {
 		log_warn("handoff socketpair");
 		return -1;
+	}
+	if ((p = mmap(NULL, sizeof(*handoff_idlers), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		log_warn("handoff mmap");
+	else {
+		handoff_idlers = p;
+		atomic_init(handoff_idlers, 0);
 	}
 	return 0;
 }
@@ -118,6 +138,10 @@ handoff_close(void)
 			(void)close(handoff_fds[i]);
 		handoff_fds[i] = -1;
 	}
+	if (handoff_idlers != NULL &&
+	    munmap(handoff_idlers, sizeof(*handoff_idlers)) == -1)
+		log_warn("handoff munmap");
+	handoff_idlers = NULL;
 }
 
 /* The descriptors a handler keeps, added to keep; how many. */
@@ -310,11 +334,29 @@ handoff_stop(void)
 	handoff_leaving = 1;
 }
 
-/* Whether a handler may take a connection passed now. */
+/*
+ * A handler starts (on set) or ends a wait in which it takes what is
+ * passed: one fewer busy handler to pass to.
+ */
+void
+handoff_waiting(int on)
+{
+	if (handoff_idlers == NULL || !handoff_ok)
+		return;
+	if (on)
+		atomic_fetch_add_explicit(handoff_idlers, 1,
+		    memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(handoff_idlers, 1,
+		    memory_order_relaxed);
+}
+
+/* Whether a handler waits to take a connection passed now. */
 int
 handoff_takers(void)
 {
-	return 1;
+	return handoff_idlers == NULL ||
+	    atomic_load_explicit(handoff_idlers, memory_order_relaxed) > 0;
 }
 
 /*

@@ -22,6 +22,7 @@ void	handoff_busy(void);
 void	handoff_idle(void);
 void	handoff_stop(void);
 int	handoff_takers(void);
+void	handoff_waiting(int);
 int	handoff_recv(struct pending_conn *);
 int	handoff_send(int, const struct timespec *, const struct sockaddr *,
 	    const char *, size_t);
