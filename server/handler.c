@@ -68,7 +68,7 @@ handler_status(void)
 static long
 sock_read(void *ctx, char *buf, size_t len)
 {
-	return read(*(int *)ctx, buf, len);
+	return recv(*(int *)ctx, buf, len, 0);
 }
 
 static long

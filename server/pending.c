@@ -250,7 +250,7 @@ pend_read(struct pend *p)
 		    errno != EINTR);
 	}
 	/* Read on the stack: an idle connection's costs no heap. */
-	n = read(p->p_fd, in, pend_cap - p->p_len);
+	n = recv(p->p_fd, in, pend_cap - p->p_len, 0);
 	p->p_drained = n < (ssize_t)(pend_cap - p->p_len);
 	if (n == -1)
 		return errno != EAGAIN && errno != EWOULDBLOCK &&
