@@ -76,6 +76,7 @@ struct pend {
 	int		 p_ready;	/* its line came, it could not be
 					   handed over: the script's next */
 	int		 p_drained;	/* its last read emptied the socket */
+	int		 p_lent;	/* p_buf is pend_read()'s, for now */
 	int		 p_havepeer;
 	union pend_addr	 p_peer;
 };
@@ -235,7 +236,11 @@ pend_remove(struct pend *p)
 
 /*
  * Read what the client sent: 1 when the script should run (a line, the
- * end, an error, a full buffer; under TLS anything at all), else 0.
+ * end, an error, a full buffer; under TLS anything at all), else 0.  A
+ * whole line read at once stays where it was read, lent (p_lent) until
+ * the caller hands it over or keeps it (pend_keep): most requests come
+ * whole, and cost no heap.  The watcher reads only while the script
+ * runs, and the handler has taken what it was lent before it starts one.
  */
 static int
 pend_read(struct pend *p)
@@ -243,13 +248,13 @@ pend_read(struct pend *p)
 	static char	 in[PENDING_BUF];
 	char		*nbuf, c;
 	ssize_t		 n;
+	int		 line;
 
 	if (pend_tls) {
 		n = recv(p->p_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 		return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR);
 	}
-	/* Read on the stack: an idle connection's costs no heap. */
 	n = recv(p->p_fd, in, pend_cap - p->p_len, 0);
 	p->p_drained = n < (ssize_t)(pend_cap - p->p_len);
 	if (n == -1)
@@ -257,13 +262,48 @@ pend_read(struct pend *p)
 		    errno != EINTR;
 	if (n == 0)
 		return 1;
+	clock_now(&p->p_last);
+	line = memchr(in, '\n', n) != NULL || p->p_len + n == pend_cap;
+	if (p->p_len == 0 && line) {
+		p->p_buf = in;
+		p->p_len = n;
+		p->p_lent = 1;
+		return 1;
+	}
 	if ((nbuf = realloc(p->p_buf, p->p_len + n)) == NULL)
 		return 1;	/* what was read is lost: the script fails */
 	p->p_buf = nbuf;
 	memcpy(p->p_buf + p->p_len, in, n);
 	p->p_len += n;
-	clock_now(&p->p_last);
-	return memchr(in, '\n', n) != NULL || p->p_len == pend_cap;
+	return line;
+}
+
+/* Entry p stays: what it was lent goes on the heap. */
+static void
+pend_keep(struct pend *p)
+{
+	char	*nbuf;
+
+	if (!p->p_lent)
+		return;
+	p->p_lent = 0;
+	if ((nbuf = malloc(p->p_len)) == NULL) {
+		p->p_buf = NULL;
+		p->p_len = 0;	/* what was read is lost: the script fails */
+		return;
+	}
+	memcpy(nbuf, p->p_buf, p->p_len);
+	p->p_buf = nbuf;
+}
+
+static void
+pend_freebuf(struct pend *p)
+{
+	if (!p->p_lent)
+		free(p->p_buf);
+	p->p_buf = NULL;
+	p->p_len = 0;
+	p->p_lent = 0;
 }
 
 static void
@@ -325,6 +365,7 @@ pend_hand(struct pend *p, int expired, struct pending_conn *pc)
 	pc->pc_expired = expired;
 	pc->pc_buf = p->p_buf;
 	pc->pc_len = p->p_len;
+	pc->pc_lent = p->p_lent;
 	pc->pc_drained = p->p_drained;
 	pc->pc_watched = p->p_watched;
 	if (p->p_havepeer) {
@@ -406,7 +447,7 @@ pending_park(struct pending_conn *pc, const char *buf, size_t len,
 	}
 	if (pend_hold(p) == 0)
 		return 0;
-	free(p->p_buf);
+	pend_freebuf(p);
 	pend_remove(p);
 	return -1;
 }
@@ -471,7 +512,7 @@ pend_close(struct pend *p)
 {
 	pend_unwatch(p);
 	(void)close(p->p_fd);
-	free(p->p_buf);
+	pend_freebuf(p);
 	pend_remove(p);
 }
 
@@ -566,6 +607,7 @@ pending_take(int ready, struct pending_conn *pc)
 static void
 pend_ready(struct pend *p)
 {
+	pend_keep(p);
 	p->p_ready = 1;
 	pend_dequeue(p);
 	TAILQ_INSERT_HEAD(&pend_q, p, p_qentry);
@@ -585,7 +627,7 @@ pend_pass(struct pend *p)
 		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
 		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
 			(void)close(p->p_fd);
-			free(p->p_buf);
+			pend_freebuf(p);
 			pend_remove(p);
 			return;
 		}
@@ -639,7 +681,9 @@ pending_dropidle(void)
 void
 pending_free(struct pending_conn *pc)
 {
-	free(pc->pc_buf);
+	if (!pc->pc_lent)
+		free(pc->pc_buf);
 	pc->pc_buf = NULL;
 	pc->pc_len = 0;
+	pc->pc_lent = 0;
 }

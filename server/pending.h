@@ -25,6 +25,8 @@ struct pending_conn {
 	int		 pc_expired;	/* its wait ran out, not its line */
 	char		*pc_buf;	/* what was read of it (not TLS) */
 	size_t		 pc_len;
+	int		 pc_lent;	/* pc_buf is not the heap's, and good
+					   until the held set is read again */
 	int		 pc_drained;	/* that read emptied the socket */
 	int		 pc_watched;	/* in the held set's epoll already */
 	int		 pc_havepeer;	/* pc_ss is the client's: */
