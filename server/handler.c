@@ -179,7 +179,8 @@ handler_proxied(const struct config *cf, int fd,
  * wakes one idle handler rather than every one of them, which would each
  * find the queue empty again; the connections busy handlers pass
  * (server/handoff.c), the same way; the broker's pidfd; the held
- * connections.
+ * connections, each in the set itself while the handler listens, or
+ * their own set (server/pending.c) while it does not.
  */
 static int
 handler_waitset(const struct listener *l, int brokerfd, int listen)
@@ -206,7 +207,7 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 	if (brokerfd != -1 && epoll_ctl(ep, EPOLL_CTL_ADD, brokerfd, &ev) == -1)
 		fatal("epoll_ctl");
 	ev.data.fd = pending_epfd();
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
+	if (!listen && epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
 		fatal("epoll_ctl");
 	return ep;
 }
@@ -294,7 +295,7 @@ static int
 handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
     const sigset_t *waitmask, struct pending_conn *pc)
 {
-	struct epoll_event	 ev[LISTEN_MAX + 2];
+	struct epoll_event	 ev[LISTEN_MAX + 2 + PENDING_EVENTS];
 	static int		 turn, again = -1, quick;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
 	int			 passed = 0, taker;
@@ -329,7 +330,7 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	if (taker && ms != 0)
 		handoff_waiting(1);
 	n = epoll_pwait(taker ? handler_ep : handler_epquiet, ev,
-	    LISTEN_MAX + 2, ms, waitmask);
+	    LISTEN_MAX + 2 + PENDING_EVENTS, ms, waitmask);
 	if (taker && ms != 0)
 		handoff_waiting(0);
 	if (n == -1) {
@@ -353,6 +354,8 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 			heldready = 1;
 		else if (ev[i].data.fd == handoff_fd())
 			passed = 1;
+		else if (pending_event(ev[i].data.fd))
+			ev[i].data.fd = -1;	/* a held connection's */
 	}
 	/* A connection a busy handler passed has waited already. */
 	if (passed && handoff_recv(pc))
@@ -361,7 +364,7 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	if ((turn = !turn) && pending_take(heldready, pc))
 		return pc->pc_fd;
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.fd == pending_epfd() ||
+		if (ev[i].data.fd == -1 || ev[i].data.fd == pending_epfd() ||
 		    ev[i].data.fd == handoff_fd())
 			continue;
 		/* Shut by the supervisor, which is stopping: go, even
@@ -592,6 +595,7 @@ handler_main(struct handler_env *he)
 	    he->he_cf->cf_proxy_protocol);
 	handler_ep = handler_waitset(he->he_listen, brokerfd, 1);
 	handler_epquiet = handler_waitset(he->he_listen, brokerfd, 0);
+	pending_handlerset(handler_ep);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */

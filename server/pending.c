@@ -51,7 +51,6 @@
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
-#define PEND_EVENTS	64	/* events taken from pend_ep at once */
 
 /* A peer's address, either family, in less room than a sockaddr_storage. */
 union pend_addr {
@@ -91,6 +90,7 @@ static struct pendlist	 pend_q = TAILQ_HEAD_INITIALIZER(pend_q);
 static int		 npend;
 static int		 pend_ep = -1;	/* epoll: the held ones, and the
 					   script's when it was held */
+static int		 pend_hep = -1;	/* the handler's own, with them too */
 static int		*pend_index;	/* descriptor: its slot, or -1 */
 static int		 pend_nfd;
 static int		 pend_curfd = -1;	/* the script's, in pend_ep */
@@ -306,11 +306,39 @@ pend_freebuf(struct pend *p)
 	p->p_lent = 0;
 }
 
+/* Entry p into pend_ep and the handler's set: 0, or -1. */
+static int
+pend_watch(struct pend *p)
+{
+	struct epoll_event	 ev = { .events = EPOLLIN | EPOLLRDHUP |
+				    EPOLLET };
+
+	if (p->p_watched)
+		return 0;
+	ev.data.fd = p->p_fd;
+	if (epoll_ctl(pend_ep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		return -1;
+	}
+	if (pend_hep != -1 &&
+	    epoll_ctl(pend_hep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		if (epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1)
+			log_warn("epoll_ctl");
+		return -1;
+	}
+	p->p_watched = 1;
+	return 0;
+}
+
 static void
 pend_unwatch(struct pend *p)
 {
-	if (p->p_watched &&
-	    epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1)
+	if (!p->p_watched)
+		return;
+	if (epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1 ||
+	    (pend_hep != -1 &&
+	    epoll_ctl(pend_hep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1))
 		log_warn("epoll_ctl");
 	p->p_watched = 0;
 }
@@ -323,20 +351,11 @@ pend_unwatch(struct pend *p)
 static int
 pend_hold(struct pend *p)
 {
-	struct epoll_event	 ev = { .events = EPOLLIN | EPOLLRDHUP |
-				    EPOLLET };
 	struct timespec		 due;
 	long long		 ms;
 
-	if (p->p_fd >= pend_nfd)
+	if (p->p_fd >= pend_nfd || pend_watch(p) == -1)
 		return -1;
-	ev.data.fd = p->p_fd;
-	if (!p->p_watched &&
-	    epoll_ctl(pend_ep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
-		log_warn("epoll_ctl");
-		return -1;
-	}
-	p->p_watched = 1;
 	if ((ms = pend_left(p, &p->p_last)) < 0)
 		return 0;
 	due = p->p_last;
@@ -460,11 +479,28 @@ pending_release(const struct pending_conn *pc)
 		pend_curfd = -1;
 }
 
-/* The held connections' epoll set, for the handler's own. */
+/*
+ * The held connections' epoll set: the watcher's, and the handler's
+ * while it does not listen (nested in its set then).
+ */
 int
 pending_epfd(void)
 {
 	return pend_ep;
+}
+
+/*
+ * The set the handler waits on while it listens: every held connection
+ * is in it too, so that one wait tells the handler of them all, without
+ * a second on pend_ep (events it reads with pending_event()).  pend_ep
+ * has their events as well, as the watcher and a handler not listening
+ * need: they come twice, and the second finds nothing, costing a read
+ * at most.
+ */
+void
+pending_handlerset(int ep)
+{
+	pend_hep = ep;
 }
 
 /* Milliseconds left of p's wait (0: over), or -1 when it has no end. */
@@ -557,25 +593,34 @@ pend_expire(struct pending_conn *pc)
 }
 
 /*
- * The events of pend_ep, waiting up to ms for one: each held connection
- * they are for goes in the queue, to be read; one for the script's
- * connection is noted.  How many came.
+ * An event for fd: a held connection goes in the queue, to be read; the
+ * script's connection has it noted.  0 when fd is neither.
  */
+int
+pending_event(int fd)
+{
+	int	 i;
+
+	if (fd == pend_curfd)
+		pend_curedge = 1;
+	else if (fd >= 0 && fd < pend_nfd && (i = pend_index[fd]) >= 0)
+		pend_enqueue(&pend[i]);
+	else
+		return 0;
+	return 1;
+}
+
+/* The events of pend_ep, waiting up to ms for one.  How many came. */
 static int
 pend_events(int ms)
 {
-	struct epoll_event	 ev[PEND_EVENTS];
-	int			 i, k, n, fd;
+	struct epoll_event	 ev[PENDING_EVENTS];
+	int			 k, n;
 
-	if ((n = epoll_wait(pend_ep, ev, PEND_EVENTS, ms)) <= 0)
+	if ((n = epoll_wait(pend_ep, ev, PENDING_EVENTS, ms)) <= 0)
 		return 0;
-	for (k = 0; k < n; k++) {
-		fd = ev[k].data.fd;
-		if (fd == pend_curfd)
-			pend_curedge = 1;
-		else if (fd >= 0 && fd < pend_nfd && (i = pend_index[fd]) >= 0)
-			pend_enqueue(&pend[i]);
-	}
+	for (k = 0; k < n; k++)
+		(void)pending_event(ev[k].data.fd);
 	return n;
 }
 

@@ -14,6 +14,7 @@
 
 #define PENDING_MAX	4096	/* connections held by one handler, at most */
 #define PENDING_BUF	16384	/* read of a first line, at most */
+#define PENDING_EVENTS	64	/* events taken at once */
 
 struct config;
 
@@ -46,6 +47,8 @@ int	pending_accepted(int, const struct sockaddr_storage *,
 int	pending_park(struct pending_conn *, const char *, size_t, int);
 void	pending_release(const struct pending_conn *);
 int	pending_epfd(void);
+void	pending_handlerset(int);
+int	pending_event(int);
 int	pending_waitms(void);
 int	pending_take(int, struct pending_conn *);
 void	pending_handoff(void);
