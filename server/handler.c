@@ -213,14 +213,11 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 }
 
 /*
- * Accept on lfd: the descriptor for the script (pc filled), TAKE_NONE
- * when the listener has no client for it now (a sibling took it, or it
- * left), TAKE_HELD when the client is held until it speaks, TAKE_PAUSED
- * when accept(2) failed for want of resources (the handler paused).
+ * Accept on lfd: the descriptor for the script (pc filled), -1 when there
+ * is none for it now (a sibling took the client, it left, or it is held
+ * until it speaks), -2 when accept(2) failed for want of resources (the
+ * handler paused).
  */
-#define TAKE_NONE	(-1)
-#define TAKE_PAUSED	(-2)
-#define TAKE_HELD	(-3)
 static int
 handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 {
@@ -235,12 +232,12 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			handler_pause();
-			return TAKE_PAUSED;
+			return -2;
 		}
-		return TAKE_NONE; /* EAGAIN: a sibling took it; others: it left */
+		return -1;	/* EAGAIN: a sibling took it; others: it left */
 	}
 	if (cf->cf_proxy_protocol)
-		return handler_proxied(cf, fd, &ss, pc) == -1 ? TAKE_HELD : fd;
+		return handler_proxied(cf, fd, &ss, pc);
 	if (cf->cf_greeting) {
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
@@ -249,33 +246,7 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 		pc->pc_havepeer = 1;
 		return fd;
 	}
-	return pending_accepted(fd, &ss, pc) ? fd : TAKE_HELD;
-}
-
-/*
- * Without waiting, while there is more to do: the held connections
- * whose events were taken already (server/pending.c), and the listener
- * that had a client (*again), which may have more, in turn.  The
- * descriptor for the script, or TAKE_NONE, or TAKE_PAUSED.
- */
-static int
-handler_quick(int *again, int *turn, const struct config *cf,
-    struct pending_conn *pc)
-{
-	int	 fd;
-
-	if ((*turn = !*turn) && pending_take(0, pc))
-		return pc->pc_fd;
-	while (*again != -1) {
-		if ((fd = handler_take(*again, cf, pc)) >= 0 ||
-		    fd == TAKE_PAUSED)
-			return fd;
-		if (fd == TAKE_NONE)
-			*again = -1;
-	}
-	if (!*turn && pending_take(0, pc))
-		return pc->pc_fd;
-	return TAKE_NONE;
+	return pending_accepted(fd, &ss, pc) ? fd : -1;
 }
 
 /*
@@ -286,31 +257,29 @@ handler_quick(int *again, int *turn, const struct config *cf,
  * handler meanwhile serves others.  A handler leaving (listen unset)
  * accepts no more, and serves what it holds.
  *
- * Under load there is more to do when a script ends: the handler takes
- * it without a wait first (handler_quick), but waits (for nothing) every
- * HANDLER_QUICK turns, when signals come in, and the connections busy
- * siblings pass.
+ * Under load, held connections whose events a wait brought are served
+ * one after the other without another wait, but for one (for nothing)
+ * every HANDLER_QUICK turns, when signals come in, new clients, and the
+ * connections busy siblings pass.  Accepting again before a wait, from
+ * the listener that just had a client, cost more than the wait it saved
+ * (the listener's lock, shared with the siblings, and a failed accept
+ * every other time).
  */
 static int
 handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
     const sigset_t *waitmask, struct pending_conn *pc)
 {
 	struct epoll_event	 ev[LISTEN_MAX + 2 + PENDING_EVENTS];
-	static int		 turn, again = -1, quick;
+	static int		 turn, quick;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
 	int			 passed = 0, taker;
 
 	/* Leaving: what a busy sibling passed before it was told to. */
 	if (!listen && handoff_recv(pc))
 		return pc->pc_fd;
-	if (!listen || pending_full())
-		again = -1;
-	if ((again != -1 || pending_queued()) && quick++ < HANDLER_QUICK) {
-		if ((fd = handler_quick(&again, &turn, cf, pc)) >= 0)
-			return fd;
-		if (fd == TAKE_PAUSED)
-			return -1;
-	}
+	if (pending_queued() && quick++ < HANDLER_QUICK &&
+	    pending_take(0, pc))
+		return pc->pc_fd;
 	quick = 0;
 	held = pending_count();
 	ms = pending_waitms();
@@ -373,14 +342,10 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 			handler_quit = 1;
 			return -1;
 		}
-		/* It may have more, for the next turn. */
-		again = ev[i].data.fd;
 		if ((fd = handler_take(ev[i].data.fd, cf, pc)) >= 0)
 			return fd;
-		if (fd == TAKE_PAUSED)
+		if (fd == -2)
 			return -1;
-		if (fd == TAKE_NONE)
-			again = -1;
 	}
 	if (!turn && pending_take(heldready, pc))
 		return pc->pc_fd;
