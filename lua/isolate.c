@@ -452,6 +452,64 @@ iso_fenvsback(lua_State *L)
 	lua_rawseti(L, LUA_REGISTRYINDEX, iso_fenvs);
 }
 
+/*
+ * Whether the table at idx differs from its copy (at copy, of count
+ * keys): the walk iso_restore() makes, reading only.
+ */
+static int
+iso_differs(lua_State *L, int idx, int copy, int count)
+{
+	int	 seen = 0, same;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pushvalue(L, -2);
+		lua_rawget(L, copy);
+		same = lua_rawequal(L, -1, -2);
+		lua_pop(L, 2);
+		if (!same) {
+			lua_pop(L, 1);
+			return 1;
+		}
+		seen++;
+	}
+	return seen != count;
+}
+
+/*
+ * Whether the connection changed what it reached: a walk that only reads,
+ * so it needs no protection, and a connection that changed nothing (the
+ * most) costs no protected call.
+ */
+static int
+iso_changed(lua_State *L)
+{
+	int	 e, kept, top = lua_gettop(L), changed = 0;
+
+	iso_ref(L, iso_fenvs);
+	lua_pushnil(L);
+	if (lua_next(L, -2) != 0) {
+		lua_settop(L, top);
+		return 1;
+	}
+	iso_ref(L, iso_kept);
+	kept = lua_gettop(L);
+	for (e = 0; e < iso_n && !changed; e++) {
+		if (!iso_dirty[e])
+			continue;
+		lua_rawgeti(L, kept, 3 * e + 1);
+		lua_rawgeti(L, kept, 3 * e + 2);
+		changed = iso_differs(L, kept + 1, kept + 2, iso_count[e]);
+		lua_rawgeti(L, kept, 3 * e + 3);
+		if (!lua_getmetatable(L, kept + 1))
+			lua_pushboolean(L, 0);
+		changed = changed || !lua_rawequal(L, -1, -2);
+		lua_settop(L, kept);
+	}
+	lua_settop(L, top);
+	return changed;
+}
+
 static int
 iso_leave(lua_State *L)
 {
@@ -499,6 +557,11 @@ isolate_leave(lua_State *L)
 	lua_rawseti(L, LUA_REGISTRYINDEX, iso_env);
 	if (!iso_touched)
 		return;
+	if (!iso_all && !iso_changed(L)) {
+		memset(iso_dirty, 0, iso_n);
+		iso_touched = 0;
+		return;
+	}
 	iso_ref(L, iso_leavefn);
 	if (lua_pcall(L, 0, 0, 0) != 0) {
 		lua_pop(L, 1);
