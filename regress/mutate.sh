@@ -70,6 +70,10 @@ mutant handoff-stays server/pending.c "keepalive.t" \
 	"a ready connection that cannot be passed is forgotten, not served" \
 	's/\Qpend_ready(p);\E\n\}/(void)shutdown(p->p_fd, SHUT_RDWR);\n}/'
 
+mutant handoff-noretry server/pending.c "keepalive.t" \
+	"a ready connection no handler could take stays with its busy handler once one is idle" \
+	's/\Qp->p_ready ? !p->p_stuck : pend_read(p)\E/p->p_ready ? 0 : pend_read(p)/'
+
 mutant handoff-futile server/handoff.c "keepalive.t" \
 	"a busy handler passes its ready connections when no handler is idle" \
 	's/\Qatomic_load_explicit(handoff_idlers, memory_order_relaxed) > 0\E/1/'

@@ -74,6 +74,7 @@ struct pend {
 					   last read, or it is ready */
 	int		 p_ready;	/* its line came, it could not be
 					   handed over: the script's next */
+	int		 p_stuck;	/* passing it failed: it stays */
 	int		 p_drained;	/* its last read emptied the socket */
 	int		 p_lent;	/* p_buf is pend_read()'s, for now */
 	int		 p_havepeer;
@@ -661,13 +662,14 @@ pend_ready(struct pend *p)
 
 /*
  * Entry p's line came while the script runs: to an idle handler, with
- * what was read of it, or it stays, ready, for this one.  Out of pend_ep
+ * what was read of it, or it stays, ready, for this one; while no handler
+ * is idle, to be passed at a later look, once one is.  Out of pend_ep
  * first: the descriptor lives on in flight, and with it its place there.
  */
 static void
 pend_pass(struct pend *p)
 {
-	if (p->p_len > 0 && handoff_takers()) {
+	if (p->p_len > 0 && !p->p_stuck && handoff_takers()) {
 		pend_unwatch(p);
 		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
 		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
@@ -676,6 +678,7 @@ pend_pass(struct pend *p)
 			pend_remove(p);
 			return;
 		}
+		p->p_stuck = 1;	/* the socket refused it: it stays */
 	}
 	pend_ready(p);
 }
@@ -695,11 +698,9 @@ pending_handoff(void)
 		return;
 	(void)pend_events(0);
 	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
-		if (p->p_ready)
-			continue;
-		if (pend_read(p))
+		if (p->p_ready ? !p->p_stuck : pend_read(p))
 			pend_pass(p);
-		else
+		else if (!p->p_ready)
 			pend_dequeue(p);
 	}
 }
