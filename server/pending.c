@@ -11,9 +11,9 @@
  *
  * A held connection ends its wait like the script's first read would: at
  * --timeout after its last byte, or at --request-timeout after it was
- * accepted.  The script then runs all the same (it may answer "408" or
- * say nothing), and its first read returns what came, or "timeout" at
- * once.
+ * accepted (server/pending_wait.c).  The script then runs all the same
+ * (it may answer "408" or say nothing), and its first read returns what
+ * came, or "timeout" at once.
  *
  * While the handler runs a long script, its watcher thread owns this set
  * and passes the connections whose line comes to an idle handler
@@ -36,9 +36,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,47 +45,17 @@
 #include "handoff.h"
 #include "log.h"
 #include "pending.h"
+#include "pendingint.h"
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
 
-/* A peer's address, either family, in less room than a sockaddr_storage. */
-union pend_addr {
-	struct sockaddr		 sa;
-	struct sockaddr_in	 sin;
-	struct sockaddr_in6	 sin6;
-};
-
-struct pend {
-	TAILQ_ENTRY(pend) p_entry;	/* in pend_held, or pend_spare */
-	TAILQ_ENTRY(pend) p_qentry;	/* in pend_q, when p_queued */
-	int		 p_fd;
-	struct timespec	 p_start;
-	struct timespec	 p_last;	/* accepted, or its last byte */
-	char		*p_buf;
-	size_t		 p_len;
-	int		 p_parked;	/* kept after a request: idle, it is
-					   closed, not handed over */
-	int		 p_watched;	/* in pend_ep */
-	int		 p_queued;	/* in pend_q: an event came since its
-					   last read, or it is ready */
-	int		 p_ready;	/* its line came, it could not be
-					   handed over: the script's next */
-	int		 p_stuck;	/* passing it failed: it stays */
-	int		 p_drained;	/* its last read emptied the socket */
-	int		 p_lent;	/* p_buf is pend_read()'s, for now */
-	int		 p_havepeer;
-	union pend_addr	 p_peer;
-};
-TAILQ_HEAD(pendlist, pend);
-
-static long long	pend_left(const struct pend *, const struct timespec *);
 
 static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
-static struct pendlist	 pend_held = TAILQ_HEAD_INITIALIZER(pend_held);
+struct pendlist		 pend_held = TAILQ_HEAD_INITIALIZER(pend_held);
 static struct pendlist	 pend_spare = TAILQ_HEAD_INITIALIZER(pend_spare);
 static struct pendlist	 pend_q = TAILQ_HEAD_INITIALIZER(pend_q);
-static int		 npend;
+int			 npend;
 static int		 pend_ep = -1;	/* epoll: the held ones, and the
 					   script's when it was held */
 static int		 pend_hep = -1;	/* the handler's own, with them too */
@@ -96,13 +63,9 @@ static int		*pend_index;	/* descriptor: its slot, or -1 */
 static int		 pend_nfd;
 static int		 pend_curfd = -1;	/* the script's, in pend_ep */
 static int		 pend_curedge;	/* ... which had an event meanwhile */
-static int		 pend_hasdue;
-static struct timespec	 pend_due;	/* a wait may be over: look */
 static int		 pend_max;
 static int		 pend_tls;
 static size_t		 pend_cap;	/* a first line's bytes, at most */
-static long long	 pend_idle;	/* ms, --timeout; -1: none */
-static long long	 pend_total;	/* ms, --request-timeout; -1: none */
 
 void
 pending_init(const struct config *cf, int tls)
@@ -137,9 +100,7 @@ pending_init(const struct config *cf, int tls)
 	pend_tls = tls;
 	pend_cap = cf->cf_max_line + 1 < PENDING_BUF ?
 	    (size_t)cf->cf_max_line + 1 : PENDING_BUF;
-	pend_idle = cf->cf_timeout > 0 ? cf->cf_timeout * 1000LL : -1;
-	pend_total = cf->cf_request_timeout > 0 ?
-	    cf->cf_request_timeout * 1000LL : -1;
+	pend_waitinit(cf);
 }
 
 int
@@ -159,23 +120,6 @@ int
 pending_queued(void)
 {
 	return !TAILQ_EMPTY(&pend_q);
-}
-
-/*
- * Unless the server speaks first, the kernel wakes no handler for a
- * client until it has sent something (or for a second, after which it
- * is held here): a client that sends at once is served at once, and
- * waits in the listen queue, not in a handler that might die with it.
- */
-void
-pending_listen(const int *fds, int n, int greeting)
-{
-	int	 i, secs = greeting ? 0 : 1;
-
-	for (i = 0; i < n; i++)
-		if (setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
-		    sizeof(secs)) == -1)
-			log_warn("TCP_DEFER_ACCEPT");
 }
 
 /* A new entry for fd, with the address ss (or none), or NULL: full. */
@@ -352,23 +296,9 @@ pend_unwatch(struct pend *p)
 static int
 pend_hold(struct pend *p)
 {
-	struct timespec		 due;
-	long long		 ms;
-
 	if (p->p_fd >= pend_nfd || pend_watch(p) == -1)
 		return -1;
-	if ((ms = pend_left(p, &p->p_last)) < 0)
-		return 0;
-	due = p->p_last;
-	due.tv_sec += ms / 1000;
-	due.tv_nsec += (ms % 1000) * 1000000L;
-	if (due.tv_nsec >= 1000000000L) {
-		due.tv_sec++;
-		due.tv_nsec -= 1000000000L;
-	}
-	if (!pend_hasdue || clock_ms(&due, &pend_due) > 0)
-		pend_due = due;
-	pend_hasdue = 1;
+	pend_schedule(p);
 	return 0;
 }
 
@@ -376,7 +306,7 @@ pend_hold(struct pend *p)
  * Hand entry p to the script, out of the set; a connection in pend_ep
  * stays there, its events noted while the script runs.
  */
-static void
+void
 pend_hand(struct pend *p, int expired, struct pending_conn *pc)
 {
 	memset(pc, 0, sizeof(*pc));
@@ -504,93 +434,14 @@ pending_handlerset(int ep)
 	pend_hep = ep;
 }
 
-/* Milliseconds left of p's wait (0: over), or -1 when it has no end. */
-static long long
-pend_left(const struct pend *p, const struct timespec *now)
-{
-	long long	 idle = -1, total = -1;
-
-	if (pend_idle >= 0)
-		idle = pend_idle - clock_ms(&p->p_last, now);
-	if (pend_total >= 0)
-		total = pend_total - clock_ms(&p->p_start, now);
-	if (idle < 0 && pend_idle >= 0)
-		idle = 0;
-	if (total < 0 && pend_total >= 0)
-		total = 0;
-	if (idle == -1)
-		return total;
-	if (total == -1)
-		return idle;
-	return idle < total ? idle : total;
-}
-
-/* How long a poll may wait before the held connections' waits are due. */
-int
-pending_waitms(void)
-{
-	struct timespec	 now;
-	long long	 ms;
-
-	if (!TAILQ_EMPTY(&pend_q))
-		return 0;
-	if (npend == 0 || !pend_hasdue)
-		return -1;
-	clock_now(&now);
-	ms = clock_ms(&now, &pend_due);
-	if (ms < 0)
-		return 0;
-	return ms > 86400000 ? 86400000 : (int)ms;
-}
-
 /* Close a held connection. */
-static void
+void
 pend_close(struct pend *p)
 {
 	pend_unwatch(p);
 	(void)close(p->p_fd);
 	pend_freebuf(p);
 	pend_remove(p);
-}
-
-/*
- * The waits that are over, when one may be: 1 and pc filled for the first
- * (a kept connection that said nothing is closed instead), else 0; the
- * next time to look is the earliest wait left.
- */
-static int
-pend_expire(struct pending_conn *pc)
-{
-	struct pend	*p, *np;
-	struct timespec	 now;
-	long long	 left, min = -1;
-
-	clock_now(&now);
-	if (!pend_hasdue || clock_ms(&now, &pend_due) > 0)
-		return 0;
-	TAILQ_FOREACH_SAFE(p, &pend_held, p_entry, np) {
-		if ((left = pend_left(p, &now)) != 0) {
-			if (left > 0 && (min == -1 || left < min))
-				min = left;
-			continue;
-		}
-		if (p->p_parked && p->p_len == 0) {
-			/* A kept connection idle for --timeout: closed. */
-			pend_close(p);
-			continue;
-		}
-		pend_hand(p, 1, pc);
-		return 1;	/* pend_due stays: look again at once */
-	}
-	pend_hasdue = min != -1;
-	pend_due = now;
-	pend_due.tv_sec += min / 1000;
-	pend_due.tv_nsec += (min % 1000) * 1000000L;
-	if (pend_due.tv_nsec >= 1000000000L) {
-		pend_due.tv_sec++;
-		pend_due.tv_nsec -= 1000000000L;
-	}
-	return 0;
 }
 
 /*
