@@ -7,8 +7,8 @@
  * has nothing to do.
  *
  * How: a thread in each handler, the watcher, which does nothing but
- * sleep, epoll_wait(2), read a first line, sendmsg(2) and close(2), and
- * never touches Lua.  The handler owns its held connections except while a
+ * sleep, poll(2), read a first line, sendmsg(2) and close(2), and never
+ * touches Lua.  The handler owns its held connections except while a
  * script runs: it holds a mutex the rest of the time, so the watcher can
  * only act during a script.  Every HANDOFF_MS the watcher looks whether
  * the script it saw last time is still running; once one is, it takes the
@@ -17,7 +17,9 @@
  * a line) over a SOCK_SEQPACKET socketpair that the supervisor made and
  * every handler shares.  Idle handlers wait on its receiving end beside
  * the listeners, with EPOLLEXCLUSIVE, so one of them takes it; the next
- * request on it is that handler's, as if it had accepted it.
+ * request on it is that handler's, as if it had accepted it.  It passes
+ * only while one waits so (handoff_takers()): when every handler is busy,
+ * none would take it before its own is free.
  *
  * Why this way, of those considered:
  * - Moving at the start of each script whatever is ready would miss what
