@@ -353,12 +353,13 @@ handoff_waiting(int on)
 		    memory_order_relaxed);
 }
 
-/* Whether a handler waits to take a connection passed now. */
+/* How many handlers wait to take a connection passed now; -1: unknown. */
 int
 handoff_takers(void)
 {
-	return handoff_idlers == NULL ||
-	    atomic_load_explicit(handoff_idlers, memory_order_relaxed) > 0;
+	if (handoff_idlers == NULL)
+		return -1;
+	return atomic_load_explicit(handoff_idlers, memory_order_relaxed);
 }
 
 /*

@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
+#define PEND_PASSES	16	/* passed a look, per idle handler */
 
 
 static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
@@ -513,20 +515,22 @@ pend_ready(struct pend *p)
 
 /*
  * Entry p's line came while the script runs: to an idle handler, with
- * what was read of it, or it stays, ready, for this one; while no handler
- * is idle, to be passed at a later look, once one is.  Out of pend_ep
- * first: the descriptor lives on in flight, and with it its place there.
+ * what was read of it, while the look's budget lasts, or it stays,
+ * ready, for this one, to be passed at a later look (unless passing it
+ * failed).  Out of pend_ep first: the descriptor lives on in flight, and
+ * with it its place there.
  */
 static void
-pend_pass(struct pend *p)
+pend_pass(struct pend *p, int *budget)
 {
-	if (p->p_len > 0 && !p->p_stuck && handoff_takers()) {
+	if (p->p_len > 0 && !p->p_stuck && *budget > 0) {
 		pend_unwatch(p);
 		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
 		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
 			(void)close(p->p_fd);
 			pend_freebuf(p);
 			pend_remove(p);
+			(*budget)--;
 			return;
 		}
 		p->p_stuck = 1;	/* the socket refused it: it stays */
@@ -538,19 +542,27 @@ pend_pass(struct pend *p)
  * The watcher (server/handoff.c), while the script runs: the held
  * connections whose first line has come go to an idle handler; one that
  * cannot go, or has only closed, stays ready for this handler.  Those the
- * handler had events for and had not read yet are read first.
+ * handler had events for and had not read yet are read first.  A look
+ * passes PEND_PASSES connections for each handler that waits idle, at
+ * most, which they take in turn: more would fill the socket under load,
+ * when handlers are idle a moment and busy the next.
  */
 void
 pending_handoff(void)
 {
 	struct pend	*p, *np;
+	int		 budget;
 
 	if (npend == 0)
 		return;
 	(void)pend_events(0);
+	if ((budget = handoff_takers()) < 0 || budget > INT_MAX / PEND_PASSES)
+		budget = INT_MAX;
+	else
+		budget *= PEND_PASSES;
 	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
 		if (p->p_ready ? !p->p_stuck : pend_read(p))
-			pend_pass(p);
+			pend_pass(p, &budget);
 		else if (!p->p_ready)
 			pend_dequeue(p);
 	}
