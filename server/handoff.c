@@ -18,8 +18,9 @@
  * every handler shares.  Idle handlers wait on its receiving end beside
  * the listeners, with EPOLLEXCLUSIVE, so one of them takes it; the next
  * request on it is that handler's, as if it had accepted it.  It passes
- * only while one waits so (handoff_takers()): when every handler is busy,
- * none would take it before its own is free.
+ * only while one waits so, and no more than they take in turn
+ * (handoff_room()): when every handler is busy, none would take it
+ * before its own is free.
  *
  * Why this way, of those considered:
  * - Moving at the start of each script whatever is ready would miss what
@@ -90,8 +91,12 @@ struct handoff_hdr {
 };
 
 static int		 handoff_fds[2] = { -1, -1 };	/* send, receive */
-static atomic_int	*handoff_idlers;	/* handlers waiting to take one,
-						   in memory they all share */
+/* What the handlers share in memory: a hint, see handoff_open(). */
+struct handoff_shared {
+	atomic_int	 hs_idle;	/* handlers waiting to take one */
+	atomic_int	 hs_inflight;	/* passed, not yet taken */
+};
+static struct handoff_shared	*handoff_sh;
 static int		 handoff_ok;		/* this handler passes and takes */
 static int		 handoff_on;		/* its watcher runs */
 static int		 handoff_nothread;	/* it could not start */
@@ -104,11 +109,13 @@ static int		 handoff_stayed;	/* how many, since said */
 
 /*
  * The supervisor, before any handler: the socket they share, and how
- * many of them wait, idle, to take what it carries.  That count is all
- * they share in memory: a hint, which spares a busy handler passing
- * connections that no handler would take before it is free itself (under
- * load, when every handler is busy).  A handler killed while it waits
- * leaves it one too high: passes are tried then, as without it.
+ * many of them wait, idle, to take what it carries, and how many passed
+ * connections it carries.  Those counts are all they share in memory: a
+ * hint, which spares a busy handler passing connections that no handler
+ * would take before it is free itself (under load, when every handler is
+ * busy), or more than the idle ones take in turn.  A handler killed
+ * while it waits leaves the first one too high: passes are tried then,
+ * as without it.
  */
 int
 handoff_open(void)
@@ -120,12 +127,13 @@ handoff_open(void)
 		log_warn("handoff socketpair");
 		return -1;
 	}
-	if ((p = mmap(NULL, sizeof(*handoff_idlers), PROT_READ | PROT_WRITE,
+	if ((p = mmap(NULL, sizeof(*handoff_sh), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
 		log_warn("handoff mmap");
 	else {
-		handoff_idlers = p;
-		atomic_init(handoff_idlers, 0);
+		handoff_sh = p;
+		atomic_init(&handoff_sh->hs_idle, 0);
+		atomic_init(&handoff_sh->hs_inflight, 0);
 	}
 	return 0;
 }
@@ -140,10 +148,10 @@ handoff_close(void)
 			(void)close(handoff_fds[i]);
 		handoff_fds[i] = -1;
 	}
-	if (handoff_idlers != NULL &&
-	    munmap(handoff_idlers, sizeof(*handoff_idlers)) == -1)
+	if (handoff_sh != NULL &&
+	    munmap(handoff_sh, sizeof(*handoff_sh)) == -1)
 		log_warn("handoff munmap");
-	handoff_idlers = NULL;
+	handoff_sh = NULL;
 }
 
 /* The descriptors a handler keeps, added to keep; how many. */
@@ -343,23 +351,34 @@ handoff_stop(void)
 void
 handoff_waiting(int on)
 {
-	if (handoff_idlers == NULL || !handoff_ok)
+	if (handoff_sh == NULL || !handoff_ok)
 		return;
 	if (on)
-		atomic_fetch_add_explicit(handoff_idlers, 1,
+		atomic_fetch_add_explicit(&handoff_sh->hs_idle, 1,
 		    memory_order_relaxed);
 	else
-		atomic_fetch_sub_explicit(handoff_idlers, 1,
+		atomic_fetch_sub_explicit(&handoff_sh->hs_idle, 1,
 		    memory_order_relaxed);
 }
 
-/* How many handlers wait to take a connection passed now; -1: unknown. */
+/*
+ * How many connections may be passed now: HANDOFF_PER for each handler
+ * that waits to take them, less those passed and not taken yet; -1 when
+ * unknown.
+ */
 int
-handoff_takers(void)
+handoff_room(void)
 {
-	if (handoff_idlers == NULL)
+	int	 idle, inflight;
+
+	if (handoff_sh == NULL)
 		return -1;
-	return atomic_load_explicit(handoff_idlers, memory_order_relaxed);
+	idle = atomic_load_explicit(&handoff_sh->hs_idle,
+	    memory_order_relaxed);
+	inflight = atomic_load_explicit(&handoff_sh->hs_inflight,
+	    memory_order_relaxed);
+	return idle > 0 && idle * HANDOFF_PER > inflight ?
+	    idle * HANDOFF_PER - inflight : 0;
 }
 
 /*
@@ -403,8 +422,12 @@ handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1)
+	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1) {
+		if (handoff_sh != NULL)
+			atomic_fetch_add_explicit(&handoff_sh->hs_inflight, 1,
+			    memory_order_relaxed);
 		return 0;
+	}
 	/* ETOOMANYREFS, EAGAIN (the socket is full), ENOBUFS: it stays. */
 	handoff_err = errno;
 	handoff_stayed++;
@@ -462,6 +485,9 @@ handoff_recv(struct pending_conn *pc)
 			log_warn("handoff recvmsg");
 		return 0;
 	}
+	if (handoff_sh != NULL)
+		atomic_fetch_sub_explicit(&handoff_sh->hs_inflight, 1,
+		    memory_order_relaxed);
 	fd = handoff_rights(&msg);
 	if (fd == -1 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < sizeof(hh) || (size_t)n - sizeof(hh) != hh.hh_len) {

@@ -50,7 +50,6 @@
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
-#define PEND_PASSES	16	/* passed a look, per idle handler */
 
 
 static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
@@ -542,10 +541,10 @@ pend_pass(struct pend *p, int *budget)
  * The watcher (server/handoff.c), while the script runs: the held
  * connections whose first line has come go to an idle handler; one that
  * cannot go, or has only closed, stays ready for this handler.  Those the
- * handler had events for and had not read yet are read first.  A look
- * passes PEND_PASSES connections for each handler that waits idle, at
- * most, which they take in turn: more would fill the socket under load,
- * when handlers are idle a moment and busy the next.
+ * handler had events for and had not read yet are read first.  No more
+ * are passed than the handlers that wait idle take in turn
+ * (handoff_room()): more would fill the socket under load, when handlers
+ * are idle a moment and busy the next.
  */
 void
 pending_handoff(void)
@@ -556,10 +555,8 @@ pending_handoff(void)
 	if (npend == 0)
 		return;
 	(void)pend_events(0);
-	if ((budget = handoff_takers()) < 0 || budget > INT_MAX / PEND_PASSES)
+	if ((budget = handoff_room()) < 0)
 		budget = INT_MAX;
-	else
-		budget *= PEND_PASSES;
 	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
 		if (p->p_ready ? !p->p_stuck : pend_read(p))
 			pend_pass(p, &budget);
