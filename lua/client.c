@@ -126,6 +126,13 @@ client_drained(void)
 	return clt.c_drained;
 }
 
+/* Whether the client closed its side, and all it sent was read. */
+int
+client_ended(void)
+{
+	return clt.c_eof;
+}
+
 /*
  * What was read from the client before the script ran, drained set when
  * that read emptied the socket.

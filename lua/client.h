@@ -25,6 +25,7 @@ void	client_deadline(const struct timespec *, int);
 void	client_expire(void);
 int	client_preload(const char *, size_t, int);
 int	client_drained(void);
+int	client_ended(void);
 void	client_keepable(int);
 int	client_kept(void);
 void	client_leftover(const char **, size_t *);

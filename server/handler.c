@@ -509,12 +509,16 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	handoff_idle();
 	work_finish(L);
 
-	/* Under TLS, OpenSSL may have read ahead: a drained socket says
-	   nothing of what it holds. */
-	drained = ssl == NULL && client_drained();
+	/*
+	 * Only a client that has closed its side sends nothing more: a
+	 * socket the script's last read emptied may have more by now (the
+	 * rest of a body the script did not read, a kept connection's next
+	 * request), which closing would answer with a reset.
+	 */
+	drained = ssl == NULL && client_ended();
 	if (status == 0 && client_kept() && !handler_quit) {
 		client_leftover(&left, &leftlen);
-		r = pending_park(pc, left, leftlen, drained);
+		r = pending_park(pc, left, leftlen, client_drained());
 		client_close();
 		if (r != -1)
 			return r;
