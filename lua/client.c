@@ -42,9 +42,15 @@ struct client {
 	int		 c_expired;	/* the first wait to read is over */
 	int		 c_keepable;	/* the connection may be kept */
 	int		 c_keep;	/* client.keepalive() was called */
+	int		 c_drained;	/* the last read emptied the socket */
+	int		 c_peerfd;	/* client.ip's socket, or -1: */
+	int		 c_havepeer;	/* c_peer is the client's */
+	struct sockaddr_storage c_peer;
+	int		 c_tls;		/* client.tls */
+	char		 c_proxy[64];	/* client.proxy_ip ("": nil) */
 };
 
-static struct client	 clt;
+static struct client	 clt = { .c_peerfd = -1 };
 
 void
 client_open(const struct client_io *io, int timeout, size_t maxline,
@@ -61,6 +67,11 @@ client_open(const struct client_io *io, int timeout, size_t maxline,
 	clt.c_hasdeadline = 0;
 	clt.c_expired = 0;
 	clt.c_keepable = clt.c_keep = 0;
+	clt.c_drained = 0;
+	clt.c_peerfd = -1;
+	clt.c_havepeer = 0;
+	clt.c_tls = 0;
+	clt.c_proxy[0] = '\0';
 }
 
 /* Whether client.keepalive() can keep this connection (tcp, not TLS). */
@@ -104,12 +115,34 @@ client_expire(void)
 	clt.c_expired = 1;
 }
 
-/* What was read from the client before the script ran. */
+/*
+ * Whether the last read from the client emptied its socket (a read that
+ * did not fill what it was given): then nothing is left to read but what
+ * comes later, which the handler's epoll set reports (server/pending.c).
+ */
 int
-client_preload(const char *buf, size_t len)
+client_drained(void)
+{
+	return clt.c_drained;
+}
+
+/* Whether the client closed its side, and all it sent was read. */
+int
+client_ended(void)
+{
+	return clt.c_eof;
+}
+
+/*
+ * What was read from the client before the script ran, drained set when
+ * that read emptied the socket.
+ */
+int
+client_preload(const char *buf, size_t len, int drained)
 {
 	char	*nbuf;
 
+	clt.c_drained = drained;
 	if (len == 0)
 		return 0;
 	if (clt.c_cap < len) {
@@ -206,6 +239,7 @@ client_fill(void)
 	for (;;) {
 		n = clt.c_io.io_read(clt.c_io.io_ctx, clt.c_buf + clt.c_len,
 		    clt.c_cap - clt.c_len);
+		clt.c_drained = n < (long)(clt.c_cap - clt.c_len);
 		if (n > 0) {
 			clt.c_len += n;
 			return NULL;
@@ -387,50 +421,104 @@ client_write(lua_State *L)
 
 /*
  * client.ip and client.port: from peer when the caller knows it, else
- * from the socket fd, when it is one.
+ * from the socket fd, when it is one; client.tls, and client.proxy_ip
+ * (NULL: none).  They are read from here when the script names them
+ * (client_field), so a connection whose script does not costs no
+ * formatting, and the client table stays as the script found it.
  */
 void
-client_setpeer(lua_State *L, int fd, const struct sockaddr_storage *peer)
+client_setpeer(int fd, const struct sockaddr_storage *peer)
+{
+	clt.c_peerfd = fd;
+	clt.c_havepeer = peer != NULL;
+	if (peer != NULL)
+		clt.c_peer = *peer;
+}
+
+void
+client_setconn(int tls, const char *proxy)
+{
+	clt.c_tls = tls;
+	if (proxy == NULL)
+		clt.c_proxy[0] = '\0';
+	else
+		(void)strlcpy(clt.c_proxy, proxy, sizeof(clt.c_proxy));
+}
+
+/* The dotted quad of a, in buf (INET_ADDRSTRLEN), without printf. */
+static void
+client_ntop4(const struct in_addr *a, char *buf)
+{
+	const unsigned char	*b = (const unsigned char *)&a->s_addr;
+	char			*p = buf;
+	unsigned		 v;
+	int			 i;
+
+	for (i = 0; i < 4; i++) {
+		v = b[i];
+		if (v >= 100)
+			*p++ = '0' + v / 100;
+		if (v >= 10)
+			*p++ = '0' + v / 10 % 10;
+		*p++ = '0' + v % 10;
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
+/* Push client.ip or, with port set, client.port: nil when unknown. */
+static void
+client_pushpeer(lua_State *L, int port)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	char			 ip[INET6_ADDRSTRLEN];
-	int			 port;
 
-	lua_getglobal(L, "client");
-	if (!lua_istable(L, -1)) {
-		lua_pop(L, 1);
-		return;
+	if (!clt.c_havepeer && clt.c_peerfd != -1 &&
+	    getpeername(clt.c_peerfd, (struct sockaddr *)&ss, &sslen) == 0) {
+		clt.c_peer = ss;
+		clt.c_havepeer = 1;
 	}
-	lua_pushnil(L);
-	lua_setfield(L, -2, "ip");
-	lua_pushnil(L);
-	lua_setfield(L, -2, "port");
-	if (peer != NULL)
-		ss = *peer;
-	else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-		lua_pop(L, 1);
-		return;
-	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	clt.c_peerfd = -1;
+	if (clt.c_havepeer && clt.c_peer.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&clt.c_peer;
 
-		(void)inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		port = ntohs(sin->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		if (port)
+			lua_pushinteger(L, ntohs(sin->sin_port));
+		else {
+			client_ntop4(&sin->sin_addr, ip);
+			lua_pushstring(L, ip);
+		}
+	} else if (clt.c_havepeer && clt.c_peer.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&clt.c_peer;
 
-		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		port = ntohs(sin6->sin6_port);
-	} else {
-		lua_pop(L, 1);
-		return;
-	}
-	lua_pushstring(L, ip);
-	lua_setfield(L, -2, "ip");
-	lua_pushinteger(L, port);
-	lua_setfield(L, -2, "port");
-	lua_pop(L, 1);
+		if (port)
+			lua_pushinteger(L, ntohs(sin6->sin6_port));
+		else {
+			(void)inet_ntop(AF_INET6, &sin6->sin6_addr, ip,
+			    sizeof(ip));
+			lua_pushstring(L, ip);
+		}
+	} else
+		lua_pushnil(L);
+}
+
+/* client's __index: the connection's fields. */
+static int
+client_field(lua_State *L)
+{
+	const char	*k = lua_tostring(L, 2);
+
+	if (lua_type(L, 2) != LUA_TSTRING)
+		lua_pushnil(L);
+	else if (strcmp(k, "ip") == 0 || strcmp(k, "port") == 0)
+		client_pushpeer(L, k[0] == 'p');
+	else if (strcmp(k, "tls") == 0)
+		lua_pushboolean(L, clt.c_tls);
+	else if (strcmp(k, "proxy_ip") == 0 && clt.c_proxy[0] != '\0')
+		lua_pushstring(L, clt.c_proxy);
+	else
+		lua_pushnil(L);
+	return 1;
 }
 
 /*
@@ -484,7 +572,9 @@ int
 luaopen_slua_client(lua_State *L)
 {
 	luaL_register(L, "client", client_funcs);
-	lua_pushboolean(L, 0);
-	lua_setfield(L, -2, "tls");
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, client_field);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	return 1;
 }

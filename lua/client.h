@@ -23,12 +23,15 @@ void	client_close(void);
 struct timespec;
 void	client_deadline(const struct timespec *, int);
 void	client_expire(void);
-int	client_preload(const char *, size_t);
+int	client_preload(const char *, size_t, int);
+int	client_drained(void);
+int	client_ended(void);
 void	client_keepable(int);
 int	client_kept(void);
 void	client_leftover(const char **, size_t *);
 struct sockaddr_storage;
-void	client_setpeer(lua_State *, int, const struct sockaddr_storage *);
+void	client_setpeer(int, const struct sockaddr_storage *);
+void	client_setconn(int, const char *);
 int	client_writeall(void *, const char *, size_t);
 int	luaopen_slua_client(lua_State *);
 

@@ -7,9 +7,9 @@
  * through to the "front", a table holding the standard globals that are
  * not tables (print, type, ...), and from there to a function that reads
  * the standard globals, noting which library table the connection reached,
- * and remembers the answer in a table of the connection's ("cache").  A
- * connection that names no library table allocates nothing but its
- * globals table, as before isolation.
+ * and remembers the answer in the connection's globals, where the next
+ * use of the name finds it at once.  A connection allocates nothing but
+ * its globals table, as before isolation.
  *
  * The library tables are shared by every connection.  Rather than copy
  * them for each connection, the handler keeps a copy of each ("kept"),
@@ -33,18 +33,15 @@
 #include "log.h"
 
 #define ISO_ALL		(-1)	/* in the map: reaches every kept table */
+#define ISO_ENVSLOTS	4	/* _G and the library tables named, mostly */
 
 int			 iso_base = LUA_NOREF;	/* the standard globals */
 static int		 iso_kept = LUA_NOREF;	/* live, copy, metatable, ... */
 static int		 iso_map = LUA_NOREF;	/* value: kept entry, or ISO_ALL */
 static int		 iso_front = LUA_NOREF;	/* base's other than tables */
-int			 iso_frontmeta = LUA_NOREF;	/* __index: cache or fn */
+static int		 iso_frontmeta = LUA_NOREF;	/* __index: fn */
 static int		 iso_envmeta = LUA_NOREF;	/* __index: front */
-int			 iso_cachemeta = LUA_NOREF;	/* __index: fn */
-static int		 iso_indexfn = LUA_NOREF;
-int			 iso_cache = LUA_NOREF;	/* the connection's */
-int			 iso_kindex = LUA_NOREF;	/* "__index", made once */
-int			 iso_cached;		/* the connection has a cache */
+int			 iso_env = LUA_NOREF;	/* the connection's globals */
 static int		 iso_strmeta = LUA_NOREF;
 int			 iso_fenvs = LUA_NOREF;	/* function: its env before */
 static int		 iso_leavefn = LUA_NOREF;
@@ -329,16 +326,10 @@ iso_meta(lua_State *L, int kept, int map)
 static void
 iso_fronts(lua_State *L, int kept, int map)
 {
-	lua_pushliteral(L, "__index");
-	iso_kindex = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushboolean(L, 0);
-	iso_cache = luaL_ref(L, LUA_REGISTRYINDEX);
+	iso_env = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushcfunction(L, iso_index);
-	lua_pushvalue(L, -1);
-	iso_indexfn = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pushvalue(L, -1);
 	iso_frontmeta = iso_meta(L, kept, map);
-	iso_cachemeta = iso_meta(L, kept, map);
 
 	lua_newtable(L);
 	lua_pushvalue(L, -1);
@@ -423,16 +414,19 @@ isolate_init(lua_State *L)
 
 /*
  * Push a fresh globals table for a connection, and make it the thread's
- * globals until isolate_leave().
+ * globals until isolate_leave().  It has room for the library tables the
+ * connection names (iso_index).
  */
 void
 isolate_enter(lua_State *L)
 {
-	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, ISO_ENVSLOTS);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, -2, "_G");
 	iso_ref(L, iso_envmeta);
 	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, LUA_REGISTRYINDEX, iso_env);
 	lua_pushvalue(L, -1);
 	lua_replace(L, LUA_GLOBALSINDEX);
 }
@@ -456,6 +450,64 @@ iso_fenvsback(lua_State *L)
 	lua_pop(L, 1);
 	lua_newtable(L);
 	lua_rawseti(L, LUA_REGISTRYINDEX, iso_fenvs);
+}
+
+/*
+ * Whether the table at idx differs from its copy (at copy, of count
+ * keys): the walk iso_restore() makes, reading only.
+ */
+static int
+iso_differs(lua_State *L, int idx, int copy, int count)
+{
+	int	 seen = 0, same;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pushvalue(L, -2);
+		lua_rawget(L, copy);
+		same = lua_rawequal(L, -1, -2);
+		lua_pop(L, 2);
+		if (!same) {
+			lua_pop(L, 1);
+			return 1;
+		}
+		seen++;
+	}
+	return seen != count;
+}
+
+/*
+ * Whether the connection changed what it reached: a walk that only reads,
+ * so it needs no protection, and a connection that changed nothing (the
+ * most) costs no protected call.
+ */
+static int
+iso_changed(lua_State *L)
+{
+	int	 e, kept, top = lua_gettop(L), changed = 0;
+
+	iso_ref(L, iso_fenvs);
+	lua_pushnil(L);
+	if (lua_next(L, -2) != 0) {
+		lua_settop(L, top);
+		return 1;
+	}
+	iso_ref(L, iso_kept);
+	kept = lua_gettop(L);
+	for (e = 0; e < iso_n && !changed; e++) {
+		if (!iso_dirty[e])
+			continue;
+		lua_rawgeti(L, kept, 3 * e + 1);
+		lua_rawgeti(L, kept, 3 * e + 2);
+		changed = iso_differs(L, kept + 1, kept + 2, iso_count[e]);
+		lua_rawgeti(L, kept, 3 * e + 3);
+		if (!lua_getmetatable(L, kept + 1))
+			lua_pushboolean(L, 0);
+		changed = changed || !lua_rawequal(L, -1, -2);
+		lua_settop(L, kept);
+	}
+	lua_settop(L, top);
+	return changed;
 }
 
 static int
@@ -487,14 +539,6 @@ iso_leave(lua_State *L)
 		lua_pop(L, 1);
 	}
 	iso_fenvsback(L);
-	if (iso_cached) {
-		iso_ref(L, iso_frontmeta);
-		iso_ref(L, iso_kindex);
-		iso_ref(L, iso_indexfn);
-		lua_rawset(L, -3);
-		lua_pop(L, 1);
-		iso_cached = 0;
-	}
 	return 0;
 }
 
@@ -509,8 +553,15 @@ isolate_leave(lua_State *L)
 {
 	iso_ref(L, iso_base);
 	lua_replace(L, LUA_GLOBALSINDEX);
+	lua_pushboolean(L, 0);
+	lua_rawseti(L, LUA_REGISTRYINDEX, iso_env);
 	if (!iso_touched)
 		return;
+	if (!iso_all && !iso_changed(L)) {
+		memset(iso_dirty, 0, iso_n);
+		iso_touched = 0;
+		return;
+	}
 	iso_ref(L, iso_leavefn);
 	if (lua_pcall(L, 0, 0, 0) != 0) {
 		lua_pop(L, 1);

@@ -8,8 +8,8 @@
 
 /*
  * A miss in the front: the standard global.  A table is remembered in the
- * connection's cache, made at the first, so that naming it again costs
- * no call.
+ * connection's globals, so that naming it again costs no call; as in
+ * plain Lua, the connection may set that global to something else.
  */
 int
 iso_index(lua_State *L)
@@ -21,22 +21,12 @@ iso_index(lua_State *L)
 	iso_mark(L, -1);
 	if (!lua_istable(L, -1))
 		return 1;
-	if (!iso_cached) {
-		iso_ref(L, iso_frontmeta);
-		iso_ref(L, iso_kindex);
-		lua_createtable(L, 0, 4);
-		iso_ref(L, iso_cachemeta);
-		lua_setmetatable(L, -2);
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, LUA_REGISTRYINDEX, iso_cache);
+	iso_ref(L, iso_env);
+	if (lua_istable(L, -1)) {
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -3);
 		lua_rawset(L, -3);
-		lua_pop(L, 1);
-		iso_cached = iso_touched = 1;
 	}
-	iso_ref(L, iso_cache);
-	lua_pushvalue(L, 2);
-	lua_pushvalue(L, -3);
-	lua_rawset(L, -3);
 	lua_pop(L, 1);
 	return 1;
 }

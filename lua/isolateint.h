@@ -10,12 +10,8 @@
 
 /* Registry references; see lua/isolate.c. */
 extern int	iso_base;	/* the standard globals */
-extern int	iso_frontmeta;	/* __index: the connection's cache, or fn */
-extern int	iso_cachemeta;	/* __index: fn */
-extern int	iso_cache;	/* the connection's cache */
-extern int	iso_kindex;	/* "__index" */
+extern int	iso_env;	/* the connection's globals, or false */
 extern int	iso_fenvs;	/* function: its environment before */
-extern int	iso_cached;	/* the connection has a cache */
 extern int	iso_touched;	/* it reached a kept table or set an env */
 
 void	iso_ref(lua_State *, int);

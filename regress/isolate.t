@@ -2,7 +2,7 @@
 # tables or the string metatable is seen by the next; modules loaded with
 # require stay loaded.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 27
 
 port=$(free_port)
 
@@ -51,7 +51,8 @@ local function probe()
     try(function() return type(debug.traceback) end) .. " " ..
     try(function() return package.path == "nowhere" end) .. " " ..
     try(function() return type(json.encode) end) .. " " ..
-    try(function() return require("greet").hi() end)
+    try(function() return require("greet").hi() end) .. " " ..
+    try(function() return tostring(table.nope) end)
 end
 local routes = {
   loadstring = function() loadstring("X = 1")() end,
@@ -77,6 +78,9 @@ local routes = {
     getmetatable("").__index = { upper = function() return "no" end }
   end,
   strsetmeta = function() debug.setmetatable("", nil) end,
+  setmeta = function()
+    setmetatable(table, { __index = function() return "leak" end })
+  end,
   exit = function() os.exit = nil end,
   loaded = function() package.loaded.fake = "yes" end,
   libs = function()
@@ -109,12 +113,12 @@ LUA
 
 say() { printf '%s\n' "$1" | nc -N -w 5 127.0.0.1 "$port"; }
 
-clean="nil nil nil function A function nil function 314 function function function false function hi 1"
+clean="nil nil nil function A function nil function 314 function function function false function hi 1 nil"
 # Each route on a server of its own, then what the next connection sees.
 export LUA_PATH="$T/mods/?.lua"
 for r in loadstring dofile getfenv0 envmeta envmetaindex setfenv rawset \
     cfenv modfenv modsetfenv registry reqstring strindex upper strmeta \
-    strsetmeta exit loaded libs; do
+    strsetmeta setmeta exit loaded libs; do
 	start_slua -H 1 "$T/routes.lua"
 	a=$(say "$r")
 	b=$(say get)

@@ -68,7 +68,15 @@ mutant handoff-bytes server/handoff.c "keepalive.t" \
 
 mutant handoff-stays server/pending.c "keepalive.t" \
 	"a ready connection that cannot be passed is forgotten, not served" \
-	's/\Qpend_ready(i);\E\n\t\}\n\}/(void)shutdown(pend[i].p_fd, SHUT_RDWR);\n\t}\n}/'
+	's/\Qpend_ready(p);\E\n\}/(void)shutdown(p->p_fd, SHUT_RDWR);\n}/'
+
+mutant handoff-noretry server/pending.c "keepalive.t" \
+	"a ready connection no handler could take stays with its busy handler once one is idle" \
+	's/\Qp->p_ready ? !p->p_stuck : pend_read(p)\E/p->p_ready ? 0 : pend_read(p)/'
+
+mutant handoff-futile server/handoff.c "keepalive.t" \
+	"a busy handler passes its ready connections when no handler is idle" \
+	's/\Qif (handoff_sh == NULL)\E\n\t\treturn -1;\n\tidle =/if (1)\n\t\treturn -1;\n\tidle =/'
 
 mutant emfile-log server/handler.c "limits.t" \
 	"under EMFILE every accept pause is logged, not at most once a second" \
@@ -84,7 +92,7 @@ mutant handler-timeout server/handler.c "limits.t" \
 
 mutant handler-oneshot server/handler.c "tcp.t limits.t" \
 	"a handler exits after every connection (and is replaced)" \
-	's/\Qhandler_served++;\E/handler_served++;\n\t\thandler_quit = 1;/'
+	's/\Qhandler_busy = 0;\E\n\t\t\Qhandler_served++;\E/handler_busy = 0;\n\t\thandler_served++;\n\t\thandler_quit = 1;/'
 
 mutant globals-leak server/handler.c "tcp.t" \
 	"a connection's globals are the handler's, seen by the next connection" \
@@ -92,7 +100,7 @@ mutant globals-leak server/handler.c "tcp.t" \
 
 mutant tls-fd-leak server/handler.c "tcp.t limits.t" \
 	"after a failed TLS handshake the client's descriptor stays open" \
-	's/(tls: %s", peer, err\);)\n\t+\Q(void)close(fd);\E/$1/'
+	's/(tls: %s", handler_peer\(pc\), err\);\n\t+\Qpending_release(pc);\E)\n\t+\Q(void)close(fd);\E/$1/'
 
 # OpenSSL 3 refuses TLS 1.0 and 1.1 at security level 1 and up, whatever
 # the minimum version says: the mutant lowers both.  A test needs a client

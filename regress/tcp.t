@@ -1,6 +1,6 @@
 # tcp mode: the supervisor, preforked handlers, the client API, TLS.
 . "$(dirname "$0")/lib.sh"
-plan 59
+plan 61
 
 EX="$REGRESS/../conf/examples"
 port=$(free_port)
@@ -58,6 +58,34 @@ client.write(client.read(3) .. "|" .. client.read() .. "\n")'
 is "$(printf 'abcdef' | nc -N -w 5 127.0.0.1 "$port")" "127.0.0.1	number	false
 abc|def" "client.ip, client.port, client.tls, read(n), read()"
 stop "$srv" "the client API server stops on TERM"
+
+# What the client sends that the script does not read (the rest of a
+# body) is read before the connection closes: closing on unread bytes
+# would reset it, and the client lose the end of a long answer.
+start_slua -H 1 'client.line() print("ok") os.usleep(300000)
+client.write(string.rep("x", 4194304))'
+got=$(timeout 30 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"go\n")
+if s.recv(3) != b"ok\n":
+    sys.exit("no ok")
+s.sendall(b"b" * 1000)
+time.sleep(0.5)
+n = 0
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except OSError as e:
+    print(n, e.errno)
+    sys.exit()
+print(n)
+' "$port")
+is "$got" 4194304 "a body the script did not read: the whole answer, then the end"
+stop "$srv" "the long answer server stops on TERM"
 
 # --max-line
 start_slua -H 1 --max-line 10 'print(client.line()) print(client.line())'

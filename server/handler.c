@@ -40,6 +40,9 @@
 #define HANDLER_CHUNK	"slua.handler.chunk"
 #define HANDLER_EMFILE_MS	100
 #define HANDLER_SPARE_IDLE	5	/* seconds a spare handler waits */
+#define HANDLER_QUICK	32	/* turns without a wait, at most */
+#define HANDLER_GCKB	64	/* a connection's garbage stepped through
+				   after it, from this many KiB */
 
 static volatile sig_atomic_t	 handler_quit;
 static int			 handler_served;
@@ -65,7 +68,7 @@ handler_status(void)
 static long
 sock_read(void *ctx, char *buf, size_t len)
 {
-	return read(*(int *)ctx, buf, len);
+	return recv(*(int *)ctx, buf, len, 0);
 }
 
 static long
@@ -146,22 +149,19 @@ handler_pause(void)
  * Behind a balancer (--proxy-protocol) the header comes first, before
  * TLS and the first line: read at once (the balancer sends it with the
  * connection), the connection goes straight to the script, since the
- * balancer is the one client and holds slow clients itself.
+ * balancer is the one client and holds slow clients itself.  ss is the
+ * balancer's address, which the header replaces.
  */
 static int
-handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
+handler_proxied(const struct config *cf, int fd,
+    const struct sockaddr_storage *ss, struct pending_conn *pc)
 {
-	socklen_t	 sslen = sizeof(pc->pc_ss);
-
 	memset(pc, 0, sizeof(*pc));
 	pc->pc_fd = fd;
 	clock_now(&pc->pc_start);
-	/* The balancer's address, which the header replaces. */
-	if (getpeername(fd, (struct sockaddr *)&pc->pc_ss, &sslen) == 0)
-		listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
-		    sizeof(pc->pc_peer));
-	else
-		pc->pc_ss.ss_family = AF_UNSPEC;
+	pc->pc_ss = *ss;
+	listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
+	    sizeof(pc->pc_peer));
 	if (proxy_accept(fd, cf->cf_timeout, &pc->pc_ss, pc->pc_peer,
 	    sizeof(pc->pc_peer), pc->pc_balancer,
 	    sizeof(pc->pc_balancer)) == -1) {
@@ -169,6 +169,7 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
 		return -1;
 	}
 	pc->pc_proxied = 1;
+	pc->pc_havepeer = 1;
 	return fd;
 }
 
@@ -178,7 +179,8 @@ handler_proxied(const struct config *cf, int fd, struct pending_conn *pc)
  * wakes one idle handler rather than every one of them, which would each
  * find the queue empty again; the connections busy handlers pass
  * (server/handoff.c), the same way; the broker's pidfd; the held
- * connections.
+ * connections, each in the set itself while the handler listens, or
+ * their own set (server/pending.c) while it does not.
  */
 static int
 handler_waitset(const struct listener *l, int brokerfd, int listen)
@@ -205,7 +207,7 @@ handler_waitset(const struct listener *l, int brokerfd, int listen)
 	if (brokerfd != -1 && epoll_ctl(ep, EPOLL_CTL_ADD, brokerfd, &ev) == -1)
 		fatal("epoll_ctl");
 	ev.data.fd = pending_epfd();
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
+	if (!listen && epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
 		fatal("epoll_ctl");
 	return ep;
 }
@@ -235,16 +237,16 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
 		return -1;	/* EAGAIN: a sibling took it; others: it left */
 	}
 	if (cf->cf_proxy_protocol)
-		return handler_proxied(cf, fd, pc);
+		return handler_proxied(cf, fd, &ss, pc);
 	if (cf->cf_greeting) {
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
 		clock_now(&pc->pc_start);
-	} else if (!pending_accepted(fd, pc))
-		return -1;
-	pc->pc_ss = ss;
-	pc->pc_havepeer = 1;
-	return fd;
+		pc->pc_ss = ss;
+		pc->pc_havepeer = 1;
+		return fd;
+	}
+	return pending_accepted(fd, &ss, pc) ? fd : -1;
 }
 
 /*
@@ -254,19 +256,31 @@ handler_take(int lfd, const struct config *cf, struct pending_conn *pc)
  * held (server/pending.c) until it has sent its first line, and the
  * handler meanwhile serves others.  A handler leaving (listen unset)
  * accepts no more, and serves what it holds.
+ *
+ * Under load, held connections whose events a wait brought are served
+ * one after the other without another wait, but for one (for nothing)
+ * every HANDLER_QUICK turns, when signals come in, new clients, and the
+ * connections busy siblings pass.  Accepting again before a wait, from
+ * the listener that just had a client, cost more than the wait it saved
+ * (the listener's lock, shared with the siblings, and a failed accept
+ * every other time).
  */
 static int
 handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
     const sigset_t *waitmask, struct pending_conn *pc)
 {
-	struct epoll_event	 ev[LISTEN_MAX + 2];
-	static int		 turn;
+	struct epoll_event	 ev[LISTEN_MAX + 2 + PENDING_EVENTS];
+	static int		 turn, quick;
 	int			 i, n, held, fd, ms, rms, heldready = 0;
-	int			 passed = 0;
+	int			 passed = 0, taker;
 
 	/* Leaving: what a busy sibling passed before it was told to. */
 	if (!listen && handoff_recv(pc))
 		return pc->pc_fd;
+	if (pending_queued() && quick++ < HANDLER_QUICK &&
+	    pending_take(0, pc))
+		return pc->pc_fd;
+	quick = 0;
 	held = pending_count();
 	ms = pending_waitms();
 	if (spare && held == 0)
@@ -280,8 +294,14 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 		stats_handler_push(1);
 	if ((rms = stats_handler_wait()) > 0 && (ms < 0 || rms < ms))
 		ms = rms;
-	n = epoll_pwait(listen && !pending_full() ? handler_ep :
-	    handler_epquiet, ev, LISTEN_MAX + 2, ms, waitmask);
+	/* Idle, with the passed connections' socket in its set: a taker. */
+	taker = listen && !pending_full();
+	if (taker && ms != 0)
+		handoff_waiting(1);
+	n = epoll_pwait(taker ? handler_ep : handler_epquiet, ev,
+	    LISTEN_MAX + 2 + PENDING_EVENTS, ms, waitmask);
+	if (taker && ms != 0)
+		handoff_waiting(0);
 	if (n == -1) {
 		if (errno != EINTR)
 			log_warn("epoll_wait");
@@ -303,6 +323,8 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 			heldready = 1;
 		else if (ev[i].data.fd == handoff_fd())
 			passed = 1;
+		else if (pending_event(ev[i].data.fd))
+			ev[i].data.fd = -1;	/* a held connection's */
 	}
 	/* A connection a busy handler passed has waited already. */
 	if (passed && handoff_recv(pc))
@@ -311,7 +333,7 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	if ((turn = !turn) && pending_take(heldready, pc))
 		return pc->pc_fd;
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.fd == pending_epfd() ||
+		if (ev[i].data.fd == -1 || ev[i].data.fd == pending_epfd() ||
 		    ev[i].data.fd == handoff_fd())
 			continue;
 		/* Shut by the supervisor, which is stopping: go, even
@@ -345,19 +367,46 @@ handler_killed(void)
 	_exit(1);
 }
 
-/* Run the script for one connection. */
-static int
-handler_run(lua_State *L, const struct config *cf, const char *peer)
+/* The client's address as text, for the log and the status board. */
+static const char *
+handler_peer(struct pending_conn *pc)
 {
-	int	 status;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+
+	if (pc->pc_peer[0] != '\0')
+		return pc->pc_peer;
+	if (!pc->pc_havepeer && getpeername(pc->pc_fd,
+	    (struct sockaddr *)&ss, &sslen) == 0) {
+		pc->pc_ss = ss;
+		pc->pc_havepeer = 1;
+	}
+	if (pc->pc_havepeer)
+		listen_name((struct sockaddr *)&pc->pc_ss, pc->pc_peer,
+		    sizeof(pc->pc_peer));
+	else
+		(void)strlcpy(pc->pc_peer, "?", sizeof(pc->pc_peer));
+	return pc->pc_peer;
+}
+
+/*
+ * Run the script for one connection.  Its garbage is collected by Lua's
+ * own pace, as it allocates; a connection that left much (more than
+ * HANDLER_GCKB) has it stepped through now, not in the next one.
+ */
+static int
+handler_run(lua_State *L, const struct config *cf, struct pending_conn *pc)
+{
+	int	 status, kb;
 
 	lua_getfield(L, LUA_REGISTRYINDEX, HANDLER_CHUNK);
 	isolate_enter(L);
 	lua_setfenv(L, -2);
 	if (cf->cf_handler_timeout > 0)
-		log_setlastwords("%s: handler timed out", peer);
+		log_setlastwords("%s: handler timed out", handler_peer(pc));
 	timeout_arm(L, cf->cf_handler_timeout, cf->cf_grace,
 	    "handler timed out", handler_killed);
+	kb = lua_gc(L, LUA_GCCOUNT, 0);
 	status = slua_pcall(L, 0, 0);
 	if (status != 0 && timeout_fired())
 		stats_handler.h_timedout++;
@@ -368,14 +417,15 @@ handler_run(lua_State *L, const struct config *cf, const char *peer)
 	if (status != 0) {
 		const char	*msg = lua_tostring(L, -1);
 
-		log_warnx("%s: %s", peer, msg ? msg : "(error object)");
+		log_warnx("%s: %s", handler_peer(pc),
+		    msg ? msg : "(error object)");
 		lua_pop(L, 1);
 		/* Lua 5.1 does not collect when memory runs out: we do. */
 		lua_gc(L, LUA_GCCOLLECT, 0);
 		return status;
 	}
-	/* The connection's garbage goes now, not into the next one. */
-	lua_gc(L, LUA_GCSTEP, 0);
+	if ((kb = lua_gc(L, LUA_GCCOUNT, 0) - kb) > HANDLER_GCKB)
+		lua_gc(L, LUA_GCSTEP, kb);
 	return 0;
 }
 
@@ -409,27 +459,17 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 		.io_read = sock_read, .io_write = sock_write,
 		.io_ctx = &fd, .io_rfd = fd, .io_wfd = fd,
 	};
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	char			 peer[64] = "?", err[256];
+	char			 err[256];
 	SSL			*ssl = NULL;
 	const char		*left;
 	size_t			 leftlen;
-	int			 status, r;
+	int			 status, r, drained;
 
-	if (pc->pc_proxied) {
-		ss = pc->pc_ss;
-		(void)strlcpy(peer, pc->pc_peer, sizeof(peer));
-	} else if (pc->pc_havepeer) {
-		ss = pc->pc_ss;
-		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
-	} else if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
-	else
-		ss.ss_family = AF_UNSPEC;
-	stats_conn_begin(peer);
+	/* The board names the client; no one else needs it yet. */
+	stats_conn_begin(stats_fd != -1 ? handler_peer(pc) : "");
 	if (he->he_tls != NULL && pc->pc_expired) {
-		log_warnx("%s: tls: handshake timeout", peer);
+		log_warnx("%s: tls: handshake timeout", handler_peer(pc));
+		pending_release(pc);
 		(void)close(fd);
 		stats_handler.h_tlsfail++;
 		stats_conn_end();
@@ -439,7 +479,8 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 		ssl = tls_accept(he->he_tls, fd, he->he_cf->cf_timeout,
 		    he->he_cf->cf_tls_timeout, err, sizeof(err));
 		if (ssl == NULL) {
-			log_warnx("%s: tls: %s", peer, err);
+			log_warnx("%s: tls: %s", handler_peer(pc), err);
+			pending_release(pc);
 			(void)close(fd);
 			stats_handler.h_tlsfail++;
 			stats_conn_end();
@@ -452,40 +493,41 @@ handler_serve(lua_State *L, struct handler_env *he, struct pending_conn *pc)
 	client_open(&io, he->he_cf->cf_timeout, he->he_cf->cf_max_line,
 	    he->he_cf->cf_max_job_size);
 	client_deadline(&pc->pc_start, he->he_cf->cf_request_timeout);
-	if (client_preload(pc->pc_buf, pc->pc_len) == -1)
-		log_warn("%s", peer);
+	if (client_preload(pc->pc_buf, pc->pc_len, pc->pc_drained) == -1)
+		log_warn("%s", handler_peer(pc));
 	pending_free(pc);
 	if (pc->pc_expired)
 		client_expire();
 	client_keepable(ssl == NULL && !he->he_cf->cf_greeting &&
 	    !pc->pc_proxied);
-	client_setpeer(L, fd, &ss);
-	lua_getglobal(L, "client");
-	lua_pushboolean(L, ssl != NULL);
-	lua_setfield(L, -2, "tls");
-	if (pc->pc_proxied)
-		lua_pushstring(L, pc->pc_balancer);
-	else
-		lua_pushnil(L);
-	lua_setfield(L, -2, "proxy_ip");
-	lua_pop(L, 1);
+	client_setpeer(fd, pc->pc_havepeer ? &pc->pc_ss : NULL);
+	client_setconn(ssl != NULL, pc->pc_proxied ? pc->pc_balancer : NULL);
 	work_reset(L);
 
 	handoff_busy();
-	status = handler_run(L, he->he_cf, peer);
+	status = handler_run(L, he->he_cf, pc);
 	handoff_idle();
 	work_finish(L);
 
+	/*
+	 * Only a client that has closed its side sends nothing more: a
+	 * socket the script's last read emptied may have more by now (the
+	 * rest of a body the script did not read, a kept connection's next
+	 * request), which closing would answer with a reset.
+	 */
+	drained = ssl == NULL && client_ended();
 	if (status == 0 && client_kept() && !handler_quit) {
 		client_leftover(&left, &leftlen);
-		r = pending_park(fd, left, leftlen, pc);
+		r = pending_park(pc, left, leftlen, client_drained());
 		client_close();
 		if (r != -1)
 			return r;
 	} else
 		client_close();
+	pending_release(pc);
 	tls_close(ssl);
-	handler_drain(fd);
+	if (!drained)
+		handler_drain(fd);
 	(void)close(fd);
 	stats_conn_end();
 	return 0;
@@ -522,6 +564,7 @@ handler_main(struct handler_env *he)
 	    he->he_cf->cf_proxy_protocol);
 	handler_ep = handler_waitset(he->he_listen, brokerfd, 1);
 	handler_epquiet = handler_waitset(he->he_listen, brokerfd, 0);
+	pending_handlerset(handler_ep);
 
 	/* A handler whose broker died leaves, to be replaced with a link to
 	   the new one. */

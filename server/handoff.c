@@ -7,8 +7,8 @@
  * has nothing to do.
  *
  * How: a thread in each handler, the watcher, which does nothing but
- * sleep, epoll_wait(2), read a first line, sendmsg(2) and close(2), and
- * never touches Lua.  The handler owns its held connections except while a
+ * sleep, poll(2), read a first line, sendmsg(2) and close(2), and never
+ * touches Lua.  The handler owns its held connections except while a
  * script runs: it holds a mutex the rest of the time, so the watcher can
  * only act during a script.  Every HANDOFF_MS the watcher looks whether
  * the script it saw last time is still running; once one is, it takes the
@@ -17,7 +17,10 @@
  * a line) over a SOCK_SEQPACKET socketpair that the supervisor made and
  * every handler shares.  Idle handlers wait on its receiving end beside
  * the listeners, with EPOLLEXCLUSIVE, so one of them takes it; the next
- * request on it is that handler's, as if it had accepted it.
+ * request on it is that handler's, as if it had accepted it.  It passes
+ * only while one waits so, and no more than they take in turn
+ * (handoff_room()): when every handler is busy, none would take it
+ * before its own is free.
  *
  * Why this way, of those considered:
  * - Moving at the start of each script whatever is ready would miss what
@@ -59,12 +62,16 @@
  * (ETOOMANYREFS), and the socket holds so many bytes: a connection that
  * cannot be sent stays, ready, for its own handler once the script ends.
  */
-#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,10 +86,17 @@
 /* What goes with the descriptor: the bytes read of it follow. */
 struct handoff_hdr {
 	struct timespec	 hh_start;	/* the request's deadline runs from */
+	struct sockaddr_storage hh_peer; /* the client (AF_UNSPEC: unknown) */
 	size_t		 hh_len;
 };
 
 static int		 handoff_fds[2] = { -1, -1 };	/* send, receive */
+/* What the handlers share in memory: a hint, see handoff_open(). */
+struct handoff_shared {
+	atomic_int	 hs_idle;	/* handlers waiting to take one */
+	atomic_int	 hs_inflight;	/* passed, not yet taken */
+};
+static struct handoff_shared	*handoff_sh;
 static int		 handoff_ok;		/* this handler passes and takes */
 static int		 handoff_on;		/* its watcher runs */
 static int		 handoff_nothread;	/* it could not start */
@@ -93,14 +107,33 @@ static int		 handoff_leaving;
 static int		 handoff_err;		/* why one stayed; 0: none */
 static int		 handoff_stayed;	/* how many, since said */
 
-/* The supervisor, before any handler: the socket they share. */
+/*
+ * The supervisor, before any handler: the socket they share, and how
+ * many of them wait, idle, to take what it carries, and how many passed
+ * connections it carries.  Those counts are all they share in memory: a
+ * hint, which spares a busy handler passing connections that no handler
+ * would take before it is free itself (under load, when every handler is
+ * busy), or more than the idle ones take in turn.  A handler killed
+ * while it waits leaves the first one too high: passes are tried then,
+ * as without it.
+ */
 int
 handoff_open(void)
 {
+	void	*p;
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0, handoff_fds) == -1) {
 		log_warn("handoff socketpair");
 		return -1;
+	}
+	if ((p = mmap(NULL, sizeof(*handoff_sh), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		log_warn("handoff mmap");
+	else {
+		handoff_sh = p;
+		atomic_init(&handoff_sh->hs_idle, 0);
+		atomic_init(&handoff_sh->hs_inflight, 0);
 	}
 	return 0;
 }
@@ -115,6 +148,10 @@ handoff_close(void)
 			(void)close(handoff_fds[i]);
 		handoff_fds[i] = -1;
 	}
+	if (handoff_sh != NULL &&
+	    munmap(handoff_sh, sizeof(*handoff_sh)) == -1)
+		log_warn("handoff munmap");
+	handoff_sh = NULL;
 }
 
 /* The descriptors a handler keeps, added to keep; how many. */
@@ -173,13 +210,15 @@ handoff_still(unsigned long seen)
 static void
 handoff_during(unsigned long seen)
 {
-	struct epoll_event	 ev;
+	struct pollfd	 pfd = { .fd = pending_epfd(), .events = POLLIN };
 
 	do {
 		pending_handoff();
 		handoff_lock_give();
-		/* Until a held connection has input, or a tick. */
-		(void)epoll_wait(pending_epfd(), &ev, 1, HANDOFF_MS);
+		/* Until a held connection has input, or a tick: poll(2)
+		   takes no event from the set, which is the handler's again
+		   if its script ends meanwhile. */
+		(void)poll(&pfd, 1, HANDOFF_MS);
 	} while (handoff_still(seen));
 }
 
@@ -306,12 +345,50 @@ handoff_stop(void)
 }
 
 /*
- * The watcher, with the lock: pass fd, with the bytes read of it (buf),
- * to whichever idle handler takes it.  0, or -1 when it stays here.
+ * A handler starts (on set) or ends a wait in which it takes what is
+ * passed: one fewer busy handler to pass to.
+ */
+void
+handoff_waiting(int on)
+{
+	if (handoff_sh == NULL || !handoff_ok)
+		return;
+	if (on)
+		atomic_fetch_add_explicit(&handoff_sh->hs_idle, 1,
+		    memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&handoff_sh->hs_idle, 1,
+		    memory_order_relaxed);
+}
+
+/*
+ * How many connections may be passed now: HANDOFF_PER for each handler
+ * that waits to take them, less those passed and not taken yet; -1 when
+ * unknown.
  */
 int
-handoff_send(int fd, const struct timespec *start, const char *buf,
-    size_t len)
+handoff_room(void)
+{
+	int	 idle, inflight;
+
+	if (handoff_sh == NULL)
+		return -1;
+	idle = atomic_load_explicit(&handoff_sh->hs_idle,
+	    memory_order_relaxed);
+	inflight = atomic_load_explicit(&handoff_sh->hs_inflight,
+	    memory_order_relaxed);
+	return idle > 0 && idle * HANDOFF_PER > inflight ?
+	    idle * HANDOFF_PER - inflight : 0;
+}
+
+/*
+ * The watcher, with the lock: pass fd, from peer (or NULL), with the
+ * bytes read of it (buf), to whichever idle handler takes it.  0, or -1
+ * when it stays here.
+ */
+int
+handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
+    const char *buf, size_t len)
 {
 	struct handoff_hdr	 hh;
 	struct iovec		 iov[2];
@@ -324,6 +401,11 @@ handoff_send(int fd, const struct timespec *start, const char *buf,
 
 	memset(&hh, 0, sizeof(hh));
 	hh.hh_start = *start;
+	hh.hh_peer.ss_family = AF_UNSPEC;
+	if (peer != NULL && peer->sa_family == AF_INET)
+		memcpy(&hh.hh_peer, peer, sizeof(struct sockaddr_in));
+	else if (peer != NULL && peer->sa_family == AF_INET6)
+		memcpy(&hh.hh_peer, peer, sizeof(struct sockaddr_in6));
 	hh.hh_len = len;
 	iov[0].iov_base = &hh;
 	iov[0].iov_len = sizeof(hh);
@@ -340,8 +422,12 @@ handoff_send(int fd, const struct timespec *start, const char *buf,
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1)
+	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1) {
+		if (handoff_sh != NULL)
+			atomic_fetch_add_explicit(&handoff_sh->hs_inflight, 1,
+			    memory_order_relaxed);
 		return 0;
+	}
 	/* ETOOMANYREFS, EAGAIN (the socket is full), ENOBUFS: it stays. */
 	handoff_err = errno;
 	handoff_stayed++;
@@ -399,6 +485,9 @@ handoff_recv(struct pending_conn *pc)
 			log_warn("handoff recvmsg");
 		return 0;
 	}
+	if (handoff_sh != NULL)
+		atomic_fetch_sub_explicit(&handoff_sh->hs_inflight, 1,
+		    memory_order_relaxed);
 	fd = handoff_rights(&msg);
 	if (fd == -1 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < sizeof(hh) || (size_t)n - sizeof(hh) != hh.hh_len) {
@@ -412,6 +501,10 @@ handoff_recv(struct pending_conn *pc)
 	memset(pc, 0, sizeof(*pc));
 	pc->pc_fd = fd;
 	pc->pc_start = hh.hh_start;
+	if (hh.hh_peer.ss_family != AF_UNSPEC) {
+		pc->pc_ss = hh.hh_peer;
+		pc->pc_havepeer = 1;
+	}
 	if (hh.hh_len > 0) {
 		if ((pc->pc_buf = malloc(hh.hh_len)) == NULL) {
 			log_warn("handoff");

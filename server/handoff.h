@@ -8,9 +8,11 @@
 #include <time.h>
 
 struct pending_conn;
+struct sockaddr;
 
 #define HANDOFF_MS	10	/* a script running this long has its
 				   ready held connections moved */
+#define HANDOFF_PER	16	/* in flight, per handler that waits */
 
 int	handoff_open(void);
 void	handoff_close(void);
@@ -20,7 +22,10 @@ int	handoff_fd(void);
 void	handoff_busy(void);
 void	handoff_idle(void);
 void	handoff_stop(void);
+int	handoff_room(void);
+void	handoff_waiting(int);
 int	handoff_recv(struct pending_conn *);
-int	handoff_send(int, const struct timespec *, const char *, size_t);
+int	handoff_send(int, const struct timespec *, const struct sockaddr *,
+	    const char *, size_t);
 
 #endif

@@ -11,22 +11,33 @@
  *
  * A held connection ends its wait like the script's first read would: at
  * --timeout after its last byte, or at --request-timeout after it was
- * accepted.  The script then runs all the same (it may answer "408" or
- * say nothing), and its first read returns what came, or "timeout" at
- * once.
+ * accepted (server/pending_wait.c).  The script then runs all the same
+ * (it may answer "408" or say nothing), and its first read returns what
+ * came, or "timeout" at once.
  *
  * While the handler runs a long script, its watcher thread owns this set
  * and passes the connections whose line comes to an idle handler
  * (server/handoff.c); the handler owns it the rest of the time.
+ *
+ * A held connection is in an epoll set of this file's (pend_ep) from the
+ * time it is first held until it closes, the scripts run for it
+ * included, edge-triggered: holding a kept connection again after its
+ * script costs no system call, and taking one costs its read.  An event
+ * puts its entry in a queue (pend_q), which the handler empties, one
+ * connection at a time, before it waits again; the read that finds a
+ * line hands the connection to the script.  An edge comes once per
+ * arrival, so nothing may be left unread behind it: a read that filled
+ * its buffer (or the script's last read, client.c) is followed by
+ * another before the connection is held again, and an event for the
+ * connection the script runs on is noted, not lost.
  */
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,44 +46,34 @@
 #include "handoff.h"
 #include "log.h"
 #include "pending.h"
+#include "pendingint.h"
 #include "util.h"
 
 #define PENDING_SPARE	64	/* descriptors kept for the script */
 
-struct pend {
-	int		 p_fd;
-	struct timespec	 p_start;
-	struct timespec	 p_last;	/* accepted, or its last byte */
-	char		*p_buf;
-	size_t		 p_len;
-	int		 p_parked;	/* kept after a request: idle, it is
-					   closed, not handed over */
-	int		 p_watched;	/* in pend_ep */
-	int		 p_ready;	/* its line came, it could not be
-					   handed over: the script's next */
-};
 
-static long long	pend_left(const struct pend *, const struct timespec *);
-
-static struct pend	 pend[PENDING_MAX];
-static int		 npend;
-static int		 pend_ep = -1;	/* epoll: the held ones with input */
-static int		*pend_index;	/* descriptor: its entry, or -1 */
+static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
+struct pendlist		 pend_held = TAILQ_HEAD_INITIALIZER(pend_held);
+static struct pendlist	 pend_spare = TAILQ_HEAD_INITIALIZER(pend_spare);
+static struct pendlist	 pend_q = TAILQ_HEAD_INITIALIZER(pend_q);
+int			 npend;
+static int		 pend_ep = -1;	/* epoll: the held ones, and the
+					   script's when it was held */
+static int		 pend_hep = -1;	/* the handler's own, with them too */
+static int		*pend_index;	/* descriptor: its slot, or -1 */
 static int		 pend_nfd;
-static int		 pend_nready;	/* entries with p_ready */
-static int		 pend_hasdue;
-static struct timespec	 pend_due;	/* a wait may be over: look */
+static int		 pend_curfd = -1;	/* the script's, in pend_ep */
+static int		 pend_curedge;	/* ... which had an event meanwhile */
 static int		 pend_max;
 static int		 pend_tls;
 static size_t		 pend_cap;	/* a first line's bytes, at most */
-static long long	 pend_idle;	/* ms, --timeout; -1: none */
-static long long	 pend_total;	/* ms, --request-timeout; -1: none */
 
 void
 pending_init(const struct config *cf, int tls)
 {
 	struct rlimit	 rl = { PENDING_MAX + 2 * PENDING_SPARE,
 			    PENDING_MAX + 2 * PENDING_SPARE };
+	int		 i;
 
 	pend_max = PENDING_MAX;
 	/* Held connections are descriptors: use what the hard limit allows. */
@@ -87,6 +88,8 @@ pending_init(const struct config *cf, int tls)
 			pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
 			    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
 	}
+	for (i = 0; i < pend_max; i++)
+		TAILQ_INSERT_TAIL(&pend_spare, &pend[i], p_entry);
 	/* Descriptors past this many are not held: the script has them. */
 	pend_nfd = rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1 << 16 ?
 	    (int)rl.rlim_cur : 1 << 16;
@@ -98,9 +101,7 @@ pending_init(const struct config *cf, int tls)
 	pend_tls = tls;
 	pend_cap = cf->cf_max_line + 1 < PENDING_BUF ?
 	    (size_t)cf->cf_max_line + 1 : PENDING_BUF;
-	pend_idle = cf->cf_timeout > 0 ? cf->cf_timeout * 1000LL : -1;
-	pend_total = cf->cf_request_timeout > 0 ?
-	    cf->cf_request_timeout * 1000LL : -1;
+	pend_waitinit(cf);
 }
 
 int
@@ -115,26 +116,77 @@ pending_full(void)
 	return npend >= pend_max;
 }
 
-/*
- * Unless the server speaks first, the kernel wakes no handler for a
- * client until it has sent something (or for a second, after which it
- * is held here): a client that sends at once is served at once, and
- * waits in the listen queue, not in a handler that might die with it.
- */
-void
-pending_listen(const int *fds, int n, int greeting)
+/* Held connections had events not yet read: take them before waiting. */
+int
+pending_queued(void)
 {
-	int	 i, secs = greeting ? 0 : 1;
+	return !TAILQ_EMPTY(&pend_q);
+}
 
-	for (i = 0; i < n; i++)
-		if (setsockopt(fds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
-		    sizeof(secs)) == -1)
-			log_warn("TCP_DEFER_ACCEPT");
+/* A new entry for fd, with the address ss (or none), or NULL: full. */
+static struct pend *
+pend_new(int fd, const struct sockaddr_storage *ss)
+{
+	struct pend	*p;
+
+	if (npend >= pend_max || (p = TAILQ_FIRST(&pend_spare)) == NULL)
+		return NULL;
+	TAILQ_REMOVE(&pend_spare, p, p_entry);
+	memset(p, 0, sizeof(*p));
+	p->p_fd = fd;
+	clock_now(&p->p_start);
+	p->p_last = p->p_start;
+	if (ss != NULL && ss->ss_family == AF_INET) {
+		memcpy(&p->p_peer.sin, ss, sizeof(p->p_peer.sin));
+		p->p_havepeer = 1;
+	} else if (ss != NULL && ss->ss_family == AF_INET6) {
+		memcpy(&p->p_peer.sin6, ss, sizeof(p->p_peer.sin6));
+		p->p_havepeer = 1;
+	}
+	TAILQ_INSERT_TAIL(&pend_held, p, p_entry);
+	if (fd >= 0 && fd < pend_nfd)
+		pend_index[fd] = p - pend;
+	npend++;
+	return p;
+}
+
+static void
+pend_enqueue(struct pend *p)
+{
+	if (p->p_queued)
+		return;
+	TAILQ_INSERT_TAIL(&pend_q, p, p_qentry);
+	p->p_queued = 1;
+}
+
+static void
+pend_dequeue(struct pend *p)
+{
+	if (!p->p_queued)
+		return;
+	TAILQ_REMOVE(&pend_q, p, p_qentry);
+	p->p_queued = 0;
+}
+
+/* Entry p out of the set. */
+static void
+pend_remove(struct pend *p)
+{
+	if (p->p_fd >= 0 && p->p_fd < pend_nfd)
+		pend_index[p->p_fd] = -1;
+	pend_dequeue(p);
+	TAILQ_REMOVE(&pend_held, p, p_entry);
+	TAILQ_INSERT_HEAD(&pend_spare, p, p_entry);
+	npend--;
 }
 
 /*
  * Read what the client sent: 1 when the script should run (a line, the
- * end, an error, a full buffer; under TLS anything at all), else 0.
+ * end, an error, a full buffer; under TLS anything at all), else 0.  A
+ * whole line read at once stays where it was read, lent (p_lent) until
+ * the caller hands it over or keeps it (pend_keep): most requests come
+ * whole, and cost no heap.  The watcher reads only while the script
+ * runs, and the handler has taken what it was lent before it starts one.
  */
 static int
 pend_read(struct pend *p)
@@ -142,345 +194,374 @@ pend_read(struct pend *p)
 	static char	 in[PENDING_BUF];
 	char		*nbuf, c;
 	ssize_t		 n;
+	int		 line;
 
 	if (pend_tls) {
 		n = recv(p->p_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 		return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR);
 	}
-	/* Read on the stack: an idle connection's costs no heap. */
-	n = read(p->p_fd, in, pend_cap - p->p_len);
+	n = recv(p->p_fd, in, pend_cap - p->p_len, 0);
+	p->p_drained = n < (ssize_t)(pend_cap - p->p_len);
 	if (n == -1)
 		return errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR;
 	if (n == 0)
 		return 1;
+	clock_now(&p->p_last);
+	line = memchr(in, '\n', n) != NULL || p->p_len + n == pend_cap;
+	if (p->p_len == 0 && line) {
+		p->p_buf = in;
+		p->p_len = n;
+		p->p_lent = 1;
+		return 1;
+	}
 	if ((nbuf = realloc(p->p_buf, p->p_len + n)) == NULL)
 		return 1;	/* what was read is lost: the script fails */
 	p->p_buf = nbuf;
 	memcpy(p->p_buf + p->p_len, in, n);
 	p->p_len += n;
-	clock_now(&p->p_last);
-	return memchr(in, '\n', n) != NULL || p->p_len == pend_cap;
+	return line;
 }
 
-/* Entry i out of the set; the last takes its place. */
+/* Entry p stays: what it was lent goes on the heap. */
 static void
-pend_remove(int i)
+pend_keep(struct pend *p)
 {
-	if (pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
-		pend_index[pend[i].p_fd] = -1;
-	if (pend[i].p_ready)
-		pend_nready--;
-	pend[i] = pend[--npend];
-	if (i < npend && pend[i].p_fd >= 0 && pend[i].p_fd < pend_nfd)
-		pend_index[pend[i].p_fd] = i;
+	char	*nbuf;
+
+	if (!p->p_lent)
+		return;
+	p->p_lent = 0;
+	if ((nbuf = malloc(p->p_len)) == NULL) {
+		p->p_buf = NULL;
+		p->p_len = 0;	/* what was read is lost: the script fails */
+		return;
+	}
+	memcpy(nbuf, p->p_buf, p->p_len);
+	p->p_buf = nbuf;
 }
 
 static void
-pend_unwatch(int i)
+pend_freebuf(struct pend *p)
 {
-	if (pend[i].p_watched &&
-	    epoll_ctl(pend_ep, EPOLL_CTL_DEL, pend[i].p_fd, NULL) == -1)
-		log_warn("epoll_ctl");
-	pend[i].p_watched = 0;
+	if (!p->p_lent)
+		free(p->p_buf);
+	p->p_buf = NULL;
+	p->p_len = 0;
+	p->p_lent = 0;
 }
 
-/*
- * Entry i, just added, is held: watch it for input, and look at its wait
- * when it may be over.  0, or -1 when it cannot be held.
- */
+/* Entry p into pend_ep and the handler's set: 0, or -1. */
 static int
-pend_hold(int i)
+pend_watch(struct pend *p)
 {
-	struct epoll_event	 ev = { .events = EPOLLIN };
-	struct timespec		 due;
-	long long		 ms;
+	struct epoll_event	 ev = { .events = EPOLLIN | EPOLLRDHUP |
+				    EPOLLET };
 
-	if (pend[i].p_fd >= pend_nfd)
-		return -1;
-	ev.data.fd = pend[i].p_fd;
-	if (epoll_ctl(pend_ep, EPOLL_CTL_ADD, pend[i].p_fd, &ev) == -1) {
+	if (p->p_watched)
+		return 0;
+	ev.data.fd = p->p_fd;
+	if (epoll_ctl(pend_ep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
 		log_warn("epoll_ctl");
 		return -1;
 	}
-	pend[i].p_watched = 1;
-	pend_index[pend[i].p_fd] = i;
-	if ((ms = pend_left(&pend[i], &pend[i].p_last)) < 0)
-		return 0;
-	due = pend[i].p_last;
-	due.tv_sec += ms / 1000;
-	due.tv_nsec += (ms % 1000) * 1000000L;
-	if (due.tv_nsec >= 1000000000L) {
-		due.tv_sec++;
-		due.tv_nsec -= 1000000000L;
+	if (pend_hep != -1 &&
+	    epoll_ctl(pend_hep, EPOLL_CTL_ADD, p->p_fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		if (epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1)
+			log_warn("epoll_ctl");
+		return -1;
 	}
-	if (!pend_hasdue || clock_ms(&due, &pend_due) > 0)
-		pend_due = due;
-	pend_hasdue = 1;
+	p->p_watched = 1;
 	return 0;
 }
 
-/* Hand entry i to the script, out of the set. */
 static void
-pend_hand(int i, int expired, struct pending_conn *pc)
+pend_unwatch(struct pend *p)
 {
-	pend_unwatch(i);
-	memset(pc, 0, sizeof(*pc));
-	pc->pc_fd = pend[i].p_fd;
-	pc->pc_start = pend[i].p_start;
-	pc->pc_expired = expired;
-	pc->pc_buf = pend[i].p_buf;
-	pc->pc_len = pend[i].p_len;
-	pend_remove(i);
+	if (!p->p_watched)
+		return;
+	if (epoll_ctl(pend_ep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1 ||
+	    (pend_hep != -1 &&
+	    epoll_ctl(pend_hep, EPOLL_CTL_DEL, p->p_fd, NULL) == -1))
+		log_warn("epoll_ctl");
+	p->p_watched = 0;
 }
 
 /*
- * A connection just accepted: 1 and pc filled when the script should run
- * now, 0 when it is held.
+ * Entry p, just added, is held: in pend_ep (which reports it at once if
+ * it has input already), and its wait looked at when it may be over.
+ * 0, or -1 when it cannot be held.
+ */
+static int
+pend_hold(struct pend *p)
+{
+	if (p->p_fd >= pend_nfd || pend_watch(p) == -1)
+		return -1;
+	pend_schedule(p);
+	return 0;
+}
+
+/*
+ * Hand entry p to the script, out of the set; a connection in pend_ep
+ * stays there, its events noted while the script runs.
+ */
+void
+pend_hand(struct pend *p, int expired, struct pending_conn *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->pc_fd = p->p_fd;
+	pc->pc_start = p->p_start;
+	pc->pc_expired = expired;
+	pc->pc_buf = p->p_buf;
+	pc->pc_len = p->p_len;
+	pc->pc_lent = p->p_lent;
+	pc->pc_drained = p->p_drained;
+	pc->pc_watched = p->p_watched;
+	if (p->p_havepeer) {
+		memcpy(&pc->pc_ss, &p->p_peer, sizeof(p->p_peer));
+		pc->pc_havepeer = 1;
+	}
+	if (p->p_watched) {
+		pend_curfd = p->p_fd;
+		pend_curedge = 0;
+	}
+	pend_remove(p);
+}
+
+/*
+ * A connection just accepted from ss: 1 and pc filled when the script
+ * should run now, 0 when it is held.
  */
 int
-pending_accepted(int fd, struct pending_conn *pc)
+pending_accepted(int fd, const struct sockaddr_storage *ss,
+    struct pending_conn *pc)
 {
 	struct pend	*p;
 
-	if (npend >= pend_max) {
+	if ((p = pend_new(fd, ss)) == NULL) {
 		memset(pc, 0, sizeof(*pc));
 		pc->pc_fd = fd;
 		clock_now(&pc->pc_start);
+		pc->pc_ss = *ss;
+		pc->pc_havepeer = 1;
 		return 1;
 	}
-	p = &pend[npend++];
-	memset(p, 0, sizeof(*p));
-	p->p_fd = fd;
-	clock_now(&p->p_start);
-	p->p_last = p->p_start;
-	if (!pend_read(p)) {
-		if (pend_hold(npend - 1) == 0)
-			return 0;
-	}
-	pend_hand(npend - 1, 0, pc);
+	if (!pend_read(p) && pend_hold(p) == 0)
+		return 0;
+	pend_hand(p, 0, pc);
 	return 1;
 }
 
 /*
- * A connection the script kept (client.keepalive()), with what it sent
- * beyond the request the script read: 1 and pc filled when the next
- * request is already here, 0 when it is held, -1 when it cannot be (the
- * set is full: the caller closes it).
+ * The connection in pc, which the script kept (client.keepalive()), with
+ * what it sent beyond the request the script read (buf), drained set
+ * when the script's last read emptied the socket: 1 and pc filled again
+ * when the next request is already here, 0 when it is held, -1 when it
+ * cannot be (the set is full: the caller closes it).  A connection
+ * drained, in pend_ep already and without an event since, is held with
+ * no system call: what comes next is an event.
  */
 int
-pending_park(int fd, const char *buf, size_t len, struct pending_conn *pc)
+pending_park(struct pending_conn *pc, const char *buf, size_t len,
+    int drained)
 {
 	struct pend	*p;
+	int		 edge = 0;
 
-	if (npend >= pend_max)
+	if (pc->pc_fd == pend_curfd) {
+		edge = pend_curedge;
+		pend_curfd = -1;
+	}
+	if ((p = pend_new(pc->pc_fd, pc->pc_havepeer ? &pc->pc_ss :
+	    NULL)) == NULL)
 		return -1;
-	p = &pend[npend++];
-	memset(p, 0, sizeof(*p));
-	p->p_fd = fd;
 	p->p_parked = 1;
-	clock_now(&p->p_start);
-	p->p_last = p->p_start;
+	p->p_watched = pc->pc_watched;
+	p->p_drained = drained;
 	if (len > 0) {
 		if ((p->p_buf = malloc(len)) == NULL) {
-			npend--;
+			pend_remove(p);
 			return -1;
 		}
 		memcpy(p->p_buf, buf, len);
 		p->p_len = len;
 		if (memchr(buf, '\n', len) != NULL || len >= pend_cap) {
-			pend_hand(npend - 1, 0, pc);
+			pend_hand(p, 0, pc);
 			return 1;
 		}
 	}
-	if (!pend_read(p)) {
-		if (pend_hold(npend - 1) == 0)
-			return 0;
-		free(p->p_buf);
-		npend--;
-		return -1;
+	if ((edge || !drained) && pend_read(p)) {
+		pend_hand(p, 0, pc);
+		return 1;
 	}
-	pend_hand(npend - 1, 0, pc);
-	return 1;
+	if (pend_hold(p) == 0)
+		return 0;
+	pend_freebuf(p);
+	pend_remove(p);
+	return -1;
 }
 
-/* The descriptor to poll for held connections with input, or -1. */
-int
-pending_fd(void)
+/* The script's connection, not kept, closes: no more events of it. */
+void
+pending_release(const struct pending_conn *pc)
 {
-	return npend > 0 ? pend_ep : -1;
+	if (pc->pc_fd == pend_curfd)
+		pend_curfd = -1;
 }
 
-/* The held connections' epoll set, for the handler's own. */
+/*
+ * The held connections' epoll set: the watcher's, and the handler's
+ * while it does not listen (nested in its set then).
+ */
 int
 pending_epfd(void)
 {
 	return pend_ep;
 }
 
-/* Milliseconds left of p's wait (0: over), or -1 when it has no end. */
-static long long
-pend_left(const struct pend *p, const struct timespec *now)
+/*
+ * The set the handler waits on while it listens: every held connection
+ * is in it too, so that one wait tells the handler of them all, without
+ * a second on pend_ep (events it reads with pending_event()).  pend_ep
+ * has their events as well, as the watcher and a handler not listening
+ * need: they come twice, and the second finds nothing, costing a read
+ * at most.
+ */
+void
+pending_handlerset(int ep)
 {
-	long long	 idle = -1, total = -1;
-
-	if (pend_idle >= 0)
-		idle = pend_idle - clock_ms(&p->p_last, now);
-	if (pend_total >= 0)
-		total = pend_total - clock_ms(&p->p_start, now);
-	if (idle < 0 && pend_idle >= 0)
-		idle = 0;
-	if (total < 0 && pend_total >= 0)
-		total = 0;
-	if (idle == -1)
-		return total;
-	if (total == -1)
-		return idle;
-	return idle < total ? idle : total;
+	pend_hep = ep;
 }
 
-/* How long a poll may wait before the held connections' waits are due. */
+/* Close a held connection. */
+void
+pend_close(struct pend *p)
+{
+	pend_unwatch(p);
+	(void)close(p->p_fd);
+	pend_freebuf(p);
+	pend_remove(p);
+}
+
+/*
+ * An event for fd: a held connection goes in the queue, to be read; the
+ * script's connection has it noted.  0 when fd is neither.
+ */
 int
-pending_waitms(void)
-{
-	struct timespec	 now;
-	long long	 ms;
-
-	if (pend_nready > 0)
-		return 0;
-	if (npend == 0 || !pend_hasdue)
-		return -1;
-	clock_now(&now);
-	ms = clock_ms(&now, &pend_due);
-	if (ms < 0)
-		return 0;
-	return ms > 86400000 ? 86400000 : (int)ms;
-}
-
-/*
- * The waits that are over, when one may be: 1 and pc filled for the first
- * (a kept connection that said nothing is closed instead), else 0; the
- * next time to look is the earliest wait left.
- */
-static int
-pend_expire(struct pending_conn *pc)
-{
-	struct timespec	 now;
-	long long	 left, min = -1;
-	int		 i;
-
-	clock_now(&now);
-	if (!pend_hasdue || clock_ms(&now, &pend_due) > 0)
-		return 0;
-	for (i = 0; i < npend; i++) {
-		if ((left = pend_left(&pend[i], &now)) != 0) {
-			if (left > 0 && (min == -1 || left < min))
-				min = left;
-			continue;
-		}
-		if (pend[i].p_parked && pend[i].p_len == 0) {
-			/* A kept connection idle for --timeout: closed. */
-			pend_unwatch(i);
-			(void)close(pend[i].p_fd);
-			free(pend[i].p_buf);
-			pend_remove(i--);
-			continue;
-		}
-		pend_hand(i, 1, pc);
-		return 1;	/* pend_due stays: look again at once */
-	}
-	pend_hasdue = min != -1;
-	pend_due = now;
-	pend_due.tv_sec += min / 1000;
-	pend_due.tv_nsec += (min % 1000) * 1000000L;
-	if (pend_due.tv_nsec >= 1000000000L) {
-		pend_due.tv_sec++;
-		pend_due.tv_nsec -= 1000000000L;
-	}
-	return 0;
-}
-
-/*
- * The entry an event of pend_ep is for, once its first line is read (or
- * it closed): its index, or -1 when it has none or is not ready yet.
- */
-static int
-pend_readable(const struct epoll_event *ev)
+pending_event(int fd)
 {
 	int	 i;
 
-	if (ev->data.fd < 0 || ev->data.fd >= pend_nfd ||
-	    (i = pend_index[ev->data.fd]) < 0 || !pend_read(&pend[i]))
-		return -1;
-	return i;
+	if (fd == pend_curfd)
+		pend_curedge = 1;
+	else if (fd >= 0 && fd < pend_nfd && (i = pend_index[fd]) >= 0)
+		pend_enqueue(&pend[i]);
+	else
+		return 0;
+	return 1;
+}
+
+/* The events of pend_ep, waiting up to ms for one.  How many came. */
+static int
+pend_events(int ms)
+{
+	struct epoll_event	 ev[PENDING_EVENTS];
+	int			 k, n;
+
+	if ((n = epoll_wait(pend_ep, ev, PENDING_EVENTS, ms)) <= 0)
+		return 0;
+	for (k = 0; k < n; k++)
+		(void)pending_event(ev[k].data.fd);
+	return n;
 }
 
 /*
- * After a poll, ready set when pending_fd() had input: 1 and pc filled
- * for a connection the script should run now (it sent its line, or its
- * wait is over), else 0.  Epoll reports a connection that stays ready
- * after those reported with it, so none waits for ever.
+ * The handler, ready set when pend_ep had events: 1 and pc filled for a
+ * connection the script should run now (its line came, or its wait is
+ * over), else 0.  The queue is filled only once it is empty, and the
+ * handler waits (on its listeners too) between two fillings: none waits
+ * for ever, neither a held connection nor a new client.
  */
 int
 pending_take(int ready, struct pending_conn *pc)
 {
-	struct epoll_event	 ev[32];
-	int			 i, k, n;
+	struct pend	*p;
 
-	for (i = 0; pend_nready > 0 && i < npend; i++)
-		if (pend[i].p_ready) {
-			pend_hand(i, 0, pc);
-			return 1;
-		}
-	if (ready && npend > 0 &&
-	    (n = epoll_wait(pend_ep, ev, 32, 0)) > 0) {
-		for (k = 0; k < n; k++) {
-			if ((i = pend_readable(&ev[k])) == -1)
-				continue;
-			pend_hand(i, 0, pc);
+	if (TAILQ_EMPTY(&pend_q) && ready && npend > 0)
+		(void)pend_events(0);
+	while ((p = TAILQ_FIRST(&pend_q)) != NULL) {
+		pend_dequeue(p);
+		if (p->p_ready || pend_read(p)) {
+			pend_hand(p, 0, pc);
 			return 1;
 		}
 	}
 	return pend_expire(pc);
 }
 
-/* Entry i's line was read: the script's next, without an event. */
+/* Entry p's line was read: the script's next, without an event. */
 static void
-pend_ready(int i)
+pend_ready(struct pend *p)
 {
-	pend_unwatch(i);
-	pend[i].p_ready = 1;
-	pend_nready++;
+	pend_keep(p);
+	p->p_ready = 1;
+	pend_dequeue(p);
+	TAILQ_INSERT_HEAD(&pend_q, p, p_qentry);
+	p->p_queued = 1;
+}
+
+/*
+ * Entry p's line came while the script runs: to an idle handler, with
+ * what was read of it, while the look's budget lasts, or it stays,
+ * ready, for this one, to be passed at a later look (unless passing it
+ * failed).  Out of pend_ep first: the descriptor lives on in flight, and
+ * with it its place there.
+ */
+static void
+pend_pass(struct pend *p, int *budget)
+{
+	if (p->p_len > 0 && !p->p_stuck && *budget > 0) {
+		pend_unwatch(p);
+		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
+		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
+			(void)close(p->p_fd);
+			pend_freebuf(p);
+			pend_remove(p);
+			(*budget)--;
+			return;
+		}
+		p->p_stuck = 1;	/* the socket refused it: it stays */
+	}
+	pend_ready(p);
 }
 
 /*
  * The watcher (server/handoff.c), while the script runs: the held
- * connections whose first line has come go to an idle handler, with what
- * was read of them; one that cannot go, or has only closed, stays ready
- * for this handler.  Unwatched first: the descriptor lives on in flight,
- * and with it its place in pend_ep.
+ * connections whose first line has come go to an idle handler; one that
+ * cannot go, or has only closed, stays ready for this handler.  Those the
+ * handler had events for and had not read yet are read first.  No more
+ * are passed than the handlers that wait idle take in turn
+ * (handoff_room()): more would fill the socket under load, when handlers
+ * are idle a moment and busy the next.
  */
 void
 pending_handoff(void)
 {
-	struct epoll_event	 ev[32];
-	int			 i, k, n;
+	struct pend	*p, *np;
+	int		 budget;
 
-	if (npend == 0 || (n = epoll_wait(pend_ep, ev, 32, 0)) <= 0)
+	if (npend == 0)
 		return;
-	for (k = 0; k < n; k++) {
-		if ((i = pend_readable(&ev[k])) == -1)
-			continue;
-		pend_unwatch(i);
-		if (pend[i].p_len > 0 && handoff_send(pend[i].p_fd,
-		    &pend[i].p_start, pend[i].p_buf, pend[i].p_len) == 0) {
-			(void)close(pend[i].p_fd);
-			free(pend[i].p_buf);
-			pend_remove(i);
-			continue;
-		}
-		pend_ready(i);
+	(void)pend_events(0);
+	if ((budget = handoff_room()) < 0)
+		budget = INT_MAX;
+	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
+		if (p->p_ready ? !p->p_stuck : pend_read(p))
+			pend_pass(p, &budget);
+		else if (!p->p_ready)
+			pend_dequeue(p);
 	}
 }
 
@@ -492,27 +573,23 @@ pending_handoff(void)
 void
 pending_dropidle(void)
 {
-	int	 i = 0;
+	struct pend	*p, *np;
 
-	while (i < npend) {
-		if (pend[i].p_len == 0 && !pend_tls && pend_read(&pend[i]) &&
-		    pend[i].p_len > 0)
-			pend_ready(i);
-		if (pend[i].p_len > 0) {
-			i++;
-			continue;
-		}
-		pend_unwatch(i);
-		(void)close(pend[i].p_fd);
-		free(pend[i].p_buf);
-		pend_remove(i);
+	TAILQ_FOREACH_SAFE(p, &pend_held, p_entry, np) {
+		if (p->p_len == 0 && !pend_tls && pend_read(p) &&
+		    p->p_len > 0)
+			pend_ready(p);
+		if (p->p_len == 0)
+			pend_close(p);
 	}
 }
 
 void
 pending_free(struct pending_conn *pc)
 {
-	free(pc->pc_buf);
+	if (!pc->pc_lent)
+		free(pc->pc_buf);
 	pc->pc_buf = NULL;
 	pc->pc_len = 0;
+	pc->pc_lent = 0;
 }

@@ -14,6 +14,7 @@
 
 #define PENDING_MAX	4096	/* connections held by one handler, at most */
 #define PENDING_BUF	16384	/* read of a first line, at most */
+#define PENDING_EVENTS	64	/* events taken at once */
 
 struct config;
 
@@ -25,10 +26,14 @@ struct pending_conn {
 	int		 pc_expired;	/* its wait ran out, not its line */
 	char		*pc_buf;	/* what was read of it (not TLS) */
 	size_t		 pc_len;
-	int		 pc_havepeer;	/* pc_ss is the client's, from accept */
+	int		 pc_lent;	/* pc_buf is not the heap's, and good
+					   until the held set is read again */
+	int		 pc_drained;	/* that read emptied the socket */
+	int		 pc_watched;	/* in the held set's epoll already */
+	int		 pc_havepeer;	/* pc_ss is the client's: */
 	int		 pc_proxied;	/* a PROXY header said who: */
 	struct sockaddr_storage pc_ss;	/* the client, */
-	char		 pc_peer[64];	/* the same as text, */
+	char		 pc_peer[64];	/* the same as text ("": not yet), */
 	char		 pc_balancer[64]; /* and the balancer's address */
 };
 
@@ -36,10 +41,14 @@ void	pending_init(const struct config *, int);
 void	pending_listen(const int *, int, int);
 int	pending_count(void);
 int	pending_full(void);
-int	pending_accepted(int, struct pending_conn *);
-int	pending_park(int, const char *, size_t, struct pending_conn *);
-int	pending_fd(void);
+int	pending_queued(void);
+int	pending_accepted(int, const struct sockaddr_storage *,
+	    struct pending_conn *);
+int	pending_park(struct pending_conn *, const char *, size_t, int);
+void	pending_release(const struct pending_conn *);
 int	pending_epfd(void);
+void	pending_handlerset(int);
+int	pending_event(int);
 int	pending_waitms(void);
 int	pending_take(int, struct pending_conn *);
 void	pending_handoff(void);

@@ -88,7 +88,7 @@ stdio_handler(struct config *cf, const char *progname,
 	L = slua_newstate(ROLE_HANDLER);
 	if (inetd && getpeername(STDIN_FILENO, (struct sockaddr *)&ss,
 	    &sslen) == 0) {
-		client_setpeer(L, STDIN_FILENO, &ss);
+		client_setpeer(STDIN_FILENO, &ss);
 		/* The log names an IP client, as in tcp mode. */
 		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
 			listen_name((struct sockaddr *)&ss, peer, sizeof(peer));
