@@ -55,6 +55,7 @@
 static struct pend	 pend[PENDING_MAX];	/* an entry keeps its slot */
 struct pendlist		 pend_held = TAILQ_HEAD_INITIALIZER(pend_held);
 static struct pendlist	 pend_spare = TAILQ_HEAD_INITIALIZER(pend_spare);
+static int		 pend_used;	/* slots ever used: pend[0..pend_used) */
 static struct pendlist	 pend_q = TAILQ_HEAD_INITIALIZER(pend_q);
 int			 npend;
 static int		 pend_ep = -1;	/* epoll: the held ones, and the
@@ -73,7 +74,6 @@ pending_init(const struct config *cf, int tls)
 {
 	struct rlimit	 rl = { PENDING_MAX + 2 * PENDING_SPARE,
 			    PENDING_MAX + 2 * PENDING_SPARE };
-	int		 i;
 
 	pend_max = PENDING_MAX;
 	/* Held connections are descriptors: use what the hard limit allows. */
@@ -88,8 +88,6 @@ pending_init(const struct config *cf, int tls)
 			pend_max = rl.rlim_cur > 2 * PENDING_SPARE ?
 			    (int)rl.rlim_cur - 2 * PENDING_SPARE : 0;
 	}
-	for (i = 0; i < pend_max; i++)
-		TAILQ_INSERT_TAIL(&pend_spare, &pend[i], p_entry);
 	/* Descriptors past this many are not held: the script has them. */
 	pend_nfd = rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1 << 16 ?
 	    (int)rl.rlim_cur : 1 << 16;
@@ -129,9 +127,14 @@ pend_new(int fd, const struct sockaddr_storage *ss)
 {
 	struct pend	*p;
 
-	if (npend >= pend_max || (p = TAILQ_FIRST(&pend_spare)) == NULL)
+	if (npend >= pend_max)
 		return NULL;
-	TAILQ_REMOVE(&pend_spare, p, p_entry);
+	/* A slot freed before, or one never used: an idle handler's
+	   memory is the slots it used. */
+	if ((p = TAILQ_FIRST(&pend_spare)) != NULL)
+		TAILQ_REMOVE(&pend_spare, p, p_entry);
+	else
+		p = &pend[pend_used++];
 	memset(p, 0, sizeof(*p));
 	p->p_fd = fd;
 	clock_now(&p->p_start);
