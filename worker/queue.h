@@ -205,6 +205,7 @@ void	queue_connect(struct queue *);
 void	queue_attach(struct qconn *, redisAsyncContext *);
 void	queue_drop(struct queue *);
 int	queue_up(struct queue *, int);
+char	*queue_decimal(char *, uint64_t);
 int	queue_cmd(struct queue *, int, redisCallbackFn *, void *, int,
 	    const char **, const size_t *);
 long long queue_retryin(struct queue *);

@@ -102,21 +102,6 @@ queue_answerdone(redisAsyncContext *ac, void *r, void *priv)
 	qbatch_free(q, ab);
 }
 
-/* v in decimal at p; returns the end. */
-static char *
-qans_decimal(char *p, uint64_t v)
-{
-	char	 t[24];
-	int	 n = 0;
-
-	do
-		t[n++] = '0' + v % 10;
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*p++ = t[--n];
-	return p;
-}
-
 /* XADD of a dead letter's job to NAME:dead. */
 static void
 qans_dead(struct queue *q, const struct qans *a)
@@ -128,7 +113,7 @@ qans_dead(struct queue *q, const struct qans *a)
 	size_t		 len[12];
 	int		 i;
 
-	*qans_decimal(seq, a->a_seq) = '\0';
+	*queue_decimal(seq, a->a_seq) = '\0';
 	for (i = 0; i < 11; i++)
 		len[i] = strlen(argv[i]);
 	len[11] = a->a_joblen;
@@ -145,11 +130,11 @@ qans_reclen(const struct qans *a)
 static char *
 qans_record(char *p, const struct qans *a)
 {
-	p = qans_decimal(p, a->a_seq);
+	p = queue_decimal(p, a->a_seq);
 	*p++ = ' ';
 	*p++ = a->a_kind;
 	*p++ = ' ';
-	p = qans_decimal(p, a->a_len);
+	p = queue_decimal(p, a->a_len);
 	*p++ = '\n';
 	memcpy(p, a->a_data, a->a_len);
 	return p + a->a_len;
@@ -207,7 +192,7 @@ qbatch_reply(struct queue *q, struct qans *first)
 	}
 	argv[7] = buf;
 	if (q->q_b->b_jobns > 0) {
-		*qans_decimal(ns, q->q_b->b_jobns) = '\0';
+		*queue_decimal(ns, q->q_b->b_jobns) = '\0';
 		argv[9] = ns;
 		argc = 10;
 	}

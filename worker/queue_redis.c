@@ -376,18 +376,26 @@ queue_up(struct queue *q, int role)
 	return q->q_conn[role].qc_up;
 }
 
-/* n in decimal at p, then CR LF; returns the end. */
-static char *
-queue_decimal(char *p, size_t n)
+/* v in decimal at p, without snprintf's cost; returns the end. */
+char *
+queue_decimal(char *p, uint64_t v)
 {
 	char	 t[24];
 	int	 i = 0;
 
 	do
-		t[i++] = '0' + n % 10;
-	while ((n /= 10) != 0);
+		t[i++] = '0' + v % 10;
+	while ((v /= 10) != 0);
 	while (i > 0)
 		*p++ = t[--i];
+	return p;
+}
+
+/* n in decimal at p, then CR LF. */
+static char *
+queue_resplen(char *p, size_t n)
+{
+	p = queue_decimal(p, n);
 	*p++ = '\r';
 	*p++ = '\n';
 	return p;
@@ -416,11 +424,11 @@ queue_format(struct queue *q, int argc, const char **argv,
 	}
 	p = q->q_fmt;
 	*p++ = '*';
-	p = queue_decimal(p, argc);
+	p = queue_resplen(p, argc);
 	for (i = 0; i < argc; i++) {
 		l = len != NULL ? len[i] : strlen(argv[i]);
 		*p++ = '$';
-		p = queue_decimal(p, l);
+		p = queue_resplen(p, l);
 		memcpy(p, argv[i], l);
 		p += l;
 		*p++ = '\r';

@@ -135,21 +135,6 @@ qsub_perentry(struct queue *q)
 	    QUEUE_PACKJOBS : (int)(QUEUE_HOLD_NS / q->q_jobns);
 }
 
-/* v in decimal at p; returns the end. */
-static char *
-qsub_decimal(char *p, uint64_t v)
-{
-	char	 t[24];
-	int	 n = 0;
-
-	do
-		t[n++] = '0' + v % 10;
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*p++ = t[--n];
-	return p;
-}
-
 /* The jobs sv packed in q_pack, each "SEQ LEN\n" and its bytes. */
 static size_t
 qsub_pack(struct queue *q, struct qsub **sv, int n, size_t size)
@@ -168,9 +153,9 @@ qsub_pack(struct queue *q, struct qsub **sv, int n, size_t size)
 	p = q->q_pack;
 	for (i = 0; i < n; i++) {
 		s = sv[i];
-		p = qsub_decimal(p, s->s_seq);
+		p = queue_decimal(p, s->s_seq);
 		*p++ = ' ';
-		p = qsub_decimal(p, s->s_len);
+		p = queue_decimal(p, s->s_len);
 		*p++ = '\n';
 		memcpy(p, s->s_data, s->s_len);
 		p += s->s_len;
@@ -216,7 +201,7 @@ qsub_send(struct queue *q)
 			len[i] = strlen(argv[i]);
 		if (x->x_n == 1) {
 			s = sv[0];
-			*qsub_decimal(seq, s->s_seq) = '\0';
+			*queue_decimal(seq, s->s_seq) = '\0';
 			argv[5] = "s";
 			argv[6] = seq;
 			argv[7] = "d";
