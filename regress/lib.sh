@@ -310,6 +310,16 @@ redis_up() {	# [redis-server options]
 	    diag "redis-server did not start"
 }
 
+# Cut slua's command connections while Redis holds writes back (CLIENT
+# PAUSE WRITE), so that what they carry is on its way.
+cutcmd() {
+	rcli client pause 5000 write > /dev/null
+	sleep 0.3
+	rcli client list | sed -n 's/^id=\([0-9]*\) .* name=slua:cmd .*/\1/p' |
+	    while read -r id; do rcli client kill id "$id" > /dev/null; done
+	rcli client unpause > /dev/null
+}
+
 wait_port() {
 	wait_for 5 "(exec 4<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
 }

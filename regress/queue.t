@@ -154,13 +154,6 @@ like "$(cat "$T/h1.log")" "queue: claiming jobs of" \
 # not yet acknowledged are sent again, answers not yet written are
 # written.
 halt "$h1"
-cutcmd() {
-	rcli client pause 5000 write > /dev/null
-	sleep 0.3
-	rcli client list | sed -n 's/^id=\([0-9]*\) .* name=slua:cmd .*/\1/p' |
-	    while read -r id; do rcli client kill id "$id" > /dev/null; done
-	rcli client unpause > /dev/null
-}
 SLOW=1000 host h1 "$T/runs1" 2> "$T/h1.log"
 SLOW=1000 host h2 "$T/runs2" 2> "$T/h2.log"
 serve sub "$SLUA" --queue "$URL" "$T/ledger.lua" -- 3000 > "$T/sub.out" \

@@ -280,13 +280,6 @@ halt "$m2"
 
 # The command connections cut three times mid-run, while Redis holds
 # writes back, so that entries and batches of answers are on their way.
-cutcmd() {
-	rcli client pause 5000 write > /dev/null
-	sleep 0.3
-	rcli client list | sed -n 's/^id=\([0-9]*\) .* name=slua:cmd .*/\1/p' |
-	    while read -r id; do rcli client kill id "$id" > /dev/null; done
-	rcli client unpause > /dev/null
-}
 phost m2 "$T/m2.log"
 flow f
 for i in 1 2 3; do cutcmd; sleep 0.2; done
