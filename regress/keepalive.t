@@ -2,7 +2,7 @@
 # request in C, costing no handler; the script runs again, from the top,
 # when the request's first line has come.
 . "$(dirname "$0")/lib.sh"
-plan 45
+plan 48
 
 SC="python3 $REGRESS/slowclient.py"
 port=$(free_port)
@@ -177,7 +177,7 @@ printf 'wait e\n' >&$e
 wait_for 10 "[ -s \"$T/busy-e\" ]"
 y=$(cat "$T/busy-e")
 printf 'two\n' >&$a
-ok "both handlers busy, A's request is read, and stays" \
+ok "both handlers busy, A's request is read" \
     '[ "$y" != "$x" ] && wait_for 10 "[ \$(unread) = 0 ]"'
 touch "$T/go-e"
 read -t 10 -r got <&$a
@@ -233,8 +233,9 @@ exec {a}>&-
 stop "$srv" "the reloaded server stops on TERM"
 
 # More ready connections than the handlers' shared socket holds, while
-# every handler is busy: none is passed, since no handler would take it
-# before its own is free; each is answered.
+# every handler is busy: few are passed (no more than the tokens the
+# handlers put in when they last waited), so the socket never fills;
+# each is answered.
 rm -f "$T"/busy-* "$T"/go-*
 start_slua -H 2 "$T/pass.lua"
 ulimit -n 4096
@@ -243,6 +244,18 @@ like "$got" "^800 " "with every handler busy, 800 ready kept connections are all
 ok "none was passed while no handler was idle: the socket never filled" \
     '! grep -q "handoff: no handler takes them" "$T/log"'
 stop "$srv" "the server with a full handoff socket stops on TERM"
+
+# The same with 200, but one handler stays busy: the ready connections
+# the busy one holds go to the other as it takes those passed before
+# (and so waits, and puts its tokens back), all while the first is busy.
+rm -f "$T"/busy-* "$T"/go-*
+start_slua -H 2 "$T/pass.lua"
+got=$(timeout 60 $SC busyone "$port" "$T" 200)
+like "$got" "^200 0 " \
+    "with one handler busy for good, 200 ready kept connections are all answered by the other"
+ok "of which the busy one held more than its tokens ($got)" \
+    '[ "${got##* }" -gt 40 ]'
+stop "$srv" "that server stops on TERM"
 
 # Not under TLS, nor with --greeting: the connection closes as before.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \

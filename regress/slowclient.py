@@ -22,6 +22,12 @@
       once the server has read them all (or after 10 s) the two are let
       go; prints how many of the N had their second answer,
       and how many of those from another handler than the first.
+  slowclient.py busyone PORT DIR N
+      the same, but only one of the two is let go at first: the one at
+      the handler that does not hold most of the N.  Prints how many of
+      the N had their second answer while the other still waits (within
+      20 s), how many of those from the handler that holds most (busy),
+      and how many it held; then lets the other go.
   slowclient.py hello PORT EVERY
       a TLS ClientHello, one byte every EVERY seconds; prints the seconds
       until the server closed the connection.
@@ -201,7 +207,7 @@ def unread(port):
     return n
 
 
-def busy(port, d, n):
+def busy(port, d, n, one=False):
     conns = [socket.create_connection(("127.0.0.1", port), timeout=10)
              for _ in range(n)]
     first = []
@@ -222,16 +228,30 @@ def busy(port, d, n):
     end = time.monotonic() + 10
     while time.monotonic() < end and unread(port) > 0:
         time.sleep(0.02)
-    for name in ("b", "c"):
+    most = max(set(first), key=first.count)
+    names = ["b", "c"]
+    if one:
+        # The one waiting at the handler that holds most stays.
+        with open("%s/busy-b" % d) as f:
+            if f.read().strip() == most:
+                names.reverse()
+        names.pop()
+    for name in names:
         open("%s/go-%s" % (d, name), "w").close()
-    limit = time.monotonic() + 30
-    answered = moved = 0
+    limit = time.monotonic() + (20 if one else 30)
+    answered = moved = frommost = 0
     for s, pid in zip(conns, first):
         got = lines(s, 1, limit)
         if got and got[0].startswith("again "):
             answered += 1
             moved += got[0].split()[-1] != pid
-    print("%d %d" % (answered, moved))
+            frommost += got[0].split()[-1] == most
+    if one:
+        for name in ("b", "c"):
+            open("%s/go-%s" % (d, name), "w").close()
+        print("%d %d %d" % (answered, frommost, first.count(most)))
+    else:
+        print("%d %d" % (answered, moved))
 
 
 def main():
@@ -244,6 +264,8 @@ def main():
         idle(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     elif sys.argv[1] == "busy":
         busy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "busyone":
+        busy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), True)
     elif sys.argv[1] == "hello":
         hello(int(sys.argv[2]), float(sys.argv[3]))
     else:

@@ -297,11 +297,9 @@ handler_accept(int brokerfd, int spare, int listen, const struct config *cf,
 	/* Idle, with the passed connections' socket in its set: a taker. */
 	taker = listen && !pending_full();
 	if (taker && ms != 0)
-		handoff_waiting(1);
+		handoff_waiting();
 	n = epoll_pwait(taker ? handler_ep : handler_epquiet, ev,
 	    LISTEN_MAX + 2 + PENDING_EVENTS, ms, waitmask);
-	if (taker && ms != 0)
-		handoff_waiting(0);
 	if (n == -1) {
 		if (errno != EINTR)
 			log_warn("epoll_wait");

@@ -18,9 +18,27 @@
  * every handler shares.  Idle handlers wait on its receiving end beside
  * the listeners, with EPOLLEXCLUSIVE, so one of them takes it; the next
  * request on it is that handler's, as if it had accepted it.  It passes
- * only while one waits so, and no more than they take in turn
- * (handoff_room()): when every handler is busy, none would take it
- * before its own is free.
+ * only while it holds a token (below): when every handler is busy, none
+ * would take it before its own is free.
+ *
+ * Tokens: a handler about to wait idle, taking what is passed, first puts
+ * HANDOFF_PER bytes into a pipe the supervisor made, less those it has
+ * out already; a watcher reads one before each pass, and passes nothing
+ * when the pipe is empty.  A handler that takes a passed connection gets
+ * back one of its own, or puts one in if it had none out (it takes while
+ * leaving), so the pipe holds, give or take those in flight, what the
+ * handlers that waited since they last took put in.  They are not taken
+ * back when a wait ends: that would cost two system calls a wait on the
+ * busy path, where tokens cost none (a handler that takes nothing puts
+ * its tokens in once).  So a busy handler's tokens stay, and up to
+ * HANDOFF_PER connections may be passed to it while it is busy, served
+ * by whichever handler is idle first.  A handler leaving reads back what
+ * it can of its own.  One killed leaves them behind for good (a pass uses
+ * one, its taker puts one back): up to HANDOFF_PER more may be passed
+ * while all are busy, which still wait only for the first idle handler,
+ * and when the socket is full a connection stays with its own.  Handlers
+ * share nothing in memory (slua's processes talk only over sockets and
+ * pipes).
  *
  * Why this way, of those considered:
  * - Moving at the start of each script whatever is ready would miss what
@@ -62,16 +80,16 @@
  * (ETOOMANYREFS), and the socket holds so many bytes: a connection that
  * cannot be sent stays, ready, for its own handler once the script ends.
  */
-#include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,12 +109,8 @@ struct handoff_hdr {
 };
 
 static int		 handoff_fds[2] = { -1, -1 };	/* send, receive */
-/* What the handlers share in memory: a hint, see handoff_open(). */
-struct handoff_shared {
-	atomic_int	 hs_idle;	/* handlers waiting to take one */
-	atomic_int	 hs_inflight;	/* passed, not yet taken */
-};
-static struct handoff_shared	*handoff_sh;
+static int		 handoff_tok[2] = { -1, -1 };	/* tokens: read, write */
+static int		 handoff_out;		/* tokens this handler put in */
 static int		 handoff_ok;		/* this handler passes and takes */
 static int		 handoff_on;		/* its watcher runs */
 static int		 handoff_nothread;	/* it could not start */
@@ -108,32 +122,24 @@ static int		 handoff_err;		/* why one stayed; 0: none */
 static int		 handoff_stayed;	/* how many, since said */
 
 /*
- * The supervisor, before any handler: the socket they share, and how
- * many of them wait, idle, to take what it carries, and how many passed
- * connections it carries.  Those counts are all they share in memory: a
- * hint, which spares a busy handler passing connections that no handler
- * would take before it is free itself (under load, when every handler is
- * busy), or more than the idle ones take in turn.  A handler killed
- * while it waits leaves the first one too high: passes are tried then,
- * as without it.
+ * The supervisor, before any handler: the socket they share, and the pipe
+ * of tokens (see the top of this file) that spares a busy handler passing
+ * connections that no handler would take before it is free itself (under
+ * load, when every handler is busy), or more than the idle ones take in
+ * turn.
  */
 int
 handoff_open(void)
 {
-	void	*p;
-
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0, handoff_fds) == -1) {
 		log_warn("handoff socketpair");
 		return -1;
 	}
-	if ((p = mmap(NULL, sizeof(*handoff_sh), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
-		log_warn("handoff mmap");
-	else {
-		handoff_sh = p;
-		atomic_init(&handoff_sh->hs_idle, 0);
-		atomic_init(&handoff_sh->hs_inflight, 0);
+	if (pipe2(handoff_tok, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("handoff pipe");
+		handoff_close();
+		return -1;
 	}
 	return 0;
 }
@@ -146,12 +152,10 @@ handoff_close(void)
 	for (i = 0; i < 2; i++) {
 		if (handoff_fds[i] != -1)
 			(void)close(handoff_fds[i]);
-		handoff_fds[i] = -1;
+		if (handoff_tok[i] != -1)
+			(void)close(handoff_tok[i]);
+		handoff_fds[i] = handoff_tok[i] = -1;
 	}
-	if (handoff_sh != NULL &&
-	    munmap(handoff_sh, sizeof(*handoff_sh)) == -1)
-		log_warn("handoff munmap");
-	handoff_sh = NULL;
 }
 
 /* The descriptors a handler keeps, added to keep; how many. */
@@ -160,9 +164,12 @@ handoff_keep(int *keep)
 {
 	int	 i, n = 0;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		if (handoff_fds[i] != -1)
 			keep[n++] = handoff_fds[i];
+		if (handoff_tok[i] != -1)
+			keep[n++] = handoff_tok[i];
+	}
 	return n;
 }
 
@@ -337,54 +344,68 @@ handoff_idle(void)
 	handoff_stayed = 0;
 }
 
-/* A handler leaving serves what it holds, and moves nothing. */
+/* Put n tokens in: how many went. */
+static int
+handoff_put(int n)
+{
+	static const char	 tok[HANDOFF_PER];
+	ssize_t			 w;
+
+	if ((w = write(handoff_tok[1], tok, n)) == -1) {
+		if (errno != EAGAIN)
+			log_warn("handoff tokens");
+		return 0;
+	}
+	return w;
+}
+
+/* A handler leaving serves what it holds, moves nothing, takes back
+   what it can of its tokens. */
 void
 handoff_stop(void)
 {
+	char	 tok[HANDOFF_PER];
+
 	handoff_leaving = 1;
+	/* Those not there went with passes in flight. */
+	if (handoff_out > 0 && read(handoff_tok[0], tok, handoff_out) == -1 &&
+	    errno != EAGAIN)
+		log_warn("handoff tokens");
+	handoff_out = 0;
 }
 
 /*
- * A handler starts (on set) or ends a wait in which it takes what is
- * passed: one fewer busy handler to pass to.
+ * A handler is about to wait, taking what is passed: its tokens in, those
+ * it had out and got back since.  Nothing when it has them all out, as
+ * when it took nothing since its last wait.
  */
 void
-handoff_waiting(int on)
+handoff_waiting(void)
 {
-	if (handoff_sh == NULL || !handoff_ok)
-		return;
-	if (on)
-		atomic_fetch_add_explicit(&handoff_sh->hs_idle, 1,
-		    memory_order_relaxed);
-	else
-		atomic_fetch_sub_explicit(&handoff_sh->hs_idle, 1,
-		    memory_order_relaxed);
+	if (handoff_ok && !handoff_leaving && handoff_out < HANDOFF_PER)
+		handoff_out += handoff_put(HANDOFF_PER - handoff_out);
 }
 
 /*
- * How many connections may be passed now: HANDOFF_PER for each handler
- * that waits to take them, less those passed and not taken yet; -1 when
- * unknown.
+ * The watcher, with the lock, before a pass: 1 with a token, 0 when none
+ * is left but its own handler's, which is busy.
  */
-int
-handoff_room(void)
+static int
+handoff_token(void)
 {
-	int	 idle, inflight;
+	char	 tok;
+	int	 n;
 
-	if (handoff_sh == NULL)
-		return -1;
-	idle = atomic_load_explicit(&handoff_sh->hs_idle,
-	    memory_order_relaxed);
-	inflight = atomic_load_explicit(&handoff_sh->hs_inflight,
-	    memory_order_relaxed);
-	return idle > 0 && idle * HANDOFF_PER > inflight ?
-	    idle * HANDOFF_PER - inflight : 0;
+	if (ioctl(handoff_tok[0], FIONREAD, &n) == -1 || n <= handoff_out)
+		return 0;
+	return read(handoff_tok[0], &tok, 1) == 1;
 }
 
 /*
  * The watcher, with the lock: pass fd, from peer (or NULL), with the
- * bytes read of it (buf), to whichever idle handler takes it.  0, or -1
- * when it stays here.
+ * bytes read of it (buf), to whichever idle handler takes it.  0; -1 when
+ * it stays here for now, as no handler waits idle to take it; -2 when it
+ * stays for good, as the socket refused it.
  */
 int
 handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
@@ -399,6 +420,8 @@ handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
 		char		 buf[CMSG_SPACE(sizeof(int))];
 	}			 cmsg;
 
+	if (!handoff_token())
+		return -1;
 	memset(&hh, 0, sizeof(hh));
 	hh.hh_start = *start;
 	hh.hh_peer.ss_family = AF_UNSPEC;
@@ -422,16 +445,13 @@ handoff_send(int fd, const struct timespec *start, const struct sockaddr *peer,
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1) {
-		if (handoff_sh != NULL)
-			atomic_fetch_add_explicit(&handoff_sh->hs_inflight, 1,
-			    memory_order_relaxed);
+	if (sendmsg(handoff_fds[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != -1)
 		return 0;
-	}
 	/* ETOOMANYREFS, EAGAIN (the socket is full), ENOBUFS: it stays. */
 	handoff_err = errno;
 	handoff_stayed++;
-	return -1;
+	(void)handoff_put(1);
+	return -2;
 }
 
 /* The descriptor a message carried, or -1. */
@@ -485,9 +505,11 @@ handoff_recv(struct pending_conn *pc)
 			log_warn("handoff recvmsg");
 		return 0;
 	}
-	if (handoff_sh != NULL)
-		atomic_fetch_sub_explicit(&handoff_sh->hs_inflight, 1,
-		    memory_order_relaxed);
+	/* Its token: one of this handler's back, or one in for it. */
+	if (handoff_out > 0)
+		handoff_out--;
+	else
+		(void)handoff_put(1);
 	fd = handoff_rights(&msg);
 	if (fd == -1 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 	    (size_t)n < sizeof(hh) || (size_t)n - sizeof(hh) != hh.hh_len) {

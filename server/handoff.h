@@ -12,7 +12,8 @@ struct sockaddr;
 
 #define HANDOFF_MS	10	/* a script running this long has its
 				   ready held connections moved */
-#define HANDOFF_PER	16	/* in flight, per handler that waits */
+#define HANDOFF_PER	16	/* tokens a handler that waits puts in */
+#define HANDOFF_KEEP	4	/* descriptors handoff_keep() adds */
 
 int	handoff_open(void);
 void	handoff_close(void);
@@ -22,8 +23,7 @@ int	handoff_fd(void);
 void	handoff_busy(void);
 void	handoff_idle(void);
 void	handoff_stop(void);
-int	handoff_room(void);
-void	handoff_waiting(int);
+void	handoff_waiting(void);
 int	handoff_recv(struct pending_conn *);
 int	handoff_send(int, const struct timespec *, const struct sockaddr *,
 	    const char *, size_t);

@@ -37,7 +37,6 @@
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -517,25 +516,29 @@ pend_ready(struct pend *p)
 
 /*
  * Entry p's line came while the script runs: to an idle handler, with
- * what was read of it, while the look's budget lasts, or it stays,
- * ready, for this one, to be passed at a later look (unless passing it
- * failed).  Out of pend_ep first: the descriptor lives on in flight, and
- * with it its place there.
+ * what was read of it, while one waits to take it (*more set), or it
+ * stays, ready, for this one, to be passed at a later look (unless
+ * passing it failed).  Out of pend_ep first: the descriptor lives on in
+ * flight, and with it its place there.
  */
 static void
-pend_pass(struct pend *p, int *budget)
+pend_pass(struct pend *p, int *more)
 {
-	if (p->p_len > 0 && !p->p_stuck && *budget > 0) {
+	int	 r;
+
+	if (p->p_len > 0 && !p->p_stuck && *more) {
 		pend_unwatch(p);
-		if (handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
-		    &p->p_peer.sa : NULL, p->p_buf, p->p_len) == 0) {
+		if ((r = handoff_send(p->p_fd, &p->p_start, p->p_havepeer ?
+		    &p->p_peer.sa : NULL, p->p_buf, p->p_len)) == 0) {
 			(void)close(p->p_fd);
 			pend_freebuf(p);
 			pend_remove(p);
-			(*budget)--;
 			return;
 		}
-		p->p_stuck = 1;	/* the socket refused it: it stays */
+		if (r == -1)
+			*more = 0;	/* no handler waits to take it */
+		else
+			p->p_stuck = 1;	/* the socket refused it: it stays */
 	}
 	pend_ready(p);
 }
@@ -545,24 +548,22 @@ pend_pass(struct pend *p, int *budget)
  * connections whose first line has come go to an idle handler; one that
  * cannot go, or has only closed, stays ready for this handler.  Those the
  * handler had events for and had not read yet are read first.  No more
- * are passed than the handlers that wait idle take in turn
- * (handoff_room()): more would fill the socket under load, when handlers
- * are idle a moment and busy the next.
+ * are passed than the handlers that wait idle take in turn (the tokens
+ * in server/handoff.c): more would fill the socket under load, when
+ * handlers are idle a moment and busy the next.
  */
 void
 pending_handoff(void)
 {
 	struct pend	*p, *np;
-	int		 budget;
+	int		 more = 1;
 
 	if (npend == 0)
 		return;
 	(void)pend_events(0);
-	if ((budget = handoff_room()) < 0)
-		budget = INT_MAX;
 	TAILQ_FOREACH_SAFE(p, &pend_q, p_qentry, np) {
 		if (p->p_ready ? !p->p_stuck : pend_read(p))
-			pend_pass(p, &budget);
+			pend_pass(p, &more);
 		else if (!p->p_ready)
 			pend_dequeue(p);
 	}

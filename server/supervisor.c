@@ -70,7 +70,7 @@ sup_starthandler(struct supervisor *s, struct gen *g, int slot)
 	struct handler_env	 he;
 	struct slot		*sl = &g->g_slots[slot];
 	pid_t			 pid, parent = getpid();
-	int			 keep[LISTEN_MAX + 5], n, i;
+	int			 keep[LISTEN_MAX + 3 + HANDOFF_KEEP], n, i;
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
