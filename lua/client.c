@@ -568,12 +568,26 @@ static const luaL_Reg client_funcs[] = {
 	{ NULL,		NULL }
 };
 
+/*
+ * The table client is empty: its functions are its metatable's __index,
+ * and the connection's fields (ip, port, ...) that table's __index.  A
+ * connection names client on every request, and a handler checks what it
+ * reached for changes when the connection ends (lua/isolate.c): an empty
+ * table is checked at once, where one of functions is a walk of it.
+ */
 int
 luaopen_slua_client(lua_State *L)
 {
-	luaL_register(L, "client", client_funcs);
-	lua_createtable(L, 0, 1);
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	lua_setglobal(L, "client");
+	lua_createtable(L, 0, 1);		/* client's metatable */
+	lua_newtable(L);			/* its functions */
+	luaL_register(L, NULL, client_funcs);
+	lua_createtable(L, 0, 1);		/* theirs */
 	lua_pushcfunction(L, client_field);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, -2);
 	return 1;

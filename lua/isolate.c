@@ -129,6 +129,37 @@ iso_keep(lua_State *L, int idx, int kept, int map, int all)
 	iso_n++;
 }
 
+/*
+ * Keep the metatable of the table at idx, and its __index when that is a
+ * table, and so on down: client's functions are there (lua/client.c),
+ * and getmetatable reaches them.
+ */
+static void
+iso_keepmeta(lua_State *L, int idx, int kept, int map)
+{
+	int	 top = lua_gettop(L), mt;
+
+	while (lua_getmetatable(L, idx)) {
+		mt = lua_gettop(L);
+		lua_pushvalue(L, mt);
+		lua_rawget(L, map);
+		if (lua_isnil(L, -1))
+			iso_keep(L, mt, kept, map, 0);
+		lua_pop(L, 1);
+		lua_getfield(L, mt, "__index");
+		if (!lua_istable(L, -1))
+			break;
+		idx = lua_gettop(L);
+		lua_pushvalue(L, idx);
+		lua_rawget(L, map);
+		if (!lua_isnil(L, -1))
+			break;		/* kept already, and what it leads to */
+		lua_pop(L, 1);
+		iso_keep(L, idx, kept, map, 0);
+	}
+	lua_settop(L, top);
+}
+
 /* Keep t[name] when it is a table; t is at idx. */
 static void
 iso_keepfield(lua_State *L, int idx, const char *name, int kept, int map,
@@ -377,8 +408,10 @@ isolate_init(lua_State *L)
 	lua_pop(L, 1);
 	lua_pushnil(L);
 	while (lua_next(L, base) != 0) {
-		if (lua_istable(L, -1))
+		if (lua_istable(L, -1)) {
 			iso_keep(L, lua_gettop(L), kept, map, 0);
+			iso_keepmeta(L, lua_gettop(L), kept, map);
+		}
 		lua_pop(L, 1);
 	}
 	/* module() writes package.loaded. */

@@ -345,17 +345,28 @@ static const luaL_Reg work_funcs[] = {
 	{ NULL,		NULL }
 };
 
+/*
+ * The table work holds only work.job (a worker's): its functions are its
+ * metatable's __index, so that a tcp handler's check of what a connection
+ * reached (lua/isolate.c) finds it empty at once instead of walking it.
+ */
 int
 luaopen_slua_work(lua_State *L)
 {
 	const luaL_Reg	*f;
+	int		 work;
 
 	lua_newtable(L);
+	work = lua_gettop(L);
+	lua_createtable(L, 0, 1);		/* its metatable */
+	lua_newtable(L);			/* its functions */
 	for (f = work_funcs; f->name != NULL; f++) {
-		lua_pushvalue(L, -1);	/* accept() sets work.job */
+		lua_pushvalue(L, work);	/* accept() sets work.job */
 		lua_pushcclosure(L, f->func, 1);
 		lua_setfield(L, -2, f->name);
 	}
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, work);
 	lua_pushvalue(L, -1);
 	lua_setglobal(L, "work");
 	lua_pushvalue(L, -1);

@@ -2,7 +2,7 @@
 # tables or the string metatable is seen by the next; modules loaded with
 # require stay loaded.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 31
 
 port=$(free_port)
 
@@ -52,7 +52,8 @@ local function probe()
     try(function() return package.path == "nowhere" end) .. " " ..
     try(function() return type(json.encode) end) .. " " ..
     try(function() return require("greet").hi() end) .. " " ..
-    try(function() return tostring(table.nope) end)
+    try(function() return tostring(table.nope) end) .. " " ..
+    try(function() return type(client.write) .. tostring(client.mine) end)
 end
 local routes = {
   loadstring = function() loadstring("X = 1")() end,
@@ -82,6 +83,13 @@ local routes = {
     setmetatable(table, { __index = function() return "leak" end })
   end,
   exit = function() os.exit = nil end,
+  client = function() client.write = nil; client.mine = 1 end,
+  clientmeta = function() getmetatable(client).__index.write = nil end,
+  clientsetmeta = function() setmetatable(client, nil) end,
+  clientfields = function()
+    getmetatable(getmetatable(client).__index).__index =
+      function() return "leak" end
+  end,
   loaded = function() package.loaded.fake = "yes" end,
   libs = function()
     table.insert = nil; math.pi = 3; io.write = nil; coroutine.wrap = nil
@@ -113,12 +121,13 @@ LUA
 
 say() { printf '%s\n' "$1" | nc -N -w 5 127.0.0.1 "$port"; }
 
-clean="nil nil nil function A function nil function 314 function function function false function hi 1 nil"
+clean="nil nil nil function A function nil function 314 function function function false function hi 1 nil functionnil"
 # Each route on a server of its own, then what the next connection sees.
 export LUA_PATH="$T/mods/?.lua"
 for r in loadstring dofile getfenv0 envmeta envmetaindex setfenv rawset \
     cfenv modfenv modsetfenv registry reqstring strindex upper strmeta \
-    strsetmeta setmeta exit loaded libs; do
+    strsetmeta setmeta exit client clientmeta clientsetmeta clientfields \
+    loaded libs; do
 	start_slua -H 1 "$T/routes.lua"
 	a=$(say "$r")
 	b=$(say get)
