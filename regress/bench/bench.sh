@@ -575,12 +575,12 @@ if ! command -v redis-server > /dev/null ||
     ! command -v redis-benchmark > /dev/null; then
 	QUEUE_WHY="redis-server is not installed (make deps)"
 fi
-# BENCH_ONLY=queue or keepalive: that part alone, printed, RESULTS.md
+# BENCH_ONLY=tcp, queue or keepalive: that part alone, printed, RESULTS.md
 # left as it is.
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-''|queue|keepalive) ;;
-*)	echo "bench: BENCH_ONLY must be queue or keepalive" >&2
+''|tcp|queue|keepalive) ;;
+*)	echo "bench: BENCH_ONLY must be tcp, queue or keepalive" >&2
 	exit 100 ;;
 esac
 
@@ -604,6 +604,7 @@ for rep in $(seq 1 "$REPS"); do
 	for side in $order; do
 		tcp_one "$side"
 	done
+	[ "$ONLY" = tcp ] && continue
 	echo "bench: repetition $rep of $REPS: jobs, latency, payload," \
 	    "start, cpu, memory" >&2
 	pair "$rep" jobs_one
