@@ -72,9 +72,9 @@ run env PATH="$P" sh "$NGXLUA" "$T/old"
 check "ngxlua.sh: an unpacked module is left as it is" 0 "" ""
 ok "and apt-get is not run" '[ ! -s "$T/apt.calls" ]'
 
-run env BENCH_ONLY=tcp SLUA="$SLUA" BENCH="$T/nobench" bash "$BENCHSH"
+run env BENCH_ONLY=http SLUA="$SLUA" BENCH="$T/nobench" bash "$BENCHSH"
 check "BENCH_ONLY names a part bench.sh has" 100 "" \
-    "bench: BENCH_ONLY must be queue or keepalive"
+    "bench: BENCH_ONLY must be tcp, queue or keepalive"
 
 run sh "$NGXLUA"
 check "ngxlua.sh needs its directory" 100 "" \
