@@ -206,14 +206,28 @@ slua_traceback(lua_State *L)
 	return 1;
 }
 
-/* lua_pcall with slua_traceback below the function. */
+/*
+ * lua_pcall with slua_traceback below the function.  The function is made
+ * once and kept in the registry: a handler calls this for every request,
+ * and a C function pushed is a new closure each time, garbage after.
+ */
 int
 slua_pcall(lua_State *L, int nargs, int nresults)
 {
-	int	 base = lua_gettop(L) - nargs;
-	int	 status;
+	static const char	 tbkey;
+	int			 base = lua_gettop(L) - nargs;
+	int			 status;
 
-	lua_pushcfunction(L, slua_traceback);
+	lua_pushlightuserdata(L, (void *)&tbkey);
+	lua_rawget(L, LUA_REGISTRYINDEX);
+	if (!lua_isfunction(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushlightuserdata(L, (void *)&tbkey);
+		lua_pushcfunction(L, slua_traceback);
+		lua_rawset(L, LUA_REGISTRYINDEX);
+		lua_pushlightuserdata(L, (void *)&tbkey);
+		lua_rawget(L, LUA_REGISTRYINDEX);
+	}
 	lua_insert(L, base);
 	status = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);
