@@ -120,11 +120,19 @@ wait_port() {
 	return 1
 }
 
-# serve log cmd...: start a server; its pid (timeout's) in $srv.
+# serve log cmd...: start a server; its pid (timeout's) in $srv.  Each
+# server, baseline or slua, runs in a session of its own, as a daemon does
+# (slua -d, a systemd service): with the kernel's autogroups
+# (/proc/sys/kernel/sched_autogroup_enabled) the CPU is then shared between
+# the server and wrk, not between their processes one by one, so wrk's
+# share, and what it measures, does not depend on how many processes a
+# server has.  In wrk's session, a server of eight processes left wrk
+# little time to read its answers: slua's tcp+job p50 was twice what it is
+# with the server on its own.
 serve() {
 	local log=$1
 	shift
-	timeout -k 5 "$SERVER_SECS" "$@" > "$log" 2>&1 &
+	setsid timeout -k 5 "$SERVER_SECS" "$@" > "$log" 2>&1 &
 	srv=$!
 	live="$live $srv"
 }
@@ -704,7 +712,10 @@ section() {
 	echo
 	table
 	echo
-	echo "Baselines, run in turn with slua:"
+	echo "Baselines, run in turn with slua; every server, baseline or" \
+	    "slua, in a session of its own (as a daemon runs), so that the" \
+	    "kernel's autogroups share the CPU between it and wrk, whatever" \
+	    "its number of processes:"
 	echo
 	echo "- tcp, tcp+job: regress/bench/prefork.c, $HANDLERS processes" \
 	    "(slua: -H $HANDLERS), \`wrk -t2 -c16 -d${WRK_SECS}s --latency\`."
