@@ -146,7 +146,8 @@ iso_keepmeta(lua_State *L, int idx, int kept, int map)
 		if (lua_isnil(L, -1))
 			iso_keep(L, mt, kept, map, 0);
 		lua_pop(L, 1);
-		lua_getfield(L, mt, "__index");
+		lua_pushliteral(L, "__index");
+		lua_rawget(L, mt);
 		if (!lua_istable(L, -1))
 			break;
 		idx = lua_gettop(L);

@@ -241,9 +241,12 @@ b true" "slua: worker: (command line):5: kaboom"
 
 # The broker killed (by the worker running "kill"): the job at the worker
 # and the one queued fail with "broker died", and so does a later submit;
-# the broker is not replaced.  The worker then ends its script without
-# answering: an answer it sent would go straight to the handler, and might
-# come before the handler sees the broker gone.
+# the broker is not replaced.  The worker then waits to die with its
+# broker (PR_SET_PDEATHSIG): an answer it sent would go straight to the
+# handler, and might come before the handler sees the broker gone.  It
+# must not return either: its script would start again, and might take
+# the job queued behind "kill" (a worker holds the next job in advance)
+# and answer it in the moment before the kill reaches it.
 run "$SLUA" -W 1 'local a = work.submit("a")
 print(work.collect(a))
 local k = work.submit("kill")
@@ -255,7 +258,10 @@ print(work.submit("later"))
 print(work.collect(), work.active())' \
     'while true do
       local j = work.accept()
-      if j == "kill" then os.execute("kill -9 $(ps -o ppid= -p $PPID)") return end
+      if j == "kill" then
+        os.execute("kill -9 $(ps -o ppid= -p $PPID)")
+        while true do os.usleep(100000) end
+      end
       work.answer(j .. "!")
     end'
 check "the broker killed: its jobs fail with \"broker died\", and later submits" 0 \
